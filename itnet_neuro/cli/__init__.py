@@ -1,0 +1,101 @@
+"""The ``itnet-neuro`` command line. Thin by design (STYLE.md §9).
+
+``main(argv) -> int`` parses arguments and calls one subcommand module; it holds no logic.
+Each subcommand lives in ``itnet_neuro/cli/<name>.py`` and defines::
+
+    HELP: str                                 # one line for ``itnet-neuro --help``
+    DESCRIPTION: str                          # a paragraph for ``itnet-neuro NAME --help``
+    def add_arguments(parser) -> None: ...
+    def run(args) -> int: ...                 # calls the library function, returns an exit code
+
+Exit codes: 0 success, 1 a library error printed as one clear line (traceback only with
+``--debug``), 2 usage error, 3 an infeasible allocation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from itnet_neuro import __version__
+from itnet_neuro.errors import AllocationError, ItnetNeuroError
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INFEASIBLE = 0, 1, 2, 3
+
+#: Subcommands in the order ``--help`` lists them; each is a module of this package.
+SUBCOMMANDS = (
+    "data",
+    "train",
+    "footprint",
+    "convert",
+    "export",
+    "chips",
+    "allocate",
+    "compare",
+    "simulate",
+    "demo",
+)
+
+
+def _load(name: str):
+    return importlib.import_module(f"itnet_neuro.cli.{name.replace('-', '_')}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="itnet-neuro",
+        description=(
+            "Run a trained ItNet (iterative segmentation network) as a rate-coded spiking network on "
+            "neuromorphic chip models: train → convert → allocate → simulate."
+        ),
+        epilog="Run `itnet-neuro COMMAND --help` for the options of one command.",
+    )
+    parser.add_argument("--version", action="version", version=f"itnet-neuro {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in SUBCOMMANDS:
+        module = _load(name)
+        p = sub.add_parser(name, help=module.HELP, description=getattr(module, "DESCRIPTION", module.HELP),
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="show full tracebacks on errors")
+        module.add_arguments(p)
+        p.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI with ``argv`` (default ``sys.argv[1:]``) and return the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help/--version
+        return int(exc.code or 0)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    from itnet_neuro.utils import setup_logging
+
+    setup_logging(args.verbose)
+    debug = bool(getattr(args, "debug", False))
+    try:
+        return int(args._module.run(args) or 0)
+    except AllocationError as exc:
+        if debug:
+            raise
+        print(f"itnet-neuro {args.command}: {exc}", file=sys.stderr)
+        return EXIT_INFEASIBLE
+    except ItnetNeuroError as exc:
+        if debug:
+            raise
+        print(f"itnet-neuro {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print(f"itnet-neuro {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def entry_point() -> None:  # console-script target
+    sys.exit(main())

@@ -1,0 +1,10 @@
+"""Files shipped with the package: the small trained ItNet used as every command's default."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+RESOURCES = Path(__file__).resolve().parent
+
+#: The shipped shared-weight ItNet (trained by ``scripts/train_shipped_model.py``).
+SHIPPED_MODEL = RESOURCES / "itnet_small_shared.h5"

@@ -1,0 +1,110 @@
+"""Small shared helpers: logging, progress bars, atomic file output, lazy TensorFlow import."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Iterable, Iterator, TypeVar
+
+T = TypeVar("T")
+
+logger = logging.getLogger("itnet_neuro")
+
+
+def setup_logging(verbosity: int = 0) -> None:
+    """Configure the ``itnet_neuro`` logger for the CLI (0: warnings+info lines, 1: debug)."""
+    level = logging.DEBUG if verbosity > 0 else logging.INFO
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    root = logging.getLogger("itnet_neuro")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+def progress(iterable: Iterable[T] | None = None, *, total: int | None = None, desc: str = "",
+             unit: str = "it", disable: bool | None = None, leave: bool = False):
+    """A tqdm progress bar on stderr; silent when stderr is not a terminal unless forced.
+
+    Set ``ITNET_NEURO_PROGRESS=1`` to force bars (e.g. in logs), ``=0`` to silence them.
+    """
+    from tqdm.auto import tqdm
+
+    if disable is None:
+        env = os.environ.get("ITNET_NEURO_PROGRESS")
+        disable = (env == "0") if env is not None else not sys.stderr.isatty()
+    return tqdm(iterable, total=total, desc=desc, unit=unit, disable=disable, leave=leave,
+                file=sys.stderr, dynamic_ncols=True)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it into place only if the block succeeds.
+
+    A crash or an error leaves any existing ``path`` untouched and no partial file behind.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_json(path: str | os.PathLike, obj, *, indent: int = 2) -> Path:
+    """Write JSON atomically (temporary file, then rename)."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "w") as f:
+            json.dump(obj, f, indent=indent, default=_json_default)
+            f.write("\n")
+    return Path(path)
+
+
+def _json_default(o):
+    import numpy as np
+
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serializable: {type(o).__name__}")
+
+
+def save_figure(fig, path: str | os.PathLike, dpi: int = 120) -> Path:
+    """Save a matplotlib figure as PNG atomically and close it."""
+    import matplotlib.pyplot as plt
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
+    plt.close(fig)
+    return Path(path)
+
+
+def import_tf():
+    """Import TensorFlow quietly (its C++ banner is noise for CLI users) and return the module."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    tf.get_logger().setLevel("ERROR")
+    return tf
+
+
+def use_agg_backend() -> None:
+    """Select matplotlib's non-interactive backend (no display here or in CI)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
