@@ -1,0 +1,688 @@
+"""The spiking intermediate representation (IR): a graph of IF populations and weighted connections.
+
+The IR *describes* a rate-coded spiking network; it holds no execution code (STYLE.md §1). The
+converter writes it, ``mapping`` allocates it, every simulation backend reads it. Only numpy here.
+
+Conventions
+-----------
+* Feature maps are **channels first**: a population's ``shape`` is ``(C, H, W)`` (NIR/PyTorch order;
+  Keras' NHWC/HWIO is transposed once, in the converter). A dense population is ``(N, 1, 1)``.
+* Neuron model (DESIGN.md §5), one update per tick ``t``::
+
+      v[t] = (1 - leak) * v[t-1] + I[t] + bias
+      s[t] = v[t] >= threshold
+      v[t] = v[t] - threshold * s[t]            (reset by subtraction)
+
+  with ``v[0] = v_init * threshold``. ``I[t]`` is the weighted sum of the presynaptic spikes of tick
+  ``t - delay`` (or, for an input with ``encoding="current"``, the input value itself).
+* A population's *decoded value* is ``rate * decode_scale`` with ``rate = spikes / ticks``: the
+  activation of the ANN unit it replaces.
+* Parameter rows: ``threshold``, ``bias`` and ``decode_scale`` are ``(R, C)`` arrays. ``R = 1`` for a
+  population outside the iterative block; ``R = N`` (one row per iteration) for a member of the
+  shared iterative block: iteration ``n`` (1-based) uses row ``n - 1``. This is how per-iteration
+  BatchNorm survives weight sharing (a per-iteration *neuron parameter table*).
+* Iterations are 1-based, as in the paper. A connection between two block members with
+  ``feedback=True`` carries iteration ``n - 1``'s spikes of ``pre`` into iteration ``n`` of ``post``;
+  ``iterations`` restricts on which iterations a connection exists (e.g. the data block injects its
+  output into iteration 1 only, the scale-mixing path exists for ``n >= 2``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping
+
+import numpy as np
+
+from itnet_neuro.errors import ValidationError
+
+#: Connection operators and the axis order of their ``weight`` array.
+OPS = {
+    "conv2d": "C_out × C_in/groups × kH × kW",
+    "depthwise": "C_out × 1 × kH × kW  (groups = C_in, C_out = C_in · multiplier)",
+    "dense": "N_out × N_in  (N_in in the flattened (C, H, W) order of pre)",
+    "avgpool": "C  (per-channel gain on the window mean; kernel, stride, padding as attributes)",
+    "resize": "C  (per-channel gain on a bilinear/nearest resampling to post's H × W; up or down)",
+    "identity": "C  (per-channel gain, one-to-one)",
+}
+ENCODINGS = ("current", "poisson", "regular")
+RESIZE_MODES = ("bilinear", "nearest")
+_FORBIDDEN_NAME_CHARS = "/"  # "@n" suffixes name the copies made by Network.unroll
+
+
+def _check_name(kind: str, name: str) -> None:
+    if not isinstance(name, str) or not name or any(ch in name for ch in _FORBIDDEN_NAME_CHARS):
+        raise ValidationError(f"{kind} name {name!r}: must be a non-empty string without '/'")
+
+
+def _as_float_array(kind: str, name: str, what: str, value, shape: tuple[int, ...] | None = None) -> np.ndarray:
+    arr = np.asarray(value, dtype=np.float32)
+    if shape is not None and arr.shape != shape:
+        raise ValidationError(f"{kind} {name!r}: {what} must have shape {shape}, got {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValidationError(f"{kind} {name!r}: {what} contains NaN or inf")
+    arr = np.array(arr, copy=True)
+    arr.setflags(write=False)
+    return arr
+
+
+def _int_tuple(kind: str, name: str, what: str, value, length: int, minimum: int) -> tuple[int, ...]:
+    try:
+        tup = tuple(int(v) for v in value)
+    except TypeError:
+        tup = (int(value),) * length
+    if len(tup) != length or any(v < minimum for v in tup):
+        raise ValidationError(f"{kind} {name!r}: {what} must be {length} integers >= {minimum}, got {value!r}")
+    return tup
+
+
+def conv_output_hw(h: int, w: int, kernel: tuple[int, int], stride: tuple[int, int],
+                   padding: tuple[int, int, int, int]) -> tuple[int, int]:
+    """Spatial output size of a convolution or pooling window.
+
+    ``out = floor((in + pad_before + pad_after - k) / s) + 1`` for each axis; ``padding`` is
+    ``(top, bottom, left, right)``.
+    """
+    top, bottom, left, right = padding
+    return ((h + top + bottom - kernel[0]) // stride[0] + 1, (w + left + right - kernel[1]) // stride[1] + 1)
+
+
+def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    """TensorFlow's ``padding="same"``: output ``ceil(size / stride)``, extra padding at the end."""
+    out = math.ceil(size / stride)
+    total = max((out - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """The network input.
+
+    Attributes
+    ----------
+    name : str
+    shape : tuple of int
+        ``(C, H, W)`` of one input image after preprocessing.
+    encoding : str
+        ``"current"``: the (preprocessed) pixel value is injected as input current every tick (the
+        usual choice for rate-coded conversion, Rueckauer et al. 2017); ``"poisson"`` / ``"regular"``:
+        the value (clipped to [0, 1]) is a spike probability / a deterministic rate per tick.
+    scale, offset : float
+        Preprocessing applied to raw pixel values in [0, 255]: ``x = raw * scale + offset``
+        (CamVid: ``1/255, 0``; Cityscapes: ``1/127.5, -1``).
+    """
+
+    name: str
+    shape: tuple[int, int, int]
+    encoding: str = "current"
+    scale: float = 1.0 / 255.0
+    offset: float = 0.0
+
+    def __post_init__(self):
+        _check_name("input", self.name)
+        object.__setattr__(self, "shape", _int_tuple("input", self.name, "shape", self.shape, 3, 1))
+        if self.encoding not in ENCODINGS:
+            raise ValidationError(f"input {self.name!r}: encoding must be one of {ENCODINGS}, got {self.encoding!r}")
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+
+@dataclass(frozen=True, eq=False)
+class Population:
+    """A group of integrate-and-fire neurons laid out as a feature map.
+
+    Attributes
+    ----------
+    name : str
+    shape : tuple of int
+        ``(C, H, W)``; neurons = C·H·W.
+    threshold : np.ndarray
+        ``(R, C)`` firing threshold θ per channel, > 0. ``R`` = 1, or N for a block member (row n-1
+        is used in iteration n).
+    bias : np.ndarray
+        ``(R, C)`` constant input current added every tick.
+    decode_scale : np.ndarray
+        ``(R, C)`` value represented by a rate of one spike per tick.
+    v_init : float
+        Initial membrane potential as a fraction of θ (0, or 0.5 to halve the rate quantization error).
+    leak : float
+        Fraction of ``v`` lost per tick; 0 for the IF neuron of rate-coded conversion.
+    role : str
+        ``"hidden"``, ``"state"`` (fed back by the iterative block), ``"pos"``/``"neg"`` halves of a
+        signed pair are marked by ``pair``.
+    pair : str or None
+        Name of the partner population of a signed pair ``x = x⁺ − x⁻`` (``sign`` tells which half).
+    sign : int
+        +1 for x⁺ (or an unsigned population), −1 for x⁻.
+    source : str
+        The Keras layer(s) this population replaces (for reports and verification).
+    """
+
+    name: str
+    shape: tuple[int, int, int]
+    threshold: np.ndarray
+    bias: np.ndarray
+    decode_scale: np.ndarray
+    v_init: float = 0.5
+    leak: float = 0.0
+    role: str = "hidden"
+    pair: str | None = None
+    sign: int = 1
+    source: str = ""
+
+    def __post_init__(self):
+        _check_name("population", self.name)
+        shape = _int_tuple("population", self.name, "shape", self.shape, 3, 1)
+        object.__setattr__(self, "shape", shape)
+        c = shape[0]
+        thr = np.asarray(self.threshold, dtype=np.float32)
+        rows = thr.shape[0] if thr.ndim == 2 else 1
+        for what in ("threshold", "bias", "decode_scale"):
+            val = np.asarray(getattr(self, what), dtype=np.float32)
+            if val.ndim == 0:
+                val = np.full((rows, c), float(val), np.float32)
+            elif val.ndim == 1:
+                val = val[None]
+            object.__setattr__(self, what, _as_float_array("population", self.name, what, val, (rows, c)))
+        if np.any(self.threshold <= 0):
+            bad = int(np.argmin(self.threshold.min(axis=0)))
+            raise ValidationError(
+                f"population {self.name!r}: threshold must be > 0, got {float(self.threshold.min()):g} in channel "
+                f"{bad} (a sign change of a folded BatchNorm scale? see the conversion summary)")
+        if not 0.0 <= self.v_init < 1.0:
+            raise ValidationError(f"population {self.name!r}: v_init must be in [0, 1), got {self.v_init}")
+        if not 0.0 <= self.leak < 1.0:
+            raise ValidationError(f"population {self.name!r}: leak must be in [0, 1), got {self.leak}")
+        if self.sign not in (1, -1):
+            raise ValidationError(f"population {self.name!r}: sign must be +1 or -1, got {self.sign}")
+
+    @property
+    def channels(self) -> int:
+        return self.shape[0]
+
+    @property
+    def size(self) -> int:
+        """Number of neurons."""
+        return int(np.prod(self.shape))
+
+    @property
+    def rows(self) -> int:
+        """Rows of the parameter tables: 1, or the iteration count for a block member."""
+        return int(self.threshold.shape[0])
+
+    def params(self, iteration: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(threshold, bias, decode_scale)``, each ``(C,)``, for 1-based ``iteration``."""
+        row = 0 if self.rows == 1 or iteration is None else iteration - 1
+        if not 0 <= row < self.rows:
+            raise ValidationError(f"population {self.name!r}: no parameter row for iteration {iteration}")
+        return self.threshold[row], self.bias[row], self.decode_scale[row]
+
+    def with_rows(self, row: int, name: str) -> "Population":
+        """A copy with only parameter row ``row`` (0-based), renamed: used by :meth:`Network.unroll`."""
+        return dataclasses.replace(self, name=name, threshold=self.threshold[row:row + 1],
+                                   bias=self.bias[row:row + 1], decode_scale=self.decode_scale[row:row + 1],
+                                   pair=None if self.pair is None else f"{self.pair}@{row + 1}")
+
+
+@dataclass(frozen=True, eq=False)
+class Connection:
+    """Weighted synapses from ``pre`` (a population or the input) to ``post`` (a population).
+
+    Attributes
+    ----------
+    name, pre, post : str
+    op : str
+        One of :data:`OPS`; the ``weight`` axis order depends on it (see :data:`OPS`).
+    weight : np.ndarray
+        Synaptic weights, in units of the post neuron's input current per presynaptic spike.
+    stride : tuple of int
+        ``(sh, sw)`` for conv2d / depthwise / avgpool.
+    padding : tuple of int
+        ``(top, bottom, left, right)`` zero padding for conv2d / depthwise / avgpool.
+    kernel : tuple of int
+        ``(kH, kW)``: for conv ops taken from ``weight``; for avgpool the window.
+    groups : int
+        Channel groups of conv2d (depthwise has ``groups = C_in``).
+    mode : str
+        Resampling of a ``resize`` connection (``"bilinear"`` with TensorFlow 2's half-pixel
+        centres, or ``"nearest"``).
+    post_offset : int
+        This connection drives channels ``[post_offset, post_offset + C_out)`` of ``post``: how
+        concatenation is expressed.
+    delay : int
+        Synaptic delay in ticks (>= 1); one tick per connection makes latency equal depth.
+    iterations : tuple of int or None
+        1-based iterations of the block in which this connection exists; ``None``: all.
+    feedback : bool
+        Between two block members: ``pre`` of iteration n-1 drives ``post`` of iteration n.
+    """
+
+    name: str
+    pre: str
+    post: str
+    op: str
+    weight: np.ndarray
+    stride: tuple[int, int] = (1, 1)
+    padding: tuple[int, int, int, int] = (0, 0, 0, 0)
+    kernel: tuple[int, int] = (1, 1)
+    groups: int = 1
+    mode: str = "bilinear"
+    post_offset: int = 0
+    delay: int = 1
+    iterations: tuple[int, ...] | None = None
+    feedback: bool = False
+
+    def __post_init__(self):
+        _check_name("connection", self.name)
+        if self.op not in OPS:
+            raise ValidationError(f"connection {self.name!r}: op must be one of {sorted(OPS)}, got {self.op!r}")
+        w = _as_float_array("connection", self.name, "weight", self.weight)
+        expected_ndim = {"conv2d": 4, "depthwise": 4, "dense": 2}.get(self.op, 1)
+        if w.ndim != expected_ndim:
+            raise ValidationError(f"connection {self.name!r}: {self.op} weight must be {OPS[self.op]} "
+                                  f"({expected_ndim}-D), got shape {w.shape}")
+        object.__setattr__(self, "weight", w)
+        object.__setattr__(self, "stride", _int_tuple("connection", self.name, "stride", self.stride, 2, 1))
+        object.__setattr__(self, "padding", _int_tuple("connection", self.name, "padding", self.padding, 4, 0))
+        kernel = tuple(w.shape[2:]) if self.op in ("conv2d", "depthwise") else self.kernel
+        object.__setattr__(self, "kernel", _int_tuple("connection", self.name, "kernel", kernel, 2, 1))
+        if self.groups < 1:
+            raise ValidationError(f"connection {self.name!r}: groups must be >= 1, got {self.groups}")
+        if self.mode not in RESIZE_MODES:
+            raise ValidationError(f"connection {self.name!r}: mode must be one of {RESIZE_MODES}, got {self.mode!r}")
+        if self.delay < 1:
+            raise ValidationError(f"connection {self.name!r}: delay must be >= 1 tick, got {self.delay}")
+        if self.post_offset < 0:
+            raise ValidationError(f"connection {self.name!r}: post_offset must be >= 0, got {self.post_offset}")
+        if self.iterations is not None:
+            its = tuple(sorted(int(i) for i in self.iterations))
+            if not its or its[0] < 1:
+                raise ValidationError(f"connection {self.name!r}: iterations must be 1-based, got {self.iterations}")
+            object.__setattr__(self, "iterations", its)
+
+    @property
+    def out_channels(self) -> int:
+        """Channels of ``post`` this connection drives."""
+        if self.op in ("conv2d", "depthwise", "dense"):
+            return int(self.weight.shape[0])
+        return int(self.weight.shape[0])
+
+    def active_in(self, iteration: int) -> bool:
+        return self.iterations is None or iteration in self.iterations
+
+    def fan_in(self, pre_channels: int) -> int:
+        """Synapses onto one post neuron from this connection (ignoring the zero padding at borders)."""
+        kh, kw = self.kernel
+        if self.op == "conv2d":
+            return int(self.weight.shape[1]) * kh * kw
+        if self.op == "depthwise":
+            return kh * kw
+        if self.op == "dense":
+            return int(self.weight.shape[1])
+        if self.op == "avgpool":
+            return kh * kw
+        if self.op == "resize":
+            return 4 if self.mode == "bilinear" else 1
+        return 1
+
+
+@dataclass(frozen=True, eq=False)
+class ReadoutTerm:
+    """One population's contribution to a readout: ``W @ decoded(population)`` per pixel.
+
+    Attributes
+    ----------
+    population : str
+    weight : np.ndarray
+        ``K × C_pop``: a 1×1 convolution (or, with ``pool="global_avg"``, a dense layer on the
+        spatial mean) applied to the population's decoded values.
+    pool : str or None
+        ``None`` (per pixel) or ``"global_avg"`` (mean over H × W first).
+    """
+
+    population: str
+    weight: np.ndarray
+    pool: str | None = None
+
+    def __post_init__(self):
+        w = _as_float_array("readout term", self.population, "weight", self.weight)
+        if w.ndim != 2:
+            raise ValidationError(f"readout term {self.population!r}: weight must be K × C_pop, got {w.shape}")
+        object.__setattr__(self, "weight", w)
+        if self.pool not in (None, "global_avg"):
+            raise ValidationError(f"readout term {self.population!r}: pool must be None or 'global_avg'")
+
+
+@dataclass(frozen=True, eq=False)
+class Readout:
+    """A network output decoded from spike counts: ``logits = Σ_terms W·decoded + bias``, then resized.
+
+    Linear, so it commutes with averaging over ticks: it can accumulate at its own resolution and
+    up-sample the decoded logits afterwards (no spiking computation is replaced by it).
+
+    Attributes
+    ----------
+    name : str
+    index : int
+        Output index (0-based) in the source model's output order.
+    iteration : int or None
+        1-based block iteration the terms are read from (``None`` for populations outside the block).
+    terms : tuple of ReadoutTerm
+    bias : np.ndarray
+        ``(K,)``.
+    out_size : tuple of int or None
+        ``(H, W)`` the decoded logits are resized to (bilinear), e.g. the 8× up-sampling of an ItNet
+        classification block; ``None`` keeps the population's size.
+    """
+
+    name: str
+    index: int
+    terms: tuple[ReadoutTerm, ...]
+    bias: np.ndarray
+    iteration: int | None = None
+    out_size: tuple[int, int] | None = None
+
+    def __post_init__(self):
+        _check_name("readout", self.name)
+        if not self.terms:
+            raise ValidationError(f"readout {self.name!r}: needs at least one term")
+        object.__setattr__(self, "terms", tuple(self.terms))
+        k = self.terms[0].weight.shape[0]
+        if any(t.weight.shape[0] != k for t in self.terms):
+            raise ValidationError(f"readout {self.name!r}: all terms must produce the same {k} outputs")
+        object.__setattr__(self, "bias", _as_float_array("readout", self.name, "bias", self.bias, (k,)))
+        if self.out_size is not None:
+            object.__setattr__(self, "out_size", _int_tuple("readout", self.name, "out_size", self.out_size, 2, 1))
+
+    @property
+    def classes(self) -> int:
+        return int(self.bias.shape[0])
+
+
+@dataclass(frozen=True)
+class IterativeBlock:
+    """The shared iterative block: populations that exist once and run ``iterations`` times.
+
+    Attributes
+    ----------
+    name : str
+    iterations : int
+        N; members' parameter tables have N rows.
+    populations : tuple of str
+        Member populations (weights between them are shared by every iteration).
+    state : tuple of str
+        Members whose spikes are fed back to the next iteration (the looped schedule's state buffer).
+    """
+
+    name: str
+    iterations: int
+    populations: tuple[str, ...]
+    state: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        _check_name("block", self.name)
+        if self.iterations < 1:
+            raise ValidationError(f"block {self.name!r}: iterations must be >= 1, got {self.iterations}")
+        object.__setattr__(self, "populations", tuple(self.populations))
+        object.__setattr__(self, "state", tuple(self.state))
+        missing = set(self.state) - set(self.populations)
+        if missing:
+            raise ValidationError(f"block {self.name!r}: state populations {sorted(missing)} are not block members")
+
+
+@dataclass(frozen=True, eq=False)
+class Network:
+    """The whole spiking network: input, populations (in topological order), connections, readouts.
+
+    Validated on construction: names are unique, every connection's ``pre``/``post`` exists, every
+    weight's shape agrees with the shapes it connects, block members carry N parameter rows.
+    """
+
+    name: str
+    input: InputSpec
+    populations: tuple[Population, ...]
+    connections: tuple[Connection, ...]
+    readouts: tuple[Readout, ...]
+    block: IterativeBlock | None = None
+    metadata: Mapping = field(default_factory=dict)
+
+    def __post_init__(self):
+        object.__setattr__(self, "populations", tuple(self.populations))
+        object.__setattr__(self, "connections", tuple(self.connections))
+        object.__setattr__(self, "readouts", tuple(sorted(self.readouts, key=lambda r: r.index)))
+        try:
+            json.dumps(dict(self.metadata))
+        except TypeError as exc:
+            raise ValidationError(f"network {self.name!r}: metadata must be JSON-serializable ({exc})") from exc
+        object.__setattr__(self, "metadata", dict(self.metadata))
+        self._validate()
+
+    # ----------------------------------------------------------------- lookup
+    @property
+    def pop_index(self) -> dict[str, Population]:
+        return {p.name: p for p in self.populations}
+
+    def population(self, name: str) -> Population:
+        try:
+            return self.pop_index[name]
+        except KeyError:
+            raise ValidationError(f"network {self.name!r}: no population {name!r}") from None
+
+    def shape_of(self, name: str) -> tuple[int, int, int]:
+        """Shape of a population or of the input."""
+        if name == self.input.name:
+            return self.input.shape
+        return self.population(name).shape
+
+    def incoming(self, post: str) -> list[Connection]:
+        return [c for c in self.connections if c.post == post]
+
+    def outgoing(self, pre: str) -> list[Connection]:
+        return [c for c in self.connections if c.pre == pre]
+
+    def in_block(self, name: str) -> bool:
+        return self.block is not None and name in self.block.populations
+
+    # ----------------------------------------------------------------- counts
+    @property
+    def n_neurons(self) -> int:
+        return sum(p.size for p in self.populations)
+
+    def synapses(self, conn: Connection) -> int:
+        """Number of nonzero-structure synapses of one connection (border padding excluded)."""
+        post = self.shape_of(conn.post)
+        pre = self.shape_of(conn.pre)
+        c_out = conn.out_channels
+        if conn.op in ("conv2d", "depthwise", "avgpool"):
+            return int(c_out * _valid_taps(pre[1:], post[1:], conn.kernel, conn.stride, conn.padding)
+                       * (conn.weight.shape[1] if conn.op == "conv2d" else 1))
+        if conn.op == "dense":
+            return int(conn.weight.size)
+        return int(c_out * post[1] * post[2] * conn.fan_in(pre[0]))
+
+    @property
+    def n_synapses(self) -> int:
+        return sum(self.synapses(c) for c in self.connections)
+
+    # ------------------------------------------------------------- validation
+    def _validate(self) -> None:
+        names = [self.input.name] + [p.name for p in self.populations]
+        seen: set[str] = set()
+        for n in names:
+            if n in seen:
+                raise ValidationError(f"network {self.name!r}: duplicate population name {n!r}")
+            seen.add(n)
+        for kind, items in (("connection", self.connections), ("readout", self.readouts)):
+            dup = _first_duplicate(i.name for i in items)
+            if dup is not None:
+                raise ValidationError(f"network {self.name!r}: duplicate {kind} name {dup!r}")
+        pops = self.pop_index
+        order = {n: i for i, n in enumerate(names)}
+        block_members = set(self.block.populations) if self.block else set()
+        if self.block is not None:
+            unknown = block_members - set(pops)
+            if unknown:
+                raise ValidationError(f"block {self.block.name!r}: unknown populations {sorted(unknown)}")
+        for p in self.populations:
+            want = self.block.iterations if p.name in block_members else 1
+            if p.rows != want:
+                raise ValidationError(f"population {p.name!r}: parameter tables have {p.rows} rows, expected {want} "
+                                      f"({'block member' if want > 1 else 'outside the iterative block'})")
+            if p.pair is not None and p.pair not in pops:
+                raise ValidationError(f"population {p.name!r}: pair partner {p.pair!r} does not exist")
+        driven: dict[str, np.ndarray] = {p.name: np.zeros(p.channels, bool) for p in self.populations}
+        for c in self.connections:
+            if c.pre not in order:
+                raise ValidationError(f"connection {c.name!r}: pre {c.pre!r} does not exist")
+            if c.post not in pops:
+                raise ValidationError(f"connection {c.name!r}: post {c.post!r} is not a population")
+            if c.feedback:
+                if not (c.pre in block_members and c.post in block_members):
+                    raise ValidationError(f"connection {c.name!r}: feedback connections must join two block members")
+            elif order[c.pre] >= order[c.post]:
+                raise ValidationError(f"connection {c.name!r}: {c.pre!r} must come before {c.post!r} "
+                                      "(populations are stored in topological order)")
+            if c.pre in block_members and c.post not in block_members:
+                raise ValidationError(f"connection {c.name!r}: block member {c.pre!r} may only feed block members "
+                                      "or readouts")
+            if c.iterations is not None and self.block is not None and c.iterations[-1] > self.block.iterations:
+                raise ValidationError(f"connection {c.name!r}: iteration {c.iterations[-1]} > block iterations "
+                                      f"{self.block.iterations}")
+            self._check_shapes(c)
+            driven[c.post][c.post_offset:c.post_offset + c.out_channels] = True
+        for r in self.readouts:
+            for t in r.terms:
+                if t.population not in pops:
+                    raise ValidationError(f"readout {r.name!r}: population {t.population!r} does not exist")
+                if t.weight.shape[1] != pops[t.population].channels:
+                    raise ValidationError(f"readout {r.name!r}: term weight for {t.population!r} has "
+                                          f"{t.weight.shape[1]} input channels, population has "
+                                          f"{pops[t.population].channels}")
+            if r.iteration is not None and (self.block is None or not 1 <= r.iteration <= self.block.iterations):
+                raise ValidationError(f"readout {r.name!r}: iteration {r.iteration} is outside the iterative block")
+
+    def _check_shapes(self, c: Connection) -> None:
+        pre, post = self.shape_of(c.pre), self.shape_of(c.post)
+        w = c.weight
+
+        def fail(why: str):
+            raise ValidationError(f"connection {c.name!r} ({c.op}, {c.pre} {pre} → {c.post} {post}): {why}")
+
+        if c.post_offset + c.out_channels > post[0]:
+            fail(f"drives channels [{c.post_offset}, {c.post_offset + c.out_channels}) of {post[0]}")
+        if c.op in ("conv2d", "depthwise", "avgpool"):
+            hw = conv_output_hw(pre[1], pre[2], c.kernel, c.stride, c.padding)
+            if hw != tuple(post[1:]):
+                fail(f"window {c.kernel} stride {c.stride} padding {c.padding} gives {hw}, post has {post[1:]}")
+        if c.op == "conv2d":
+            if pre[0] % c.groups or w.shape[0] % c.groups or w.shape[1] * c.groups != pre[0]:
+                fail(f"weight {w.shape} with groups={c.groups} does not match {pre[0]} input channels")
+        elif c.op == "depthwise":
+            if w.shape[1] != 1 or w.shape[0] % pre[0]:
+                fail(f"depthwise weight {w.shape} does not match {pre[0]} input channels")
+        elif c.op == "dense":
+            if w.shape[1] != int(np.prod(pre)):
+                fail(f"dense weight {w.shape} needs {w.shape[1]} inputs, pre has {int(np.prod(pre))}")
+            if post[1:] != (1, 1):
+                fail("a dense connection must drive a (N, 1, 1) population")
+        else:  # avgpool, resize, identity: per-channel gain
+            if w.shape[0] != pre[0]:
+                fail(f"gain has {w.shape[0]} channels, pre has {pre[0]}")
+            if c.op == "identity" and pre[1:] != post[1:]:
+                fail("identity needs equal spatial sizes")
+
+    # -------------------------------------------------------------- transforms
+    def unroll(self) -> "Network":
+        """The same network with the iterative block copied once per iteration (names ``pop@n``).
+
+        Copy ``n`` gets parameter row ``n-1``; a feedback connection joins copy ``n-1`` to copy ``n``;
+        a connection into the block exists in the copies its ``iterations`` name. The result has no
+        block and every population one parameter row: what the ``unrolled`` schedule and the
+        reference simulators run.
+        """
+        if self.block is None:
+            return self
+        n_it = self.block.iterations
+        members = set(self.block.populations)
+        pops: list[Population] = []
+        block_pops = [p for p in self.populations if p.name in members]
+        for p in self.populations:
+            if p.name not in members:
+                pops.append(p)
+        for n in range(1, n_it + 1):
+            pops.extend(p.with_rows(n - 1, f"{p.name}@{n}") for p in block_pops)
+        conns: list[Connection] = []
+        for c in self.connections:
+            pre_in, post_in = c.pre in members, c.post in members
+            if not post_in:
+                conns.append(c)
+                continue
+            for n in range(1, n_it + 1):
+                if not c.active_in(n):
+                    continue
+                if c.feedback:
+                    if n == 1:
+                        continue
+                    pre = f"{c.pre}@{n - 1}"
+                else:
+                    pre = f"{c.pre}@{n}" if pre_in else c.pre
+                conns.append(dataclasses.replace(c, name=f"{c.name}@{n}", pre=pre, post=f"{c.post}@{n}",
+                                                 iterations=None, feedback=False))
+        readouts = []
+        for r in self.readouts:
+            if r.iteration is None:
+                readouts.append(r)
+                continue
+            terms = tuple(dataclasses.replace(t, population=f"{t.population}@{r.iteration}") if t.population in members
+                          else t for t in r.terms)
+            readouts.append(dataclasses.replace(r, terms=terms, iteration=None))
+        meta = dict(self.metadata)
+        meta["unrolled_from_block"] = {"name": self.block.name, "iterations": n_it}
+        # Copies of iteration n only depend on copies <= n and on non-members, so this order is topological.
+        return Network(name=self.name, input=self.input, populations=tuple(pops), connections=tuple(conns),
+                       readouts=tuple(readouts), block=None, metadata=meta)
+
+    def depth(self) -> dict[str, int]:
+        """Ticks until each population can first receive input: the longest delay path from the input."""
+        depth = {self.input.name: 0}
+        net = self.unroll()
+        for p in net.populations:
+            incoming = [depth[c.pre] + c.delay for c in net.incoming(p.name) if c.pre in depth]
+            depth[p.name] = max(incoming) if incoming else 0
+        return depth
+
+    def summary(self) -> str:
+        """A short human-readable description (populations, neurons, synapses, block)."""
+        lines = [f"network {self.name}: input {self.input.shape} ({self.input.encoding}), "
+                 f"{len(self.populations)} populations, {self.n_neurons:,} neurons, "
+                 f"{len(self.connections)} connections, {self.n_synapses:,} synapses, "
+                 f"{len(self.readouts)} readouts"]
+        if self.block is not None:
+            table = sum(p.threshold.size + p.bias.size for p in self.populations if self.in_block(p.name))
+            lines.append(f"iterative block {self.block.name!r}: {len(self.block.populations)} populations shared by "
+                         f"{self.block.iterations} iterations; per-iteration tables {table:,} values")
+        return "\n".join(lines)
+
+
+def _valid_taps(pre_hw, post_hw, kernel, stride, padding) -> int:
+    """Number of (output pixel, kernel tap) pairs that land inside the input (not on zero padding)."""
+    total = 1
+    for axis in range(2):
+        n_in, n_out, k, s, before = pre_hw[axis], post_hw[axis], kernel[axis], stride[axis], padding[2 * axis]
+        pos = np.arange(n_out)[:, None] * s - before + np.arange(k)[None, :]
+        total *= int(np.count_nonzero((pos >= 0) & (pos < n_in)))
+    return total
+
+
+def _first_duplicate(names: Iterable[str]) -> str | None:
+    seen: set[str] = set()
+    for n in names:
+        if n in seen:
+            return n
+        seen.add(n)
+    return None
