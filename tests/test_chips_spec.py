@@ -1,0 +1,228 @@
+"""Chip specs: every packaged TOML loads and validates; each broken spec gives one clear message."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import tomllib
+
+import pytest
+
+from hardware_models import PACKAGED_CHIPS_DIR, ChipSpec, SpecError, list_chips, load_chip
+from hardware_models.formulas import FORMULAS
+from hardware_models.spec import SECTIONS, CoreSpec, TimingSpec, WeightSpec
+
+EXPECTED_CHIPS = {"truenorth", "loihi", "ideal"}
+
+
+def test_expected_chips_are_packaged():
+    assert EXPECTED_CHIPS <= set(list_chips())
+
+
+@pytest.mark.parametrize("name", list_chips())
+def test_every_packaged_chip_loads_and_validates(name):
+    chip = load_chip(name)
+    assert isinstance(chip, ChipSpec)
+    assert chip.name == name
+    assert chip.timing.tick_seconds > 0
+    assert isinstance(chip.looped_schedule_allowed, bool)
+    # the same object comes back (cached, immutable)
+    assert load_chip(name) is chip
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        chip.core.max_neurons = 1  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("name", list_chips())
+def test_every_number_in_every_packaged_chip_has_a_source(name):
+    """Independent of the loader: walk the raw TOML and check the sourcing rule key by key."""
+    data = tomllib.loads((PACKAGED_CHIPS_DIR / f"{name}.toml").read_text())
+    for section in SECTIONS:
+        table = data[section]
+        for key, value in table.items():
+            if key.endswith(("_source", "_uncertain", "_note")):
+                continue
+            if isinstance(value, (int, float, bool, list)) or value == "none":
+                if isinstance(value, str) and not _numeric_field(section, key):
+                    continue
+                sourced = isinstance(table.get(key + "_source"), str)
+                uncertain = table.get(key + "_uncertain") is True and isinstance(table.get(key + "_note"), str)
+                assert sourced or uncertain, f"{name}.toml: {section}.{key} has no source"
+
+
+def _numeric_field(section, key):
+    f = {f.name: f for f in dataclasses.fields(SECTIONS[section])}[key]
+    return f.metadata["kind"] in ("int", "float", "bool", "intlist")
+
+
+@pytest.mark.parametrize("name", list_chips())
+def test_sources_are_recorded_on_the_spec(name):
+    chip = load_chip(name)
+    for key, value, unit, doc, source in chip.rows():
+        if key.count(".") and _numeric_field(*key.split(".")):
+            assert source is not None, key
+            assert source.text or (source.uncertain and source.note), key
+        assert doc
+
+
+def test_formulas_named_by_specs_exist():
+    for name in list_chips():
+        core = load_chip(name).core
+        for f in (core.synapse_memory_formula, core.kernel_memory_formula, core.neuron_memory_formula):
+            assert f is None or f in FORMULAS
+
+
+def test_truenorth_limits_match_publications():
+    tn = load_chip("truenorth")
+    assert (tn.chip.cores_per_chip, tn.chip.mesh_rows, tn.chip.mesh_cols) == (4096, 64, 64)
+    assert (tn.core.max_neurons, tn.core.max_axons, tn.core.max_synapses) == (256, 256, 65536)
+    assert tn.core.max_fanout_cores_per_neuron == 1
+    assert tn.weights.sign == "axon-types" and tn.weights.n_axon_types == 4
+    assert tn.timing.tick_seconds == 1e-3
+    assert tn.looped_schedule_allowed is False
+    assert "Merolla" in tn.source("core.max_neurons").text
+
+
+def test_loihi_limits_match_nengo_loihi():
+    lo = load_chip("loihi")
+    assert (lo.core.max_neurons, lo.core.max_axons, lo.core.max_output_axons) == (1024, 4096, 4096)
+    assert lo.core.synapse_memory_bytes * 8 == 16384 * 64
+    assert lo.weights.sign == "exponent" and lo.weights.mixed_sign_costs_bit
+    assert lo.weights.max_int_for(mixed_sign=True) == 127 and lo.weights.max_int_for(mixed_sign=False) == 255
+    assert lo.source("timing.tick_seconds").uncertain
+
+
+def test_ideal_chip_is_unbounded():
+    ideal = load_chip("ideal")
+    assert ideal.kind == "ideal"
+    assert ideal.chip.cores_per_chip is None and ideal.core.max_neurons is None
+    assert ideal.weights.bits is None and ideal.weights.sign == "float"
+    assert ideal.noise.is_noiseless and ideal.looped_schedule_allowed
+
+
+def test_to_dict_is_json_serializable():
+    import json
+
+    for name in list_chips():
+        d = load_chip(name).to_dict()
+        assert json.loads(json.dumps(d))["name"] == name
+
+
+def test_load_by_path_and_unknown_name(tmp_path):
+    src = PACKAGED_CHIPS_DIR / "truenorth.toml"
+    p = tmp_path / "mychip.toml"
+    p.write_text(src.read_text().replace('name = "truenorth"', 'name = "mychip"'))
+    assert load_chip(p).name == "mychip"
+    assert load_chip(str(p)).path == str(p)
+    with pytest.raises(SpecError) as exc:
+        load_chip("truenorht")
+    msg = str(exc.value)
+    assert "unknown chip 'truenorht'" in msg
+    for name in list_chips():
+        assert name in msg
+    with pytest.raises(SpecError, match="no such chip file"):
+        load_chip(tmp_path / "absent.toml")
+
+
+# --------------------------------------------------------------------------------------------------
+# bad specs: each gives exactly one clear message naming the file, the key, the rule and the value
+
+BASE = (PACKAGED_CHIPS_DIR / "truenorth.toml").read_text()
+
+
+def _write(tmp_path, text, fname="bad.toml"):
+    p = tmp_path / fname
+    p.write_text(text)
+    return p
+
+
+def _sub(pattern, repl, text=BASE, count=1):
+    new, n = re.subn(pattern, repl, text, count=count, flags=re.M)
+    assert n == count, pattern
+    return new
+
+
+BAD_SPECS = [
+    ("zero axons", _sub(r"^max_axons = 256$", "max_axons = 0"),
+     "bad.toml: core.max_axons: must be > 0, got 0"),
+    ("unknown key", _sub(r"^max_axons = 256$", "max_axons = 256\nmax_axon = 256"),
+     "bad.toml: core.max_axon: unknown key (did you mean 'max_axons'?)"),
+    ("missing key", _sub(r"^max_neurons = 256\n", ""),
+     "bad.toml: core.max_neurons: missing required key (write 'none' if it does not apply)"),
+    ("wrong type", _sub(r"^max_neurons = 256$", 'max_neurons = "many"'),
+     "bad.toml: core.max_neurons: must be an integer, got 'many'"),
+    ("float for int", _sub(r"^max_neurons = 256$", "max_neurons = 256.0"),
+     "bad.toml: core.max_neurons: must be an integer, got 256.0"),
+    ("bool for int", _sub(r"^max_neurons = 256$", "max_neurons = true"),
+     "bad.toml: core.max_neurons: must be an integer, got True"),
+    ("missing source", _sub(r"^max_neurons_source = .*\n", ""),
+     "bad.toml: core.max_neurons_source: missing: every number and boolean (also 'none' in its place) "
+     "needs a source (or set max_neurons_uncertain = true with max_neurons_note)"),
+    ("uncertain without note", _sub(r"^max_neurons_source = .*$", "max_neurons_uncertain = true"),
+     "bad.toml: core.max_neurons_note: missing: core.max_neurons_uncertain = true needs a note saying why "
+     "the value was chosen"),
+    ("bad enum", _sub(r'^sign = "axon-types"$', 'sign = "ternary"'),
+     "bad.toml: weights.sign: must be one of 'float', 'signed', 'axon-types', 'two-rows', 'exponent', "
+     "got 'ternary'"),
+    ("required none", _sub(r"^n_axon_types = 4$", 'n_axon_types = "none"'),
+     "bad.toml: weights.n_axon_types: must be given when weights.sign is 'axon-types'"),
+    ("missing table", BASE.split("[noise]")[0],
+     "bad.toml: noise: missing required table (add [noise])"),
+    ("unknown table", BASE + "\n[extras]\nfoo = 1\n",
+     "bad.toml: extras: unknown key"),
+    ("negative energy", _sub(r"^joules_per_synaptic_op = 26e-12$", "joules_per_synaptic_op = -1.0"),
+     "bad.toml: energy.joules_per_synaptic_op: must be >= 0, got -1.0"),
+    ("digital with mismatch", _sub(r"^weight_mismatch_rel_std = 0.0$", "weight_mismatch_rel_std = 0.1"),
+     "bad.toml: noise.weight_mismatch_rel_std: must be 0 for a digital chip (fixed-pattern mismatch is an "
+     "analog effect), got 0.1"),
+    ("mesh too small", _sub(r"^mesh_rows = 64$", "mesh_rows = 2"),
+     "bad.toml: chip.mesh_rows: mesh_rows × mesh_cols must be >= cores_per_chip (4096), got (2, 64)"),
+    ("unknown formula", _sub(r'^synapse_memory_formula = "none"$', 'synapse_memory_formula = "magic"'),
+     "bad.toml: core.synapse_memory_formula: unknown formula, got 'magic'"),
+    ("tick and acceleration disagree",
+     _sub(r'^acceleration_factor = "none"$', "acceleration_factor = 1000.0")
+     .replace('biological_tick_seconds = "none"', "biological_tick_seconds = 1e-3"),
+     "bad.toml: timing.tick_seconds: must equal biological_tick_seconds / acceleration_factor = 1e-06 (or be "
+     "'none' to derive it), got 0.001"),
+    ("infinite", _sub(r"^tick_seconds = 1e-3$", "tick_seconds = inf"),
+     "bad.toml: timing.tick_seconds: must be finite (write 'none' for unbounded), got inf"),
+    ("not toml", BASE + "\nthis is = = not toml\n", "bad.toml: not valid TOML"),
+]
+
+
+@pytest.mark.parametrize("label,text,message", BAD_SPECS, ids=[b[0] for b in BAD_SPECS])
+def test_bad_spec_gives_one_clear_message(tmp_path, label, text, message):
+    with pytest.raises(SpecError) as exc:
+        load_chip(_write(tmp_path, text))
+    got = str(exc.value)
+    assert got.startswith(message), got
+    assert "\n" not in got
+    assert isinstance(exc.value, ValueError)
+    assert exc.value.file == "bad.toml"
+
+
+def test_packaged_name_must_match_file(monkeypatch, tmp_path):
+    import hardware_models.spec as spec
+
+    _write(tmp_path, BASE, "other.toml")
+    monkeypatch.setattr(spec, "PACKAGED_CHIPS_DIR", tmp_path)
+    spec._load_packaged.cache_clear()
+    try:
+        with pytest.raises(SpecError, match=r"other.toml: name: must equal the file name 'other'"):
+            load_chip("other")
+    finally:
+        spec._load_packaged.cache_clear()
+
+
+def test_sections_validate_on_direct_construction():
+    tn = load_chip("truenorth")
+    with pytest.raises(SpecError, match=r"^core.max_neurons: must be > 0, got -3$"):
+        dataclasses.replace(tn.core, max_neurons=-3)
+    with pytest.raises(SpecError, match=r"^weights.bits: must be a value when weights.sign is 'signed'"):
+        dataclasses.replace(tn.weights, sign="signed", bits=None)
+    assert isinstance(dataclasses.replace(tn.core, max_neurons=128), CoreSpec)
+    t = TimingSpec(tick_seconds=None, acceleration_factor=1e4, biological_tick_seconds=1e-4)
+    assert t.tick_seconds == pytest.approx(1e-8)
+    assert dataclasses.replace(t) == t  # derived tick passes re-validation
+    with pytest.raises(SpecError, match="exponent_min: must be <= exponent_max"):
+        WeightSpec(bits=8, sign="exponent", n_axon_types=None, exponent_bits=4, exponent_min=3, exponent_max=1,
+                   exponent_scope="core", mixed_sign_costs_bit=True)
