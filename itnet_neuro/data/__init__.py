@@ -1,0 +1,1 @@
+"""Datasets: the procedural street scenes, CamVid and Cityscapes loaders, and the tf.data pipeline."""
