@@ -11,7 +11,8 @@ import math
 from typing import Callable
 
 __all__ = ["FORMULAS", "get_formula", "dynapcnn_kernel_memory", "dynapcnn_neuron_memory",
-           "dynapcnn_bias_memory", "loihi_synapse_memory_bits"]
+           "dynapcnn_bias_memory", "loihi_synapse_memory_bits",
+           "spinnaker_synaptic_matrix_bytes"]
 
 
 def _ceil_log2(n: int) -> int:
@@ -112,12 +113,40 @@ def loihi_synapse_memory_bits(n_weights: int, weight_bits: int, index_bits: int 
     return total
 
 
+def spinnaker_synaptic_matrix_bytes(n_rows: int, synapses_per_row: int) -> int:
+    """SDRAM bytes of a static sPyNNaker synaptic matrix: one row per presynaptic neuron.
+
+    Each row holds a 3-word header plus one 32-bit synaptic word per synapse (16-bit weight,
+    delay, synapse type and target neuron index):
+
+    .. math:: B = 4 \\, n_{rows} \\, (3 + n_{syn/row})
+
+    Source: sPyNNaker ``neural_modelling`` synapse row format (``N_SYNAPSE_ROW_HEADER_WORDS 3``,
+    rows read as ``(row_length + N_SYNAPSE_ROW_HEADER_WORDS) * sizeof(uint32_t)`` bytes, at most 255
+    synaptic words per row in the population table).
+
+    Parameters
+    ----------
+    n_rows : int
+        Presynaptic neurons with synapses onto this core (≥ 0).
+    synapses_per_row : int
+        Synapses per row (targets on this core); the longest row sets the stride.
+
+    Returns
+    -------
+    int
+        Bytes.
+    """
+    return 4 * n_rows * (3 + synapses_per_row)
+
+
 #: Formula name (as written in a chip TOML) → function.
 FORMULAS: dict[str, Callable[..., int]] = {
     "dynapcnn_kernel_memory": dynapcnn_kernel_memory,
     "dynapcnn_neuron_memory": dynapcnn_neuron_memory,
     "dynapcnn_bias_memory": dynapcnn_bias_memory,
     "loihi_synapse_memory_bits": loihi_synapse_memory_bits,
+    "spinnaker_synaptic_matrix_bytes": spinnaker_synaptic_matrix_bytes,
 }
 
 

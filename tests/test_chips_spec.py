@@ -12,7 +12,8 @@ from hardware_models import PACKAGED_CHIPS_DIR, ChipSpec, SpecError, list_chips,
 from hardware_models.formulas import FORMULAS
 from hardware_models.spec import SECTIONS, CoreSpec, TimingSpec, WeightSpec
 
-EXPECTED_CHIPS = {"truenorth", "loihi", "ideal"}
+EXPECTED_CHIPS = {"truenorth", "brainscales1", "brainscales2", "loihi", "loihi2", "spinnaker", "spinnaker2",
+                  "dynapcnn", "ideal"}
 
 
 def test_expected_chips_are_packaged():
@@ -89,6 +90,30 @@ def test_loihi_limits_match_nengo_loihi():
     assert lo.weights.sign == "exponent" and lo.weights.mixed_sign_costs_bit
     assert lo.weights.max_int_for(mixed_sign=True) == 127 and lo.weights.max_int_for(mixed_sign=False) == 255
     assert lo.source("timing.tick_seconds").uncertain
+
+
+def test_dynapcnn_memories_and_formulas_match_sinabs():
+    from hardware_models.formulas import dynapcnn_kernel_memory, dynapcnn_neuron_memory
+
+    dc = load_chip("dynapcnn")
+    assert dc.core.architecture == "conv-layer" and dc.chip.cores_per_chip == 9
+    assert dc.core.kernel_memory_words == (16384,) * 3 + (32768,) * 2 + (65536,) * 2 + (16384,) * 2
+    assert dc.core.neuron_memory_words == (65536,) * 3 + (32768,) * 2 + (16384,) * 4
+    assert dc.core.max_destinations_per_layer == 2
+    # sinabs docs/speck/overview.md worked example: conv 16→32, 3×3, 64×64 output
+    assert dynapcnn_kernel_memory(16, 32, 3, 3) == 16 * 2 ** (4 + 5) == 8 * 1024
+    assert dynapcnn_neuron_memory(32, 64, 64) == 128 * 1024  # fits no core
+    assert all(dynapcnn_neuron_memory(32, 64, 64) > n for n in dc.core.neuron_memory_words)
+
+
+def test_analog_chips_derive_their_tick():
+    for name, accel in (("brainscales2", 1e3), ("brainscales1", 1e4)):
+        chip = load_chip(name)
+        assert chip.kind == "mixed-signal"
+        assert chip.timing.acceleration_factor == accel
+        assert chip.tick_seconds == pytest.approx(chip.timing.biological_tick_seconds / accel)
+        assert chip.weights.sign == "two-rows"
+        assert not chip.noise.is_noiseless
 
 
 def test_ideal_chip_is_unbounded():
@@ -186,6 +211,23 @@ BAD_SPECS = [
     ("infinite", _sub(r"^tick_seconds = 1e-3$", "tick_seconds = inf"),
      "bad.toml: timing.tick_seconds: must be finite (write 'none' for unbounded), got inf"),
     ("not toml", BASE + "\nthis is = = not toml\n", "bad.toml: not valid TOML"),
+    ("per-core list of wrong length",
+     (PACKAGED_CHIPS_DIR / "dynapcnn.toml").read_text().replace(
+         "bias_memory_words = [1024, 1024, 1024, 1024, 1024, 1024, 1024, 1024, 1024]",
+         "bias_memory_words = [1024, 1024]"),
+     "bad.toml: core.bias_memory_words: needs one entry per core (chip.cores_per_chip = 9), got [1024, 1024]"),
+    ("non-integer list item",
+     (PACKAGED_CHIPS_DIR / "dynapcnn.toml").read_text().replace(
+         "bias_memory_words = [1024, 1024, 1024,", 'bias_memory_words = [1024, "x", 1024,'),
+     "bad.toml: core.bias_memory_words[1]: must be an integer, got 'x'"),
+    ("conv-layer without formula",
+     (PACKAGED_CHIPS_DIR / "dynapcnn.toml").read_text().replace(
+         'kernel_memory_formula = "dynapcnn_kernel_memory"', 'kernel_memory_formula = "none"'),
+     "bad.toml: core.kernel_memory_formula: must be given for conv-layer cores"),
+    ("analog without acceleration",
+     (PACKAGED_CHIPS_DIR / "brainscales2.toml").read_text().replace(
+         'acceleration_factor = 1000.0', 'acceleration_factor = "none"'),
+     "bad.toml: timing.acceleration_factor: acceleration_factor and biological_tick_seconds go together"),
 ]
 
 
