@@ -1,0 +1,363 @@
+"""One simulation interface, one tick semantics, every backend.
+
+Tick semantics (shared by ``reference``, ``fast``, ``nengo``, ``nengo-dl`` and ``brian2``)
+-------------------------------------------------------------------------------------------
+* **Ticks** are numbered ``t = 1 … T``. Every population updates once per tick, in topological order
+  (the order does not matter, since every connection has a delay of at least one tick).
+* **Initial state** (before tick 1): ``v = v_init · θ`` for every neuron, no spikes in flight.
+* **Neuron update** at tick ``t`` (the IR's neuron, :mod:`itnet_neuro.ir.graph`)::
+
+      v  = (1 - leak) · v + I[t] + bias
+      s  = v >= θ                    (at most one spike per neuron and tick)
+      v -= θ · s                     (reset by subtraction)
+
+  The bias is added at every tick from tick 1 on, whether input has arrived yet or not.
+* **Delays.** A population *emits* its spikes ``s[t]`` at tick ``t``; a connection with ``delay = d``
+  delivers the spikes emitted at tick ``t`` to ``post`` at tick ``t + d``:
+  ``I_post[t] = Σ_conn W_conn · s_pre[t - d]`` (zero for ``t - d < 0``). With the IR's default
+  ``d = 1`` a spike emitted at tick ``t`` is integrated at tick ``t + 1``: latency equals depth.
+* **The input is layer 0: it emits at ticks 0, 1, …, T-1.** With ``encoding="current"`` it emits its
+  preprocessed value ``x`` (``raw · scale + offset``) at every tick, so a population at depth 1
+  (``Network.depth()``) receives ``W·x`` from tick 1 on; with ``"poisson"`` it emits a spike with
+  probability ``clip(x, 0, 1)`` per tick (seeded), with ``"regular"`` the count of spikes emitted at
+  ticks ``0 … k`` is ``floor((k + 1) · r + 1/2)``, ``r = clip(x, 0, 1)``.
+* **Schedules.** ``unrolled``: :meth:`Network.unroll` — one copy ``pop@n`` of each block member per
+  iteration, all running from tick 1 (pipelined). ``looped``: one copy of the block, run in phases
+  of ``T_phase`` ticks; phase ``n`` covers the absolute ticks ``(n-1)·T_phase + 1 … n·T_phase``, uses
+  row ``n-1`` of the parameter tables and starts from ``v = v_init · θ``. Local tick ``τ`` of phase
+  ``n`` receives, through a feedback connection, the spikes the block's state emitted at local tick
+  ``τ - d`` of phase ``n-1`` (the state buffer replays phase ``n-1``); populations outside the block run
+  during phase 1 (``T_phase`` ticks), and a connection from them into iteration ``n`` replays their
+  phase-1 spikes at local ticks (none do in an ItNet: the data block feeds iteration 1 only). Hence
+  the spikes of ``pop`` in phase ``n`` at local tick ``τ`` equal those of ``pop@n`` of the unrolled
+  network at tick ``τ`` (tests check it). Results of both schedules use the unrolled names ``pop@n``
+  and absolute ticks.
+* **Decoding.** A readout decodes, at tick ``t``, the rate of its populations over their *window*
+  ``[t0, t]`` — ``rate = (count(t) - count(t0 - 1)) / (t - t0 + 1)`` — times ``decode_scale``, with
+  ``t0 = 1`` for the unrolled schedule and ``t0 = (n-1)·T_phase + 1`` for output ``n`` of the looped
+  one. Before ``t0`` an output has no prediction.
+
+Exactness: all backends agree spike for spike whenever the arithmetic is exact — weights, biases,
+thresholds and inputs that are dyadic rationals with a few significant bits, as every integer-weight
+chip has and the tests use. With arbitrary float weights the backends sum in different orders and
+precisions (``fast``: float32 currents, float64 accumulation; ``reference``/``nengo``/``brian2``:
+float64), so a neuron whose membrane lands within rounding error of θ may spike one tick apart.
+``nengo-dl`` runs in float32 throughout (tolerance stated in its module).
+
+Backends are registered by name with lazy imports (:data:`BACKENDS`); :func:`simulate` is the one
+entry point.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from itnet_neuro.errors import SimulationError, ValidationError
+from itnet_neuro.ir.graph import Network
+
+SCHEDULES = ("unrolled", "looped")
+
+#: backend name → "module:function"; each function has the signature of :func:`_backend_signature`.
+BACKENDS: dict[str, str] = {
+    "fast": "itnet_neuro.sim.fast:run",
+    "reference": "itnet_neuro.sim.reference:run",
+    "nengo": "itnet_neuro.sim.nengo_backend:run_nengo",
+    "nengo-dl": "itnet_neuro.sim.nengo_backend:run_nengo_dl",
+    "brian2": "itnet_neuro.sim.brian2_backend:run",
+}
+
+
+def get_backend(name: str) -> Callable[..., "SimResult"]:
+    """The run function of backend ``name`` (imported on first use)."""
+    if name not in BACKENDS:
+        raise ValidationError(f"unknown simulation backend {name!r}; valid: {', '.join(BACKENDS)}")
+    module, func = BACKENDS[name].split(":")
+    return getattr(importlib.import_module(module), func)
+
+
+@dataclass
+class SimResult:
+    """What a simulation produced (every backend fills the same fields).
+
+    Attributes
+    ----------
+    backend, schedule : str
+    ticks : int
+        Total ticks simulated (``T``; for ``looped``, ``N · T_phase``).
+    phase_ticks : int or None
+        ``T_phase`` of the looped schedule.
+    grid : np.ndarray
+        ``(G,)`` ticks (1-based, increasing) at which cumulative counts were taken.
+    counts : dict of str to np.ndarray
+        Unrolled readout population name → ``(B, G, C, H, W)`` cumulative spike counts at ``grid``
+        (uint32).
+    window_start : dict of str to int
+        Readout name → first tick ``t0`` of its decoding window.
+    spikes_per_population : dict of str to float
+        Unrolled population name → total spikes over all images and ticks.
+    synaptic_ops : dict of str to float
+        Connection name (unrolled) → synaptic events (spikes × synapses per presynaptic neuron), all
+        images; input connections with ``current`` encoding count one event per nonzero input value
+        per tick and synapse.
+    trains : dict of str to np.ndarray or None
+        With ``record=True``: unrolled population name → ``(B, T, C, H, W)`` uint8 spikes.
+    images : int
+    wall_seconds : float
+    info : dict
+        Backend-specific extras (e.g. neurons that needed the sequential update).
+    """
+
+    backend: str
+    schedule: str
+    ticks: int
+    phase_ticks: int | None
+    grid: np.ndarray
+    counts: dict[str, np.ndarray]
+    window_start: dict[str, int]
+    spikes_per_population: dict[str, float]
+    synaptic_ops: dict[str, float]
+    trains: dict[str, np.ndarray] | None = None
+    images: int = 0
+    wall_seconds: float = 0.0
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def count_at(self, population: str, tick: int) -> np.ndarray:
+        """Cumulative counts ``(B, C, H, W)`` of ``population`` at grid tick ``tick`` (0 at tick 0)."""
+        if tick <= 0:
+            return np.zeros_like(self.counts[population][:, 0])
+        idx = np.searchsorted(self.grid, tick)
+        if idx >= len(self.grid) or self.grid[idx] != tick:
+            raise ValidationError(f"tick {tick} is not on the simulation grid")
+        return self.counts[population][:, idx]
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """What every backend is asked to run (built by :func:`prepare_run`).
+
+    Attributes
+    ----------
+    net : Network
+        The network as given (with its iterative block); backends that need it call ``unroll()``.
+    unrolled : Network
+    inputs : np.ndarray
+        ``(B, C, H, W)`` preprocessed input values ``x``.
+    input_spikes : np.ndarray or None
+        ``(B, T_in, C, H, W)`` float32 emissions of the input at ticks ``0 … T_in-1`` for the spike
+        encodings; ``None`` for ``current`` (the input emits ``x`` every tick).
+    ticks : int
+        Ticks each population copy runs: ``T`` for unrolled, ``T_phase`` for looped.
+    schedule : str
+    phase_ticks : int or None
+    grid : np.ndarray
+        Absolute ticks of the result grid.
+    readout_populations : tuple of str
+        Unrolled populations that readouts decode.
+    """
+
+    net: Network
+    unrolled: Network
+    inputs: np.ndarray
+    input_spikes: np.ndarray | None
+    ticks: int
+    schedule: str
+    phase_ticks: int | None
+    grid: np.ndarray
+    readout_populations: tuple[str, ...]
+
+    @property
+    def total_ticks(self) -> int:
+        return self.ticks if self.schedule == "unrolled" else self.ticks * self.iterations
+
+    @property
+    def iterations(self) -> int:
+        return 1 if self.net.block is None else self.net.block.iterations
+
+    def offset(self, unrolled_name: str) -> int:
+        """Absolute tick of local tick 0 for a population copy (``(n-1)·T_phase`` for a looped member)."""
+        if self.schedule == "unrolled" or "@" not in unrolled_name:
+            return 0
+        return (int(unrolled_name.rsplit("@", 1)[1]) - 1) * self.ticks
+
+    def window_start(self) -> dict[str, int]:
+        out = {}
+        for r in self.net.readouts:
+            n = r.iteration
+            out[r.name] = 1 if (self.schedule == "unrolled" or n is None) else (n - 1) * self.ticks + 1
+        return out
+
+
+def default_grid(total_ticks: int, points: int = 64) -> np.ndarray:
+    """About ``points`` ticks from 1 to ``total_ticks``: every tick early, then evenly spaced."""
+    if total_ticks <= points:
+        return np.arange(1, total_ticks + 1)
+    lin = np.linspace(1, total_ticks, points)
+    return np.unique(np.concatenate([np.arange(1, min(16, total_ticks) + 1), np.round(lin).astype(int)]))
+
+
+def encode_input(net: Network, x: np.ndarray, ticks: int, seed: int = 0) -> np.ndarray | None:
+    """The input's emissions at ticks ``0 … ticks-1`` for the spike encodings (see module docstring).
+
+    Returns ``(B, ticks, C, H, W)`` float32, or ``None`` for ``"current"``.
+    """
+    enc = net.input.encoding
+    if enc == "current":
+        return None
+    r = np.clip(x, 0.0, 1.0).astype(np.float64)[:, None]
+    if enc == "poisson":
+        rng = np.random.default_rng(seed)
+        return (rng.random((x.shape[0], ticks) + x.shape[1:]) < r).astype(np.float32)
+    k = np.arange(ticks, dtype=np.float64).reshape(1, ticks, 1, 1, 1)
+    counts = np.floor((k + 1) * r + 0.5) - np.floor(k * r + 0.5)
+    return counts.astype(np.float32)
+
+
+def preprocess(net: Network, raw: np.ndarray) -> np.ndarray:
+    """Raw images → network input ``x``.
+
+    ``raw``: ``(B, H, W, 3)`` pixel values in [0, 255] (uint8 or float) → ``(B, C, H, W)`` float32
+    ``raw · scale + offset``. An array already channels-first float with the input's shape is
+    taken as preprocessed ``x`` and returned unchanged.
+    """
+    raw = np.asarray(raw)
+    c, h, w = net.input.shape
+    if raw.ndim == 3:
+        raw = raw[None]
+    if raw.shape[1:] == (c, h, w) and raw.dtype.kind == "f":
+        return raw.astype(np.float32)
+    if raw.shape[1:] != (h, w, c):
+        raise ValidationError(f"images of shape {raw.shape[1:]} do not fit the network input "
+                              f"{(h, w, c)} (H, W, C) of {net.name!r}; resize them or use --data at that size")
+    x = raw.astype(np.float32) * np.float32(net.input.scale) + np.float32(net.input.offset)
+    return np.ascontiguousarray(np.transpose(x, (0, 3, 1, 2)))
+
+
+def prepare_run(net: Network, x: np.ndarray, ticks: int, schedule: str = "unrolled", grid=None,
+                phase_ticks: int | None = None, seed: int = 0) -> RunSpec:
+    """Validate the arguments shared by every backend and build the :class:`RunSpec`.
+
+    ``ticks`` is the total simulated time ``T``; for ``looped`` it is split into ``N`` phases of
+    ``T_phase = phase_ticks or T // N`` ticks.
+    """
+    if schedule not in SCHEDULES:
+        raise ValidationError(f"unknown schedule {schedule!r}; valid: {', '.join(SCHEDULES)}")
+    if int(ticks) < 1:
+        raise ValidationError(f"ticks must be >= 1, got {ticks}")
+    x = np.asarray(x, np.float32)
+    if x.ndim != 4 or tuple(x.shape[1:]) != net.input.shape:
+        raise ValidationError(f"input must be (B, C, H, W) = (B, {', '.join(map(str, net.input.shape))}), "
+                              f"got {x.shape}")
+    n_it = 1 if net.block is None else net.block.iterations
+    if schedule == "looped":
+        if net.block is None:
+            schedule = "unrolled"  # nothing to loop: both schedules are the same network
+        else:
+            phase_ticks = int(phase_ticks or ticks // n_it)
+            if phase_ticks < 1:
+                raise ValidationError(f"looped schedule: {ticks} ticks for {n_it} iterations leave "
+                                      f"{ticks // n_it} per phase; use --ticks >= {n_it}")
+            ticks = phase_ticks
+    if schedule == "unrolled":
+        phase_ticks = None
+    total = ticks * (n_it if schedule == "looped" else 1)
+    g = default_grid(total) if grid is None else np.unique(np.clip(np.asarray(grid, int), 1, total))
+    if schedule == "looped":  # the decoding windows need the counts at phase ends
+        g = np.unique(np.concatenate([g, np.arange(1, n_it + 1) * ticks]))
+    unrolled = net.unroll()
+    ro_pops = tuple(dict.fromkeys(t.population for r in unrolled.readouts for t in r.terms))
+    spikes = encode_input(net, x, ticks, seed)
+    return RunSpec(net=net, unrolled=unrolled, inputs=x, input_spikes=spikes, ticks=int(ticks), schedule=schedule,
+                   phase_ticks=phase_ticks, grid=g.astype(int), readout_populations=ro_pops)
+
+
+def simulate(net: Network, x: np.ndarray, ticks: int, *, backend: str = "fast", schedule: str = "unrolled",
+             grid=None, phase_ticks: int | None = None, record: bool = False, seed: int = 0,
+             hardware=None, **options) -> SimResult:
+    """Simulate ``net`` on the preprocessed inputs ``x`` ``(B, C, H, W)`` for ``ticks`` ticks.
+
+    Parameters
+    ----------
+    backend : str
+        One of :data:`BACKENDS`.
+    schedule : str
+        ``"unrolled"`` or ``"looped"`` (see the module docstring).
+    grid : array of int, optional
+        Ticks at which readout counts are kept (default :func:`default_grid`).
+    record : bool
+        Keep every population's full spike train (small networks and tests only).
+    hardware : itnet_neuro.sim.hardware.Hardware, optional
+        Chip effects (only ``fast`` applies trial-to-trial noise; weights are quantized and
+        mismatched in the network itself, see :func:`itnet_neuro.sim.hardware.apply_hardware`).
+    options
+        Backend-specific keywords (e.g. ``batch_size``, ``max_memory`` for ``fast``).
+    """
+    run = get_backend(backend)
+    spec = prepare_run(net, x, ticks, schedule, grid, phase_ticks, seed)
+    t0 = time.perf_counter()
+    result = run(spec, record=record, hardware=hardware, seed=seed, **options)
+    result.wall_seconds = time.perf_counter() - t0
+    result.backend = backend
+    return result
+
+
+def finish_result(spec: RunSpec, backend: str, counts_local: dict[str, np.ndarray], local_grid: np.ndarray,
+                  spikes: dict[str, float], synops: dict[str, float], trains: dict[str, np.ndarray] | None,
+                  info: dict | None = None) -> SimResult:
+    """Turn a backend's per-copy results (local ticks) into a :class:`SimResult` on absolute ticks.
+
+    ``counts_local[pop]`` is ``(B, len(local_grid), C, H, W)`` cumulative counts of an unrolled
+    population at the local ticks ``local_grid`` (which must contain every ``grid - offset`` that
+    lies in ``[1, spec.ticks]``). For the looped schedule a copy's counts are 0 before its phase and
+    frozen after it.
+    """
+    grid = spec.grid
+    counts = {}
+    for pop, c in counts_local.items():
+        off = spec.offset(pop)
+        local = np.clip(grid - off, 0, spec.ticks)
+        idx = np.searchsorted(local_grid, local)
+        out = np.zeros((c.shape[0], len(grid)) + c.shape[2:], np.uint32)
+        ok = local > 0
+        out[:, ok] = c[:, idx[ok]]
+        counts[pop] = out
+    if trains is not None and spec.schedule == "looped":
+        total = spec.total_ticks
+        shifted = {}
+        for pop, tr in trains.items():
+            off = spec.offset(pop)
+            full = np.zeros((tr.shape[0], total) + tr.shape[2:], np.uint8)
+            full[:, off:off + spec.ticks] = tr
+            shifted[pop] = full
+        trains = shifted
+    return SimResult(backend=backend, schedule=spec.schedule, ticks=spec.total_ticks, phase_ticks=spec.phase_ticks,
+                     grid=grid, counts=counts, window_start=spec.window_start(), spikes_per_population=spikes,
+                     synaptic_ops=synops, trains=trains, images=int(spec.inputs.shape[0]), info=info or {})
+
+
+def local_grid(spec: RunSpec) -> np.ndarray:
+    """Local ticks at which a backend must take counts so that :func:`finish_result` can map them."""
+    offsets = {spec.offset(p) for p in spec.readout_populations} or {0}
+    ticks = set()
+    for off in offsets:
+        loc = spec.grid - off
+        ticks.update(int(t) for t in loc[(loc >= 1) & (loc <= spec.ticks)])
+    ticks.add(spec.ticks)
+    return np.array(sorted(ticks), int)
+
+
+def synapses_per_pre_neuron(net: Network) -> dict[str, float]:
+    """Connection name → mean synapses per presynaptic neuron (for synaptic-operation counts)."""
+    out = {}
+    for c in net.connections:
+        pre = int(np.prod(net.shape_of(c.pre)))
+        out[c.name] = net.synapses(c) / pre
+    return out
+
+
+__all__ = ["BACKENDS", "SCHEDULES", "RunSpec", "SimResult", "default_grid", "encode_input", "finish_result",
+           "get_backend", "local_grid", "prepare_run", "preprocess", "simulate", "synapses_per_pre_neuron"]

@@ -1,0 +1,286 @@
+"""``fast``: the project's vectorized IF simulator (time folded into the batch, closed-form firing).
+
+How it is fast
+--------------
+The network is evaluated population by population in topological order, a *chunk* of ``Tc`` ticks
+at a time. A population's input current for all ``Tc`` ticks of a chunk is one batched TensorFlow
+op per incoming connection (:class:`itnet_neuro.ir.tf_ops.PreparedConnection`, the one
+implementation of every op) applied to the presynaptic spike frames of ticks ``t - d`` with time
+folded into the batch dimension; frames without a spike are skipped. Its spikes then follow without
+a tick loop (DESIGN.md §7): for a non-leaky IF neuron with reset by subtraction, ``v < θ`` at the
+chunk start and every tick's input ``I ≤ θ``, the spike count up to local tick ``t`` is exactly::
+
+    c(t) = max(0, max_{τ ≤ t} floor((v + S(τ)) / θ)),        S(τ) = Σ_{k ≤ τ} I[k]
+
+(by induction: ``u(t-1) < θ·(c(t-1) + 1)`` and ``I ≤ θ`` keep ``c`` from rising by more than one per
+tick, so the sequential rule "spike iff ``u(t) - θ·c(t-1) ≥ θ``" and the formula agree). So the
+chunk is one cumulative sum, one division, one running maximum. Neurons that violate the condition
+in a chunk (an input above θ, a membrane at or above θ carried over, or a leak) are gathered and
+updated tick by tick — exactly, not approximately — so the result never depends on the shortcut.
+
+Arithmetic: currents in float32 (TensorFlow), membrane sums in float64. The ``looped`` schedule runs
+the unrolled copies for ``T_phase`` ticks and places copy ``n`` at offset ``(n-1)·T_phase``, which
+is what the looped schedule computes (:mod:`itnet_neuro.sim.core`; the literal phase-by-phase loop
+in :mod:`itnet_neuro.sim.reference` is tested against it).
+
+Memory is estimated before anything runs (:func:`estimate_memory`); a batch that would not fit is
+refused with the batch size that would.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from itnet_neuro.errors import SimulationError
+from itnet_neuro.ir.graph import Network
+from itnet_neuro.sim.core import RunSpec, SimResult, finish_result, local_grid, synapses_per_pre_neuron
+from itnet_neuro.utils import progress
+
+
+def available_memory() -> int:
+    """Bytes of memory available now (``MemAvailable``), or 4 GiB where unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 4 << 30
+
+
+def estimate_memory(net: Network, batch: int, chunk: int, grid_points: int) -> int:
+    """Peak bytes the ``fast`` simulator needs for ``batch`` images and chunks of ``chunk`` ticks.
+
+    Per image: float64 membranes of every neuron, the delay tails, the readout counts on the grid.
+    Per image and tick of a chunk: one uint8 spike frame per neuron (all chunk buffers alive, the
+    worst case), and for the largest population its float32 current, float64 cumulative sum and the
+    float32 frames and op output of its largest input.
+    """
+    sizes = [p.size for p in net.populations]
+    total = sum(sizes)
+    largest = max(sizes)
+    dmax = max((c.delay for c in net.connections), default=1)
+    ro = {t.population for r in net.readouts for t in r.terms}
+    ro_size = sum(net.population(p).size for p in ro)
+    largest_pre = max([int(np.prod(net.shape_of(c.pre))) for c in net.connections] + [net.input.size])
+    per_image = total * (8 + dmax) + ro_size * 4 * grid_points + net.input.size * 4
+    per_tick = total + largest * (4 + 8 + 8 + 1) + largest_pre * 4 * 2 + largest * 4
+    return int(batch * (per_image + chunk * per_tick)) + (200 << 20)
+
+
+def _plan_batch(net: Network, images: int, ticks: int, grid_points: int, batch_size, chunk_ticks, max_memory):
+    budget = int(max_memory or 0.7 * available_memory())
+
+    def fits(b, c):
+        return estimate_memory(net, b, c, grid_points) <= budget
+
+    want_chunk = min(ticks, chunk_ticks or 64)
+    if batch_size is None:
+        batch = images
+        while batch > 1 and not fits(batch, min(want_chunk, 16)):
+            batch = max(1, batch // 2)
+    else:
+        batch = max(1, min(int(batch_size), images))
+    if not fits(batch, 1):
+        need = estimate_memory(net, batch, 1, grid_points)
+        fit = 0
+        for b in range(batch, 0, -1):
+            if fits(b, 1):
+                fit = b
+                break
+        hint = (f"use --batch-size {fit}" if fit else "use a smaller input (or fewer ticks on the grid)")
+        raise SimulationError(f"fast simulator: {batch} image(s) of {net.name!r} need about {need / 2**30:.1f} GiB, "
+                              f"{budget / 2**30:.1f} GiB available; {hint}")
+    chunk = want_chunk
+    while chunk > 1 and not fits(batch, chunk):
+        chunk = max(1, chunk // 2)
+    return batch, chunk
+
+
+def fire(current: np.ndarray, v: np.ndarray, theta: np.ndarray, leak: float) -> tuple[np.ndarray, int]:
+    """Spikes of one chunk: ``current`` ``(B, Tc, ...)`` float32 (bias included), ``v`` ``(B, ...)`` float64
+    updated in place, ``theta`` broadcastable to ``v``. Returns ``(spikes uint8 (B, Tc, ...), n_sequential)``."""
+    theta64 = np.broadcast_to(np.asarray(theta, np.float64), v.shape)
+    tc = current.shape[1]
+    if leak == 0.0:
+        bad = (v >= theta64) | (current > theta64[:, None]).any(axis=1)
+        v_bad = v[bad]
+        u = np.cumsum(current, axis=1, dtype=np.float64)
+        u += v[:, None]
+        last = u[:, -1].copy()
+        u /= theta64[:, None]
+        np.floor(u, out=u)
+        np.maximum.accumulate(u, axis=1, out=u)
+        np.maximum(u, 0.0, out=u)
+        spikes = np.empty(current.shape, np.uint8)
+        spikes[:, 0] = u[:, 0] > 0
+        np.greater(u[:, 1:], u[:, :-1], out=spikes[:, 1:], casting="unsafe")
+        v[...] = last - theta64 * u[:, -1]
+        del u
+    else:
+        bad = np.ones(v.shape, bool)
+        v_bad = v[bad]
+        spikes = np.empty(current.shape, np.uint8)
+    n_bad = int(np.count_nonzero(bad))
+    if n_bad:
+        cur_b = np.moveaxis(current, 1, -1)[bad].astype(np.float64)  # (n_bad, Tc)
+        v_b = v_bad
+        th_b = theta64[bad]
+        s_b = np.empty((n_bad, tc), np.uint8)
+        keep = 1.0 - leak
+        for k in range(tc):
+            v_b = keep * v_b + cur_b[:, k] if leak else v_b + cur_b[:, k]
+            s = v_b >= th_b
+            v_b -= th_b * s
+            s_b[:, k] = s
+        np.moveaxis(spikes, 1, -1)[bad] = s_b
+        v[bad] = v_b
+    return spikes, n_bad
+
+
+class _Pop:
+    """A population of the unrolled network, prepared for the chunk loop (NHWC)."""
+
+    def __init__(self, net: Network, pop, index: int):
+        from itnet_neuro.ir.tf_ops import prepare
+
+        self.pop = pop
+        self.name = pop.name
+        c, h, w = pop.shape
+        self.nhwc = (h, w, c)
+        thr, bias, _ = pop.params()
+        self.theta = thr.astype(np.float64)
+        self.bias = bias.astype(np.float32)
+        self.leak = float(pop.leak)
+        self.v_init = float(pop.v_init)
+        self.incoming = [(conn, prepare(net, conn)) for conn in net.incoming(pop.name)]
+        self.index = index
+
+
+def run(spec: RunSpec, *, record: bool = False, hardware=None, seed: int = 0, batch_size: int | None = None,
+        chunk_ticks: int | None = None, max_memory: int | None = None, show_progress: bool | None = None,
+        **_) -> SimResult:
+    """Simulate ``spec`` (see the module docstring). ``hardware`` adds its trial-to-trial noise."""
+    from itnet_neuro.utils import import_tf
+
+    import_tf()
+    net = spec.unrolled
+    ticks = spec.ticks
+    images = spec.inputs.shape[0]
+    lg = local_grid(spec)
+    batch, chunk = _plan_batch(net, images, ticks, len(lg), batch_size, chunk_ticks, max_memory)
+    pops = [_Pop(net, p, i) for i, p in enumerate(net.populations)]
+    index = {p.name: p for p in pops}
+    last_use: dict[str, int] = {}
+    for p in pops:
+        for conn, _ in p.incoming:
+            last_use[conn.pre] = p.index
+    dmax = max((c.delay for c in net.connections), default=1)
+    ro_pops = set(spec.readout_populations)
+    per_pre = synapses_per_pre_neuron(net)
+    spikes_total = {p.name: 0.0 for p in pops}
+    synops = {c.name: 0.0 for c in net.connections}
+    n_sequential = {p.name: 0 for p in pops}
+    counts_out = {name: np.zeros((images, len(lg)) + index[name].nhwc, np.uint32) for name in ro_pops}
+    trains = {p.name: np.zeros((images, ticks) + p.nhwc, np.uint8) for p in pops} if record else None
+    noise = hardware.noise_sigmas(net) if hardware is not None and hasattr(hardware, "noise_sigmas") else {}
+    rng = np.random.default_rng([seed, 7])
+    in_name = net.input.name
+    n_chunks = -(-ticks // chunk)
+    bar = progress(total=-(-images // batch) * n_chunks, desc="fast", unit="chunk",
+                   disable=None if show_progress is None else not show_progress)
+    for b0 in range(0, images, batch):
+        b1 = min(images, b0 + batch)
+        nb = b1 - b0
+        x_nhwc = np.ascontiguousarray(np.transpose(spec.inputs[b0:b1], (0, 2, 3, 1)))
+        in_spikes = (None if spec.input_spikes is None
+                     else np.ascontiguousarray(np.transpose(spec.input_spikes[b0:b1], (0, 1, 3, 4, 2))))
+        const_in: dict[str, np.ndarray] = {}
+        for p in pops:
+            for conn, prep in p.incoming:
+                if conn.pre == in_name:
+                    if in_spikes is None:
+                        const_in[conn.name] = prep(x_nhwc).numpy()
+                        synops[conn.name] += float(np.count_nonzero(x_nhwc)) * ticks * per_pre[conn.name]
+                    else:
+                        synops[conn.name] += float(np.count_nonzero(in_spikes)) * per_pre[conn.name]
+        v = {p.name: np.broadcast_to(p.v_init * p.theta, (nb,) + p.nhwc).copy() for p in pops}
+        tails = {p.name: np.zeros((nb, dmax) + p.nhwc, np.uint8) for p in pops}
+        running = {name: np.zeros((nb,) + index[name].nhwc, np.uint32) for name in ro_pops}
+        for t0 in range(1, ticks + 1, chunk):
+            t1 = min(ticks + 1, t0 + chunk)
+            tc = t1 - t0
+            buf: dict[str, np.ndarray] = {}
+            for p in pops:
+                cur = np.zeros((nb, tc) + p.nhwc, np.float32)
+                for conn, prep in p.incoming:
+                    d = conn.delay
+                    lo, hi = conn.post_offset, conn.post_offset + conn.out_channels
+                    if conn.pre == in_name:
+                        if in_spikes is None:
+                            first = max(d - t0, 0)  # local index of the first tick t >= d
+                            if first < tc:
+                                cur[:, first:, ..., lo:hi] += const_in[conn.name][:, None]
+                            continue
+                        e0, e1 = t0 - d, t1 - d
+                        frames = np.zeros((nb, tc) + in_spikes.shape[2:], np.float32)
+                        a, z = max(e0, 0), min(e1, in_spikes.shape[1])
+                        if z > a:
+                            frames[:, a - e0:z - e0] = in_spikes[:, a:z]
+                    else:
+                        both = np.concatenate([tails[conn.pre], buf[conn.pre]], axis=1)
+                        frames = both[:, dmax - d:dmax - d + tc]
+                    flat = frames.reshape((nb * tc,) + frames.shape[2:])
+                    nz = flat.reshape(nb * tc, -1).any(axis=1)
+                    n_nz = int(nz.sum())
+                    if n_nz == 0:
+                        continue
+                    target = cur.reshape((nb * tc,) + p.nhwc)
+                    if n_nz == nb * tc:
+                        target[..., lo:hi] += prep(flat.astype(np.float32)).numpy()
+                    else:
+                        target[nz, ..., lo:hi] += prep(flat[nz].astype(np.float32)).numpy()
+                cur += p.bias
+                sigma = noise.get(p.name)
+                if sigma is not None:
+                    cur += (rng.standard_normal(cur.shape, np.float32) * np.asarray(sigma, np.float32))
+                s, n_bad = fire(cur, v[p.name], p.theta, p.leak)
+                del cur
+                n_sequential[p.name] += n_bad
+                buf[p.name] = s
+                count = float(s.sum(dtype=np.int64))
+                spikes_total[p.name] += count
+                for conn in net.outgoing(p.name):
+                    synops[conn.name] += count * per_pre[conn.name]
+                if p.name in ro_pops:
+                    cs = np.cumsum(s, axis=1, dtype=np.uint32)
+                    cs += running[p.name][:, None]
+                    sel = (lg >= t0) & (lg < t1)
+                    counts_out[p.name][b0:b1, sel] = cs[:, lg[sel] - t0]
+                    running[p.name] = cs[:, -1]
+                if record:
+                    trains[p.name][b0:b1, t0 - 1:t1 - 1] = s
+                for conn, _ in p.incoming:  # release what no later population reads in this chunk
+                    pre = conn.pre
+                    if pre in buf and last_use.get(pre) == p.index:
+                        tails[pre] = _tail(tails[pre], buf.pop(pre), dmax)
+            for name in list(buf):
+                tails[name] = _tail(tails[name], buf.pop(name), dmax)
+            bar.update(1)
+    bar.close()
+    counts = {name: np.ascontiguousarray(np.moveaxis(c, -1, 2)) for name, c in counts_out.items()}
+    if record:
+        trains = {name: np.ascontiguousarray(np.moveaxis(t, -1, 2)) for name, t in trains.items()}
+    info = {"batch_size": batch, "chunk_ticks": chunk, "sequential_neuron_chunks": n_sequential,
+            "threads": os.cpu_count()}
+    return finish_result(spec, "fast", counts, lg, spikes_total, synops, trains, info)
+
+
+def _tail(old: np.ndarray, new: np.ndarray, dmax: int) -> np.ndarray:
+    """The last ``dmax`` frames of ``old`` followed by ``new`` (ticks before the next chunk)."""
+    if new.shape[1] >= dmax:
+        return new[:, -dmax:].copy()
+    return np.concatenate([old, new], axis=1)[:, -dmax:].copy()
