@@ -30,7 +30,6 @@ Mapping and simulation code reads limits as attributes, never as literals (STYLE
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import functools
 import math
@@ -760,9 +759,10 @@ def load_chip(name_or_path: str | os.PathLike) -> ChipSpec:
 
     Parameters
     ----------
-    name_or_path : str or path-like
+    name_or_path : str, path-like or ChipSpec
         A name from :func:`list_chips`, or a path (anything with a path separator or a ``.toml``
-        suffix, or an existing file).
+        suffix, or an existing file). A :class:`ChipSpec` is returned as is, so functions can take
+        either. To derive a variant in code use ``dataclasses.replace`` (it re-validates).
 
     Returns
     -------
@@ -790,7 +790,3 @@ def load_chip(name_or_path: str | os.PathLike) -> ChipSpec:
                         hint="valid names: " + ", ".join(list_chips()) + "; or give a path to a .toml file")
     return _load_packaged(text)
 
-
-def replace(spec, **changes):
-    """``dataclasses.replace`` that re-validates (specs and sections are frozen)."""
-    return dataclasses.replace(spec, **changes)

@@ -268,3 +268,25 @@ def test_sections_validate_on_direct_construction():
     with pytest.raises(SpecError, match="exponent_min: must be <= exponent_max"):
         WeightSpec(bits=8, sign="exponent", n_axon_types=None, exponent_bits=4, exponent_min=3, exponent_max=1,
                    exponent_scope="core", mixed_sign_costs_bit=True)
+
+
+def test_hardware_models_imports_only_numpy_and_stdlib():
+    import ast
+    import sys
+
+    allowed = set(sys.stdlib_module_names) | {"numpy", "hardware_models", "__future__"}
+    for path in (PACKAGED_CHIPS_DIR.parent).rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 else [])
+            for name in names:
+                assert name.split(".")[0] in allowed, f"{path.name} imports {name}"
+
+
+def test_load_chip_passes_a_spec_through_and_dataclasses_replace_revalidates():
+    tn = load_chip("truenorth")
+    assert load_chip(tn) is tn
+    small = dataclasses.replace(tn, core=dataclasses.replace(tn.core, max_neurons=128))
+    assert small.core.max_neurons == 128 and small.sources["core.max_neurons"] == tn.sources["core.max_neurons"]
+    with pytest.raises(SpecError, match="noise.weight_mismatch_rel_std: must be 0 for a digital chip"):
+        dataclasses.replace(tn, noise=dataclasses.replace(tn.noise, weight_mismatch_rel_std=0.1))
