@@ -1,8 +1,15 @@
 """Named memory formulas that chip specs refer to by name (STYLE.md §2).
 
 A chip TOML says e.g. ``kernel_memory_formula = "dynapcnn_kernel_memory"``; the loader checks the
-name is in :data:`FORMULAS`, and mapping code calls :func:`get_formula`. Each function is pure
-integer arithmetic and documents where its rule comes from.
+name is registered for that field in :data:`FORMULA_ROLES`, and mapping code calls
+:func:`get_formula`. Each function is pure integer arithmetic and documents where its rule comes from.
+
+Signatures by role:
+
+- ``synapse_memory_formula``: ``f(n_weights, weight_bits) -> int`` for one input axon (row) of a core;
+  the name ends in ``_bits`` or ``_bytes`` to give the unit;
+- ``kernel_memory_formula``: ``f(c_in, c_out, kernel_h, kernel_w) -> words``;
+- ``neuron_memory_formula``: ``f(c_out, out_h, out_w) -> words``.
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ from typing import Callable
 
 __all__ = ["FORMULAS", "get_formula", "dynapcnn_kernel_memory", "dynapcnn_neuron_memory",
            "dynapcnn_bias_memory", "loihi_synapse_memory_bits",
-           "spinnaker_synaptic_matrix_bytes"]
+           "spinnaker_synapse_row_bytes", "FORMULA_ROLES"]
 
 
 def _ceil_log2(n: int) -> int:
@@ -113,31 +120,31 @@ def loihi_synapse_memory_bits(n_weights: int, weight_bits: int, index_bits: int 
     return total
 
 
-def spinnaker_synaptic_matrix_bytes(n_rows: int, synapses_per_row: int) -> int:
-    """SDRAM bytes of a static sPyNNaker synaptic matrix: one row per presynaptic neuron.
+def spinnaker_synapse_row_bytes(n_weights: int, weight_bits: int = 16) -> int:
+    """SDRAM bytes of one static sPyNNaker synaptic row (one presynaptic neuron into one core).
 
-    Each row holds a 3-word header plus one 32-bit synaptic word per synapse (16-bit weight,
-    delay, synapse type and target neuron index):
+    A row holds a 3-word header plus one 32-bit synaptic word per synapse (16-bit weight, delay,
+    synapse type and target neuron index); the word size does not depend on ``weight_bits``:
 
-    .. math:: B = 4 \\, n_{rows} \\, (3 + n_{syn/row})
+    .. math:: B = 4 \\, (3 + n)
 
-    Source: sPyNNaker ``neural_modelling`` synapse row format (``N_SYNAPSE_ROW_HEADER_WORDS 3``,
-    rows read as ``(row_length + N_SYNAPSE_ROW_HEADER_WORDS) * sizeof(uint32_t)`` bytes, at most 255
-    synaptic words per row in the population table).
+    Source: sPyNNaker ``neural_modelling`` synapse row format (``N_SYNAPSE_ROW_HEADER_WORDS 3``;
+    rows are read as ``(row_length + N_SYNAPSE_ROW_HEADER_WORDS) * sizeof(uint32_t)`` bytes, at most
+    255 synaptic words per row).
 
     Parameters
     ----------
-    n_rows : int
-        Presynaptic neurons with synapses onto this core (≥ 0).
-    synapses_per_row : int
-        Synapses per row (targets on this core); the longest row sets the stride.
+    n_weights : int
+        Synapses in the row (targets on this core, ≥ 0).
+    weight_bits : int
+        Accepted for the common synapse-formula signature; the synaptic word is 32 bits regardless.
 
     Returns
     -------
     int
         Bytes.
     """
-    return 4 * n_rows * (3 + synapses_per_row)
+    return 4 * (3 + n_weights)
 
 
 #: Formula name (as written in a chip TOML) → function.
@@ -146,7 +153,17 @@ FORMULAS: dict[str, Callable[..., int]] = {
     "dynapcnn_neuron_memory": dynapcnn_neuron_memory,
     "dynapcnn_bias_memory": dynapcnn_bias_memory,
     "loihi_synapse_memory_bits": loihi_synapse_memory_bits,
-    "spinnaker_synaptic_matrix_bytes": spinnaker_synaptic_matrix_bytes,
+    "spinnaker_synapse_row_bytes": spinnaker_synapse_row_bytes,
+}
+
+#: Which formulas may fill which spec field. Synapse-memory formulas share one signature,
+#: ``f(n_weights, weight_bits) -> int`` for one input axon (row) of a core, and their name ends in
+#: ``_bits`` or ``_bytes`` to give the unit; kernel formulas take ``(c_in, c_out, kernel_h, kernel_w)``
+#: and neuron formulas ``(c_out, out_h, out_w)``, both in memory words.
+FORMULA_ROLES: dict[str, frozenset[str]] = {
+    "synapse_memory_formula": frozenset({"loihi_synapse_memory_bits", "spinnaker_synapse_row_bytes"}),
+    "kernel_memory_formula": frozenset({"dynapcnn_kernel_memory"}),
+    "neuron_memory_formula": frozenset({"dynapcnn_neuron_memory"}),
 }
 
 

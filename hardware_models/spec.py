@@ -41,7 +41,7 @@ from types import MappingProxyType
 from typing import Any, ClassVar, Mapping
 
 from hardware_models.errors import SpecError
-from hardware_models.formulas import FORMULAS
+from hardware_models.formulas import FORMULA_ROLES
 
 __all__ = ["PACKAGED_CHIPS_DIR", "NONE", "Source", "ChipLevel", "CoreSpec", "WeightSpec", "NeuronSpec",
            "TimingSpec", "EnergySpec", "NoiseSpec", "ChipSpec", "load_chip", "list_chips",
@@ -302,7 +302,8 @@ class CoreSpec(_Section):
         "Synapse memory per core, when it (not max_synapses) is the binding limit; use with "
         "synapse_memory_formula.", "int", unit="bytes", optional=True, gt=0)
     synapse_memory_formula: str | None = _f(
-        "Name of a function in hardware_models/formulas.py giving the synapse memory one input axon uses.",
+        "Name of a function in hardware_models/formulas.py giving the synapse memory one input axon "
+        "(row) uses: f(n_weights, weight_bits), unit given by its _bits/_bytes suffix.",
         "str", optional=True)
     neuron_state_bytes_per_neuron: float | None = _f(
         "Memory one neuron's state and parameters take (for memory-limited software cores).", "float",
@@ -337,11 +338,11 @@ class CoreSpec(_Section):
                                   unit="channels", optional=True, gt=0)
 
     def _check(self) -> None:
-        for name in ("synapse_memory_formula", "kernel_memory_formula", "neuron_memory_formula"):
+        for name, valid in FORMULA_ROLES.items():
             value = getattr(self, name)
-            if value is not None and value not in FORMULAS:
+            if value is not None and value not in valid:
                 raise SpecError(f"core.{name}", "unknown formula", value,
-                                hint="valid: " + ", ".join(sorted(FORMULAS)))
+                                hint="valid: " + ", ".join(sorted(valid)))
         if self.architecture == "conv-layer":
             for name in ("kernel_memory_words", "neuron_memory_words", "kernel_memory_formula",
                          "neuron_memory_formula"):

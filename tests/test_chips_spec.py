@@ -65,11 +65,30 @@ def test_sources_are_recorded_on_the_spec(name):
         assert doc
 
 
-def test_formulas_named_by_specs_exist():
+def test_formulas_named_by_specs_exist_and_fit_their_role():
+    from hardware_models.formulas import FORMULA_ROLES
+
     for name in list_chips():
         core = load_chip(name).core
-        for f in (core.synapse_memory_formula, core.kernel_memory_formula, core.neuron_memory_formula):
-            assert f is None or f in FORMULAS
+        for field_name, valid in FORMULA_ROLES.items():
+            f = getattr(core, field_name)
+            assert f is None or (f in valid and f in FORMULAS)
+        if core.synapse_memory_formula is not None:
+            assert core.synapse_memory_formula.endswith(("_bits", "_bytes"))
+            FORMULAS[core.synapse_memory_formula](10, 8)  # the common signature works
+
+
+def test_memory_formulas_hand_worked():
+    from hardware_models.formulas import (dynapcnn_bias_memory, loihi_synapse_memory_bits,
+                                          spinnaker_synapse_row_bytes)
+
+    # Loihi: 64 dense 8-bit weights -> 64*8 + 10 = 522 bits -> 9 words of 64 = 576 bits
+    assert loihi_synapse_memory_bits(64, 8) == 576
+    # 65 weights: a second group of 1 weight: 8 + 10 = 18 -> one more word
+    assert loihi_synapse_memory_bits(65, 8) == 640
+    assert loihi_synapse_memory_bits(0, 8) == 0
+    assert spinnaker_synapse_row_bytes(10) == 4 * 13
+    assert dynapcnn_bias_memory(32) == 32 and dynapcnn_bias_memory(32, has_bias=False) == 0
 
 
 def test_truenorth_limits_match_publications():
@@ -202,7 +221,11 @@ BAD_SPECS = [
     ("mesh too small", _sub(r"^mesh_rows = 64$", "mesh_rows = 2"),
      "bad.toml: chip.mesh_rows: mesh_rows × mesh_cols must be >= cores_per_chip (4096), got (2, 64)"),
     ("unknown formula", _sub(r'^synapse_memory_formula = "none"$', 'synapse_memory_formula = "magic"'),
-     "bad.toml: core.synapse_memory_formula: unknown formula, got 'magic'"),
+     "bad.toml: core.synapse_memory_formula: unknown formula, got 'magic' (valid: loihi_synapse_memory_bits, "
+     "spinnaker_synapse_row_bytes)"),
+    ("formula in the wrong role", _sub(r'^synapse_memory_formula = "none"$',
+                                       'synapse_memory_formula = "dynapcnn_kernel_memory"'),
+     "bad.toml: core.synapse_memory_formula: unknown formula, got 'dynapcnn_kernel_memory'"),
     ("tick and acceleration disagree",
      _sub(r'^acceleration_factor = "none"$', "acceleration_factor = 1000.0")
      .replace('biological_tick_seconds = "none"', "biological_tick_seconds = 1e-3"),
