@@ -535,15 +535,14 @@ def ticks_to_seconds(ticks, chip):
     """Hardware wall-clock seconds of ``ticks`` ticks: ``t = ticks · chip.timing.tick_seconds``.
 
     For accelerated analog chips ``tick_seconds = biological_tick_seconds / acceleration_factor``.
+    Scalars give a numpy float, arrays an array.
     """
-    return np.asarray(ticks, dtype=np.float64) * chip.timing.tick_seconds if np.ndim(ticks) else (
-        float(ticks) * chip.timing.tick_seconds)
+    return chip.timing.ticks_to_seconds(np.asarray(ticks, dtype=np.float64))
 
 
 def seconds_to_ticks(seconds, chip):
     """Ticks (float) in ``seconds`` of hardware time: ``seconds / chip.timing.tick_seconds``."""
-    return np.asarray(seconds, dtype=np.float64) / chip.timing.tick_seconds if np.ndim(seconds) else (
-        float(seconds) / chip.timing.tick_seconds)
+    return np.asarray(seconds, dtype=np.float64) / chip.timing.tick_seconds
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from __future__ import annotations
 import difflib
 import functools
 import math
+import operator
 import os
 import tomllib
 from dataclasses import dataclass, field, fields
@@ -99,24 +100,22 @@ class Source:
 # validation helpers shared by every section
 
 
+_RULES = (("gt", ">", operator.gt), ("ge", ">=", operator.ge), ("le", "<=", operator.le))
+
+
+def _rules(meta):
+    """The numeric rules of a field: (symbol, bound, comparison) for each of gt/ge/le that is set."""
+    return [(sym, meta[k], op) for k, sym, op in _RULES if meta[k] is not None]
+
+
 def _describe_rule(meta) -> str:
-    rules = []
-    if meta["gt"] is not None:
-        rules.append(f"> {meta['gt']:g}")
-    if meta["ge"] is not None:
-        rules.append(f">= {meta['ge']:g}")
-    if meta["le"] is not None:
-        rules.append(f"<= {meta['le']:g}")
-    return " and ".join(rules)
+    return " and ".join(f"{sym} {bound:g}" for sym, bound, _ in _rules(meta))
 
 
 def _check_number(key: str, v, meta):
-    if meta["gt"] is not None and not v > meta["gt"]:
-        raise SpecError(key, f"must be > {meta['gt']:g}", v)
-    if meta["ge"] is not None and not v >= meta["ge"]:
-        raise SpecError(key, f"must be >= {meta['ge']:g}", v)
-    if meta["le"] is not None and not v <= meta["le"]:
-        raise SpecError(key, f"must be <= {meta['le']:g}", v)
+    for sym, bound, op in _rules(meta):
+        if not op(v, bound):
+            raise SpecError(key, f"must be {sym} {bound:g}", v)
 
 
 def _is_int(v) -> bool:
