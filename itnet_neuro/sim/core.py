@@ -292,11 +292,13 @@ def simulate(net: Network, x: np.ndarray, ticks: int, *, backend: str = "fast", 
         Keep every population's full spike train (small networks and tests only).
     hardware : itnet_neuro.sim.hardware.Hardware, optional
         Chip effects (only ``fast`` applies trial-to-trial noise; weights are quantized and
-        mismatched in the network itself, see :func:`itnet_neuro.sim.hardware.apply_hardware`).
+        mismatched in the network itself, see :meth:`itnet_neuro.sim.hardware.Hardware.apply`).
     options
         Backend-specific keywords (e.g. ``batch_size``, ``max_memory`` for ``fast``).
     """
     run = get_backend(backend)
+    if hardware is not None:
+        net = hardware.apply(net, schedule)
     spec = prepare_run(net, x, ticks, schedule, grid, phase_ticks, seed)
     t0 = time.perf_counter()
     result = run(spec, record=record, hardware=hardware, seed=seed, **options)

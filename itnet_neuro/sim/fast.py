@@ -186,8 +186,10 @@ def run(spec: RunSpec, *, record: bool = False, hardware=None, seed: int = 0, ba
     n_sequential = {p.name: 0 for p in pops}
     counts_out = {name: np.zeros((images, len(lg)) + index[name].nhwc, np.uint32) for name in ro_pops}
     trains = {p.name: np.zeros((images, ticks) + p.nhwc, np.uint8) for p in pops} if record else None
-    noise = hardware.noise_sigmas(net) if hardware is not None and hasattr(hardware, "noise_sigmas") else {}
-    rng = np.random.default_rng([seed, 7])
+    theta_factors = {} if hardware is None else hardware.threshold_factors(net, spec.schedule)
+    for p in pops:
+        if p.name in theta_factors:
+            p.theta = p.theta * theta_factors[p.name]
     in_name = net.input.name
     n_chunks = -(-ticks // chunk)
     bar = progress(total=-(-images // batch) * n_chunks, desc="fast", unit="chunk",
@@ -207,7 +209,7 @@ def run(spec: RunSpec, *, record: bool = False, hardware=None, seed: int = 0, ba
                         synops[conn.name] += float(np.count_nonzero(x_nhwc)) * ticks * per_pre[conn.name]
                     else:
                         synops[conn.name] += float(np.count_nonzero(in_spikes)) * per_pre[conn.name]
-        v = {p.name: np.broadcast_to(p.v_init * p.theta, (nb,) + p.nhwc).copy() for p in pops}
+        v = {p.name: np.broadcast_to(p.v_init * p.theta, (nb,) + p.nhwc).astype(np.float64) for p in pops}
         tails = {p.name: np.zeros((nb, dmax) + p.nhwc, np.uint8) for p in pops}
         running = {name: np.zeros((nb,) + index[name].nhwc, np.uint32) for name in ro_pops}
         for t0 in range(1, ticks + 1, chunk):
@@ -243,10 +245,11 @@ def run(spec: RunSpec, *, record: bool = False, hardware=None, seed: int = 0, ba
                         target[..., lo:hi] += prep(flat.astype(np.float32)).numpy()
                     else:
                         target[nz, ..., lo:hi] += prep(flat[nz].astype(np.float32)).numpy()
+                if hardware is not None:  # trial-to-trial noise on the synaptic input
+                    factors = hardware.temporal_noise(cur.shape, trial=(b0 * 100_003 + t0) * 10_007 + p.index)
+                    if factors is not None:
+                        cur *= factors
                 cur += p.bias
-                sigma = noise.get(p.name)
-                if sigma is not None:
-                    cur += (rng.standard_normal(cur.shape, np.float32) * np.asarray(sigma, np.float32))
                 s, n_bad = fire(cur, v[p.name], p.theta, p.leak)
                 del cur
                 n_sequential[p.name] += n_bad

@@ -1,0 +1,195 @@
+"""``simulate`` as one function: model + data + chip → results dict (what ``results.json`` holds).
+
+:func:`run_experiment` loads or converts the model, loads the images, builds the chip
+(:class:`itnet_neuro.sim.hardware.Hardware`), simulates with the chosen backend, evaluates the ANN
+(the Keras model when one is given, else the IR's rate evaluation) and computes the metrics of
+:mod:`itnet_neuro.sim.metrics`. The CLI only parses arguments and calls it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from itnet_neuro.errors import ModelFileError, ValidationError
+from itnet_neuro.ir.graph import Network
+
+log = logging.getLogger("itnet_neuro.sim")
+
+
+def load_model(path: str | os.PathLike | None):
+    """``(network, keras_model_or_None, description)`` for an ``.snn.h5``, a Keras ``.h5`` or None
+    (the shipped model, converted on the fly)."""
+    from itnet_neuro.ir.io import load_network
+
+    if path is None:
+        from itnet_neuro.resources import SHIPPED_MODEL
+
+        path = SHIPPED_MODEL
+    path = Path(path)
+    if not path.exists():
+        raise ModelFileError(f"{path}: no such model file")
+    if path.name.endswith(".snn.h5"):
+        return load_network(path), None, str(path)
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        is_ir = f.attrs.get("format") == "itnet-neuro-snn"
+    if is_ir:
+        return load_network(path), None, str(path)
+    from itnet_neuro.convert import convert_model
+
+    log.info("converting %s to a spiking network", path)
+    conv = convert_model(path)
+    keras_model = None
+    try:
+        from itnet_neuro.model.io import load_itnet
+
+        keras_model = load_itnet(path)[0]
+    except Exception as exc:  # noqa: BLE001 - the ANN is optional: the IR's rate evaluation replaces it
+        log.info("ANN predictions from the IR's rate evaluation (%s)", exc)
+    return conv.network, keras_model, str(path)
+
+
+def load_images(data: str, net: Network, n: int, split: str = "test", seed: int = 0):
+    """``(x (B, C, H, W) preprocessed, labels (B, H_out, W_out) or None, void_label)`` at the network's size.
+
+    ``data``: ``"synthetic"``, ``"camvid:DIR"`` or ``"cityscapes:DIR"``.
+    """
+    c, h, w = net.input.shape
+    kind, _, root = data.partition(":")
+    try:
+        from itnet_neuro.data import load_dataset
+    except ImportError:
+        load_dataset = None
+    if load_dataset is not None:
+        kwargs = {"n": n, "height": h, "width": w}
+        if root:
+            kwargs["root"] = root
+        ds = load_dataset(kind, split, **kwargs)
+        images, labels = (ds[0], ds[1]) if isinstance(ds, tuple) else (ds.images, ds.labels)
+        void = getattr(ds, "void_label", None)
+    elif kind == "synthetic":
+        from itnet_neuro.data.synthetic import load_split
+
+        images, labels = load_split(split, n, h, w, seed)
+        void = None
+    else:
+        raise ValidationError(f"--data {data!r}: dataset loaders for {kind!r} are not available in this build")
+    if void is None:
+        from itnet_neuro.data import synthetic
+
+        void = synthetic.VOID
+    images = np.asarray(images)[:n]
+    labels = None if labels is None else np.asarray(labels)[:n]
+    if images.shape[1:3] != (h, w):
+        raise ValidationError(f"--data {data!r}: images are {images.shape[1:3]}, the network needs {(h, w)}")
+    if images.dtype == np.uint8:  # raw pixels: the network's own preprocessing
+        x = images.astype(np.float32) * np.float32(net.input.scale) + np.float32(net.input.offset)
+    else:
+        x = images.astype(np.float32)
+    return np.ascontiguousarray(np.transpose(x, (0, 3, 1, 2))), labels, void
+
+
+def ann_logits(net: Network, keras_model, x: np.ndarray) -> list[np.ndarray]:
+    """The ANN's logits per readout (readout order), ``(B, K, H, W)``."""
+    from itnet_neuro.sim.metrics import rate_logits
+
+    if keras_model is None:
+        return rate_logits(net, x)
+    outs = keras_model.predict(np.transpose(x, (0, 2, 3, 1)), verbose=0)
+    outs = outs if isinstance(outs, (list, tuple)) else [outs]
+    return [np.transpose(np.asarray(outs[r.index]), (0, 3, 1, 2)) for r in net.unroll().readouts]
+
+
+def run_experiment(model=None, *, alloc=None, chip=None, backend: str = "fast", data: str = "synthetic",
+                   images: int = 4, ticks: int = 256, schedule: str | None = None, phase_ticks: int | None = None,
+                   split: str = "test", seed: int = 0, chip_seed: int = 0, grid_points: int = 96,
+                   batch_size: int | None = None, plot_dir=None, network: Network | None = None,
+                   keep_predictions: bool = True, **backend_options) -> dict:
+    """Run one simulation experiment and return the results dict (see ``itnet-neuro simulate --help``)."""
+    from itnet_neuro.sim.core import default_grid, simulate
+    from itnet_neuro.sim.hardware import Hardware
+    from itnet_neuro.sim.metrics import layer_activity, output_metrics
+
+    t_start = time.perf_counter()
+    if network is not None:
+        net, keras_model, desc = network, None, network.name
+    else:
+        net, keras_model, desc = load_model(model)
+    hw = None
+    if alloc is not None:
+        hw = Hardware.from_allocation(alloc, seed=chip_seed)
+    elif chip is not None:
+        hw = Hardware.from_chip(chip, seed=chip_seed)
+    if schedule is None:
+        schedule = (hw.schedule if hw is not None and hw.schedule in ("looped", "unrolled") else "unrolled")
+    if hw is not None and phase_ticks is None:
+        phase_ticks = hw.phase_ticks
+    if schedule == "looped" and hw is not None and not hw.chip.looped_schedule_allowed:
+        raise ValidationError(f"chip {hw.name!r} cannot rewrite neuron parameters at run time, so the looped "
+                              "schedule cannot run on it (chip.neuron.parameters_switchable_at_runtime); "
+                              "use --schedule unrolled")
+    x, labels, void = load_images(data, net, images, split, seed)
+    n_it = 1 if net.block is None else net.block.iterations
+    total = ticks if schedule == "unrolled" else (phase_ticks or ticks // n_it) * n_it
+    grid = default_grid(total, grid_points)
+    result = simulate(net, x, ticks, backend=backend, schedule=schedule, grid=grid, phase_ticks=phase_ticks,
+                      seed=seed, hardware=hw, batch_size=batch_size, **backend_options)
+    ann = ann_logits(net, keras_model, x)
+    tick_s = hw.tick_seconds if hw is not None else None
+    g = result.grid
+    keep = tuple(sorted({int(g[min(len(g) - 1, int(round(f * (len(g) - 1))))]) for f in (0.1, 0.25, 0.5, 1.0)}))
+    outputs = output_metrics(result, net, labels, ann, void, tick_s, keep if keep_predictions else ())
+    unet = net.unroll()
+    layers = layer_activity(result, net)
+    per_image = max(result.images, 1)
+    spikes = sum(result.spikes_per_population.values()) / per_image
+    synops = sum(result.synaptic_ops.values()) / per_image
+    run_ticks = result.phase_ticks or result.ticks
+    neuron_updates = sum(p.size for p in unet.populations) * run_ticks
+    energy = None
+    energy_detail = None
+    if hw is not None:
+        est = hw.energy(spikes, synops, neuron_updates, result.ticks)
+        known = [v for v in est.components.values() if v is not None]
+        energy = float(est.total_j) if known else None  # None: the chip publishes no energy figure
+        energy_detail = {"components": dict(est.components), "missing": list(est.missing),
+                         "lower_bound": bool(est.missing), "n_chips": est.n_chips}
+    results = {
+        "backend": backend,
+        "schedule": result.schedule,
+        "ticks": int(result.ticks),
+        "phase_ticks": result.phase_ticks,
+        "images": int(result.images),
+        "data": data,
+        "model": desc,
+        "network": {"name": net.name, "neurons": net.n_neurons, "synapses": net.n_synapses,
+                    "iterations": n_it},
+        "chip": None if hw is None else hw.name,
+        "chip_seed": None if hw is None else chip_seed,
+        "tick_seconds": tick_s,
+        "grid": [int(t) for t in g],
+        "outputs": outputs,
+        "spikes": {"per_image": spikes, "per_layer": {k: v["spikes"] for k, v in layers.items()}},
+        "synaptic_ops": {"per_image": synops, "per_layer": {k: v["synaptic_ops_in"] for k, v in layers.items()}},
+        "rates": {k: v["rate"] for k, v in layers.items()},
+        "energy_joules": energy,
+        "energy": energy_detail,
+        "hardware_seconds": None if tick_s is None else result.ticks * tick_s,
+        "wall_seconds": {"simulation": result.wall_seconds, "total": time.perf_counter() - t_start},
+        "simulator": {k: v for k, v in result.info.items() if k != "sequential_neuron_chunks"},
+    }
+    if hw is not None:
+        results["weight_rms_error"] = hw.report.get("weight_rms_error", {})
+    if plot_dir is not None:
+        from itnet_neuro.sim.plots import plot_all
+
+        results["plots"] = [str(p) for p in plot_all(results, plot_dir, x=x, labels=labels, ann=ann)]
+    for o in outputs:
+        o.pop("predictions", None)
+    return results
