@@ -239,7 +239,7 @@ def _best_type_weights(members: np.ndarray) -> np.ndarray:
 
 
 def quantize_axon_types(w, n_types: int = 4, bits: int = 9, *, n_iter: int = 30, seed: int = 0,
-                        max_abs: float | None = None) -> QuantizedWeights:
+                        n_init: int = 1, max_abs: float | None = None) -> QuantizedWeights:
     """TrueNorth weights for one core: every axon has one type, every neuron one integer per type.
 
     The realized matrix is
@@ -258,7 +258,8 @@ def quantize_axon_types(w, n_types: int = 4, bits: int = 9, *, n_iter: int = 30,
        ``c = 1`` where it lowers the error;
     3. each axon takes the type with the lowest error ``Σ_n min(W², (W − s q_{n,t})²)``;
 
-    repeated until the types stop changing (or ``n_iter``). Each step does not increase the error.
+    repeated until the types stop changing (or ``n_iter``). Apart from the rounding to integers, no
+    step increases the error.
 
     Parameters
     ----------
@@ -272,6 +273,9 @@ def quantize_axon_types(w, n_types: int = 4, bits: int = 9, *, n_iter: int = 30,
         Most alternations.
     seed : int
         Seed of the k-means++ initialization (the result is deterministic given the seed).
+    n_init : int
+        Independent initializations (seeds ``seed … seed + n_init − 1``); the lowest-error result is
+        kept, so more never gives a worse fit (at ``n_init`` times the cost).
     max_abs : float, optional
         Value mapped to the largest integer (default ``max|w|``).
 
@@ -286,6 +290,14 @@ def quantize_axon_types(w, n_types: int = 4, bits: int = 9, *, n_iter: int = 30,
     if w.ndim != 2:
         raise ValueError(f"axon-type quantization works on one core's (n_axons × n_neurons) matrix, "
                          f"got shape {w.shape}")
+    if n_init < 1:
+        raise ValueError(f"n_init must be >= 1, got {n_init}")
+    fits = [_axon_types_once(w, n_types, bits, n_iter, seed + i, max_abs) for i in range(n_init)]
+    return min(fits, key=lambda q: float(np.sum((q.weights - w) ** 2)))
+
+
+def _axon_types_once(w, n_types, bits, n_iter, seed, max_abs) -> QuantizedWeights:
+    """One k-means++-seeded run of :func:`quantize_axon_types`."""
     n_axons, n_neurons = w.shape
     max_int = 2 ** (bits - 1) - 1
     scale = _scale_for(w, max_int, max_abs)

@@ -107,6 +107,14 @@ def test_axon_types_constraint_on_random_cores(seed):
     np.testing.assert_array_equal(q.integers, q2.integers)  # deterministic by seed
 
 
+def test_axon_types_more_initializations_never_fit_worse():
+    W = np.random.default_rng(5).normal(size=(48, 24))
+    one = quantize_axon_types(W, seed=3)
+    four = quantize_axon_types(W, seed=3, n_init=4)
+    assert four.rms_error(W) <= one.rms_error(W)
+    _check_truenorth_constraint(four, 4)
+
+
 def test_truenorth_dispatch_uses_4_types_and_9_bits():
     W = np.random.default_rng(0).normal(size=(16, 8))
     q = quantize_weights(W, load_chip("truenorth"))
