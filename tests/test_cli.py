@@ -37,3 +37,17 @@ def test_console_script_in_subprocess():
                           timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "allocate" in proc.stdout
+
+
+def test_bad_chip_spec_is_one_line_exit_1(tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("this is = not [valid toml\n")
+    assert main(["chips", str(bad)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "bad.toml" in err[0]
+
+
+def test_broken_pipe_is_quiet():
+    proc = subprocess.run(f"{sys.executable} -m itnet_neuro chips | head -1", shell=True, capture_output=True,
+                          text=True, timeout=120)
+    assert "Traceback" not in proc.stderr

@@ -92,10 +92,29 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"itnet-neuro {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    except Exception as exc:
+        # hardware_models cannot derive from our hierarchy (it imports nothing of ours, DESIGN.md §3):
+        # its SpecError is a user error too, printed as one line.
+        from hardware_models.errors import SpecError as ChipSpecError
+
+        if debug or not isinstance(exc, ChipSpecError):
+            raise
+        print(f"itnet-neuro {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
     except KeyboardInterrupt:
         print(f"itnet-neuro {args.command}: interrupted", file=sys.stderr)
         return 130
 
 
 def entry_point() -> None:  # console-script target
-    sys.exit(main())
+    try:
+        code = main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # `itnet-neuro chips | head`: the reader went away; that is not an error of ours.
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        code = 0
+    sys.exit(code)
