@@ -250,6 +250,8 @@ def emit(conv: Converter, name: str) -> tuple[Network, dict]:
         block = IterativeBlock("iterative", n_it, tuple(member_order), tuple(state))
     sources = {}
     for r in conv.recs:
+        if not r.node:
+            continue
         key = r.name if r.iteration is None or not shared else f"{r.name}@{r.iteration}"
         sources[key] = {"node": r.node, "channels": list(r.channels), "sign": r.values_sign}
     meta = {

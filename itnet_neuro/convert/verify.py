@@ -124,12 +124,17 @@ def spiking_readouts(net, x: np.ndarray, ticks: int, checkpoints=None) -> dict[i
     return results
 
 
+#: The reference RMS of a population is floored at this fraction of its λ (a nearly silent half of a
+#: signed pair would otherwise show a large relative error on a negligible value).
+REL_FLOOR = 0.05
+
+
 @dataclass
 class LayerCheck:
     population: str
     source: str
     shape: tuple
-    rel_error: float        # ||decoded − keras|| / ||keras||
+    rel_error: float        # RMS(decoded − keras) / max(RMS(keras), REL_FLOOR·λ)
     clipped: float          # fraction of Keras values above λ (saturated neurons)
     mean_rate: float
 
@@ -174,9 +179,11 @@ class VerifyReport:
                 "worst": None if self.worst is None else self.worst.population, "spiking": self.spiking}
 
 
-def _rel(a, b) -> float:
-    den = float(np.linalg.norm(b))
-    return float(np.linalg.norm(a - b) / den) if den > 0 else float(np.linalg.norm(a))
+def _rel(a, b, floor: float = 0.0) -> float:
+    """RMS(a − b) / max(RMS(b), floor): the floor keeps nearly silent populations from dominating."""
+    den = max(float(np.sqrt(np.mean(np.square(b)))), floor)
+    num = float(np.sqrt(np.mean(np.square(a - b))))
+    return num / den if den > 0 else num
 
 
 def verify(result, images: np.ndarray | None = None, *, tolerance: float = 0.1, spiking_ticks: int = 0,
@@ -223,7 +230,12 @@ def verify(result, images: np.ndarray | None = None, *, tolerance: float = 0.1, 
         ref = np.maximum(src["sign"] * a[..., src["channels"][0]:src["channels"][1]], 0.0)
         dec = rates[p.name] * p.decode_scale[0]
         clipped = float(np.mean(ref > p.decode_scale[0] * (1 + 1e-6)))
-        layers.append(LayerCheck(p.name, src["node"], p.shape, _rel(dec, ref), clipped, float(rates[p.name].mean())))
+        lam = float(np.mean(p.decode_scale[0]))
+        if p.pair is not None:  # a signed pair carries one value: floor by the larger half's scale
+            lam = max(lam, float(np.mean(unrolled.population(p.pair).decode_scale[0])))
+        floor = REL_FLOOR * lam
+        layers.append(LayerCheck(p.name, src["node"], p.shape, _rel(dec, ref, floor), clipped,
+                                 float(rates[p.name].mean())))
     readouts = []
     for r, lg in zip(net.readouts, logits):
         ref = acts[meta["readout_sources"][r.name]]
