@@ -1,7 +1,8 @@
 """CamVid (SegNet layout) and Cityscapes loaders on small fixture folders made here, and load_dataset."""
 
-import sys
+import shutil
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -134,9 +135,8 @@ def test_cityscapes_default_size_is_paper_size(tmp_path):
 
 def test_cityscapes_errors_name_what_is_missing(tmp_path):
     root = make_cityscapes(tmp_path / "cs")
+    shutil.rmtree(root / "gtFine" / "train")
     with pytest.raises(DataError, match=r"gtFine/train/.*_gtFine_labelIds\.png"):
-        import shutil
-        shutil.rmtree(root / "gtFine" / "train")
         cityscapes.check_layout(root)
     root2 = make_cityscapes(tmp_path / "cs2")
     victim = cityscapes.pairs(root2, "val")[0][1]
