@@ -1,0 +1,308 @@
+"""IR → NIR (the Neuromorphic Intermediate Representation, ``nir`` 1.0.8): a graph plain ``nir.read`` loads.
+
+Form of the exported graph (every choice below is forced by what NIR 1.0.8 can express and type-check)
+-------------------------------------------------------------------------------------------------------
+* **Shared block**: NIR cannot tie weights, so the network is exported *unrolled* (populations and
+  connections ``name@n`` per iteration). Graph metadata ``shared_parameter_groups`` names, for every
+  IR connection and block population, the unrolled NIR nodes that carry the same parameters, so a
+  tool that can tie weights may re-fold them.
+* **Populations** → ``nir.IF(r=1, v_threshold=θ, v_reset=0)`` of shape ``(C, H, W)``, with θ
+  broadcast per channel. The IR's constant bias current goes into the ``bias`` of one incoming
+  Conv2d/Affine (added every step, as in the IR).
+* **Reset**: NIR's IF resets to ``v_reset``; the IR subtracts θ (reset by subtraction). NIR has no
+  field for that, so each IF node's metadata says ``{"reset": "subtract", "v_init": …}`` and the graph
+  metadata repeats it. A consumer that resets to zero instead loses the residual ``v − θ`` at every
+  spike: a neuron driven by ``I`` per step fires at ``1/ceil(θ/I)`` instead of ``I/θ`` (0.25 instead of
+  0.3 at 30 % of θ; 0.5 instead of 0.7 at 70 %), which lowers every rate and compounds over layers.
+* **Connections** → one ``nir.Conv2d`` each (weight ``C_post × C_in × kH × kW``, zero rows outside
+  the channels the IR's ``post_offset`` drives, so concatenation is a sum of zero-padded outputs):
+  - NIR's Conv2d padding is symmetric; TensorFlow's 'same' pads the extra pixel at the end. An
+    asymmetric ``(before, after)`` is exported as symmetric ``max(before, after)`` with the kernel
+    extended by ``|after − before|`` zero rows/columns on the side that keeps every tap in place
+    (exact).
+  - **depthwise**: nir 1.0.8 infers a Conv2d's input channels from ``weight.shape[1]`` and ignores
+    ``groups``, so a grouped Conv2d fails plain ``nir.read``. Depthwise weights are therefore expanded
+    to the equivalent dense block-diagonal weight (``groups=1``; exact; ``C_in``× the stored weights).
+  - avgpool → a block-diagonal Conv2d with ``gain / (kH·kW)`` taps (exact without padding; with
+    padding TensorFlow excludes the padded taps from the count, so border outputs differ — flagged in
+    the node metadata as ``"border": "approximate"``).
+  - identity → 1×1 Conv2d with a diagonal weight.
+  - dense → ``nir.Flatten`` + ``nir.Affine`` into a population exported flat (``(N,)``).
+  - resize (bilinear / nearest up- or down-sampling): NIR 1.0.8 has no resampling node and no
+    un-flatten, so it is ``nir.Flatten`` + ``nir.Affine`` with the exact block-diagonal
+    ``kron(R_H, R_W)`` matrix, the population it drives is exported flat, and so is everything
+    downstream of it (its convolutions become dense Affine matrices). This is exact but grows with
+    the square of the map size; ``max_dense`` bounds the elements of one matrix and an error names
+    the connection that exceeds it. In practice: generic CNNs without resampling and small ItNets
+    (the ``tiny`` preset) export; the shipped 96×128 ItNet's multi-scale mixing exceeds the bound
+    (use ``--format nengo``, which has sparse transforms).
+* **Delays**: one tick per IR connection; recorded as ``"delay": 1`` in each connection node's metadata
+  (NIR edges have no delay).
+* **Input** → ``nir.Input`` ``(C, H, W)``; its encoding (``current``: the value is injected every
+  tick) in the metadata. **Readouts** → ``nir.Output`` nodes fed by 1×1 Conv2d nodes (global average:
+  a full-window Conv2d first); ``out_size`` (the classifier's up-sampling) is in the metadata.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from itnet_neuro.errors import ConversionError, MissingDependencyError
+
+#: Largest dense Affine (elements) the exporter writes for one connection.
+DEFAULT_MAX_DENSE = 1 << 24
+
+
+def _nir():
+    try:
+        import nir
+    except ImportError as exc:  # pragma: no cover
+        raise MissingDependencyError("nir is not installed: run `pip install 'nir>=1.0.8,<1.1'`") from exc
+    return nir
+
+
+def _meta(d: dict) -> dict:
+    """NIR writes metadata with h5py: numbers, strings and numeric lists stay, anything else becomes JSON."""
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, (bool, int, float, str)):
+            out[k] = v
+        elif isinstance(v, (list, tuple)) and v and all(isinstance(x, (int, float)) and not isinstance(x, bool)
+                                                        for x in v):
+            out[k] = list(v)
+        else:
+            out[k] = json.dumps(v)
+    return out
+
+
+def _symmetric(weight: np.ndarray, padding) -> tuple[np.ndarray, tuple[int, int]]:
+    """Kernel and symmetric padding equivalent to an asymmetric ``(top, bottom, left, right)`` padding."""
+    top, bottom, left, right = padding
+    pads = []
+    w = weight
+    for axis, (a, b) in ((2, (top, bottom)), (3, (left, right))):
+        if a != b:
+            extra = abs(b - a)
+            shape = list(w.shape)
+            shape[axis] = extra
+            z = np.zeros(shape, w.dtype)
+            w = np.concatenate([z, w] if b > a else [w, z], axis=axis)
+        pads.append(max(a, b))
+    return w, (pads[0], pads[1])
+
+
+def _dense_weight(conn, pre_shape, post_channels: int) -> np.ndarray:
+    """The connection's full ``C_post × C_pre × kH × kW`` weight (groups = 1)."""
+    c_pre = pre_shape[0]
+    off, c_out = conn.post_offset, conn.out_channels
+    if conn.op == "conv2d":
+        kh, kw = conn.kernel
+        full = np.zeros((post_channels, c_pre, kh, kw), np.float32)
+        g = conn.groups
+        per_out, per_in = c_out // g, c_pre // g
+        for k in range(g):
+            full[off + k * per_out:off + (k + 1) * per_out, k * per_in:(k + 1) * per_in] = \
+                conn.weight[k * per_out:(k + 1) * per_out]
+        return full
+    if conn.op == "depthwise":
+        kh, kw = conn.kernel
+        m = c_out // c_pre
+        full = np.zeros((post_channels, c_pre, kh, kw), np.float32)
+        for o in range(c_out):
+            full[off + o, o // m] = conn.weight[o, 0]
+        return full
+    if conn.op == "avgpool":
+        kh, kw = conn.kernel
+        full = np.zeros((post_channels, c_pre, kh, kw), np.float32)
+        for c in range(c_pre):
+            full[off + c, c] = conn.weight[c] / float(kh * kw)
+        return full
+    if conn.op == "identity":
+        full = np.zeros((post_channels, c_pre, 1, 1), np.float32)
+        full[off + np.arange(c_pre), np.arange(c_pre), 0, 0] = conn.weight
+        return full
+    raise ConversionError(f"connection {conn.name!r}: op {conn.op!r} has no Conv2d form")
+
+
+def _conv_matrix(weight, stride, padding, pre_shape, post_shape) -> np.ndarray:
+    """Dense ``(C_post·H·W) × (C_pre·H·W)`` matrix of a convolution (for flat presynaptic populations)."""
+    c_out, c_in, kh, kw = weight.shape
+    _, h, w = pre_shape
+    _, ho, wo = post_shape
+    top, _, left, _ = padding
+    mat = np.zeros((c_out, ho, wo, c_in, h, w), np.float32)
+    for i in range(ho):
+        for j in range(wo):
+            for ky in range(kh):
+                y = i * stride[0] - top + ky
+                if not 0 <= y < h:
+                    continue
+                for kx in range(kw):
+                    x = j * stride[1] - left + kx
+                    if 0 <= x < w:
+                        mat[:, i, j, :, y, x] += weight[:, :, ky, kx]
+    return mat.reshape(c_out * ho * wo, c_in * h * w)
+
+
+def _resize_matrix(conn, pre_shape, post_shape, post_channels: int) -> np.ndarray:
+    from itnet_neuro.sim.reference import resize_matrix
+
+    c_pre, h, w = pre_shape
+    _, ho, wo = post_shape
+    r = np.kron(resize_matrix(h, ho, conn.mode), resize_matrix(w, wo, conn.mode)).astype(np.float32)
+    mat = np.zeros((post_channels, ho * wo, c_pre, h * w), np.float32)
+    for c in range(c_pre):
+        mat[conn.post_offset + c, :, c, :] = conn.weight[c] * r
+    return mat.reshape(post_channels * ho * wo, c_pre * h * w)
+
+
+def to_nir(net, *, max_dense: int = DEFAULT_MAX_DENSE):
+    """The IR as a :class:`nir.NIRGraph` (see the module docstring for the form)."""
+    nir = _nir()
+    unet = net.unroll()
+    nodes: dict = {}
+    edges: list[tuple[str, str]] = []
+    inp = unet.input.name
+    nodes[inp] = nir.Input({"input": np.array(unet.input.shape)})
+    # NIR 1.0.8 has neither a resampling node nor an un-flatten: a population reached through a dense
+    # or resize connection, or from a flat population, is flat itself (populations are topological).
+    flat: set[str] = set()
+    for p in unet.populations:
+        if any(c.op in ("dense", "resize") or c.pre in flat for c in unet.incoming(p.name)):
+            flat.add(p.name)
+
+    def check(size: int, what: str):
+        if size > max_dense:
+            raise ConversionError(f"NIR export: {what} needs a dense matrix of {size:,} elements > max_dense "
+                                  f"{max_dense:,} (NIR 1.0.8 has no resampling/un-flatten node); export a smaller "
+                                  "model, raise max_dense, or use --format nengo")
+
+    bias_done: set[str] = set()
+    for p in unet.populations:
+        thr, bias, _ = p.params()
+        c, h, w = p.shape
+        shape = (c * h * w,) if p.name in flat else (c, h, w)
+        theta = np.broadcast_to(thr.reshape(c, 1, 1), (c, h, w)).reshape(shape).astype(np.float32)
+        nodes[p.name] = nir.IF(r=np.ones(shape, np.float32), v_threshold=theta.copy(),
+                               v_reset=np.zeros(shape, np.float32),
+                               metadata=_meta({"reset": "subtract", "v_init": float(p.v_init),
+                                               "leak": float(p.leak), "decode_scale": p.decode_scale[0].tolist(),
+                                               "role": p.role, "pair": p.pair or "", "source": p.source}))
+        bias_full = np.broadcast_to(bias.reshape(c, 1, 1), (c, h, w)).astype(np.float32)
+        for conn in unet.incoming(p.name):
+            pre_shape = unet.shape_of(conn.pre)
+            pre_flat = conn.pre in flat
+            key = f"{conn.name}"
+            b = bias_full if p.name not in bias_done else np.zeros_like(bias_full)
+            meta = {"delay": int(conn.delay), "op": conn.op, "post_offset": int(conn.post_offset)}
+            src = conn.pre
+            if conn.op in ("dense", "resize"):
+                if not pre_flat and len(pre_shape) == 3:
+                    fl = f"{key}:flatten"
+                    nodes[fl] = nir.Flatten({"input": np.array(pre_shape)}, start_dim=0, end_dim=-1)
+                    edges.append((conn.pre, fl))
+                    src = fl
+                if conn.op == "dense":
+                    mat = np.zeros((c, conn.weight.shape[1]), np.float32)
+                    mat[conn.post_offset:conn.post_offset + conn.out_channels] = conn.weight
+                    mat = np.repeat(mat, h * w, axis=0) if h * w > 1 else mat
+                else:
+                    check(c * h * w * int(np.prod(pre_shape)), f"resize {conn.name!r}")
+                    mat = _resize_matrix(conn, pre_shape, p.shape, c)
+                nodes[key] = nir.Affine(weight=mat, bias=b.reshape(-1), metadata=meta)
+            else:
+                full = _dense_weight(conn, pre_shape, c)
+                if conn.op == "avgpool" and any(conn.padding):
+                    meta["border"] = "approximate"
+                if pre_flat:
+                    check(c * h * w * int(np.prod(pre_shape)), f"convolution {conn.name!r} from flat {conn.pre!r}")
+                    mat = _conv_matrix(full, conn.stride, conn.padding, pre_shape, p.shape)
+                    nodes[key] = nir.Affine(weight=mat, bias=b.reshape(-1), metadata=meta)
+                else:
+                    wsym, pad = _symmetric(full, conn.padding)
+                    nodes[key] = nir.Conv2d(input_shape=tuple(pre_shape[1:]), weight=wsym, stride=tuple(conn.stride),
+                                            padding=pad, dilation=1, groups=1, bias=b[:, 0, 0].copy(),
+                                            metadata=meta)
+                    if p.name in flat:
+                        fl = f"{key}:flatten"
+                        nodes[fl] = nir.Flatten({"input": np.array((c, h, w))}, start_dim=0, end_dim=-1)
+                        edges.append((key, fl))
+                        edges.append((fl, p.name))
+                        bias_done.add(p.name)
+                        edges.append((src, key))
+                        continue
+            bias_done.add(p.name)
+            edges.append((src, key))
+            edges.append((key, p.name))
+    for r in unet.readouts:
+        out = f"readout:{r.name}"
+        k = r.classes
+        shape_out = None
+        for i, t in enumerate(r.terms):
+            pop = unet.population(t.population)
+            dec = pop.decode_scale[0]
+            wk = (t.weight * dec[None, :]).astype(np.float32)  # decoded = rate · λ; NIR carries spikes
+            bias = r.bias.astype(np.float32) if i == 0 else np.zeros(k, np.float32)
+            src = t.population
+            if pop.name in flat:
+                c, h, w = pop.shape
+                if t.pool == "global_avg":
+                    mat = np.repeat(wk, h * w, axis=1) / float(h * w)
+                    shape_term = (k,)
+                else:
+                    mat = np.kron(wk, np.eye(h * w, dtype=np.float32))
+                    shape_term = (k * h * w,)
+                nodes[f"{out}:{i}"] = nir.Affine(weight=mat, bias=np.broadcast_to(bias[:, None], (k, mat.shape[0] // k))
+                                                 .reshape(-1).copy())
+            else:
+                c, h, w = pop.shape
+                ksz = (h, w) if t.pool == "global_avg" else (1, 1)
+                conv_w = wk[:, :, None, None] / float(ksz[0] * ksz[1]) * np.ones((1, 1) + ksz, np.float32)
+                nodes[f"{out}:{i}"] = nir.Conv2d(input_shape=(h, w), weight=conv_w.astype(np.float32), stride=1,
+                                                 padding=0, dilation=1, groups=1, bias=bias)
+                shape_term = (k, 1, 1) if t.pool == "global_avg" else (k, h, w)
+            edges.append((src, f"{out}:{i}"))
+            edges.append((f"{out}:{i}", out))
+            shape_out = shape_term
+        nodes[out] = nir.Output({"output": np.array(shape_out)}, metadata=_meta({
+            "index": int(r.index), "out_size": list(r.out_size) if r.out_size else "none",
+            "decoding": "logits = sum of terms(spike count / ticks); then bilinear resize to out_size"}))
+    groups = {}
+    if net.block is not None:
+        n = net.block.iterations
+        for c in net.connections:
+            if c.post in net.block.populations:
+                its = c.iterations or tuple(range(1, n + 1))
+                groups[c.name] = [f"{c.name}@{i}" for i in its if not (c.feedback and i == 1)]
+        for p in net.block.populations:
+            groups[p] = [f"{p}@{i}" for i in range(1, n + 1)]
+    metadata = {
+        "source": "itnet-neuro", "network": net.name,
+        "neuron": "discrete-time IF, one update per step: v += I + bias; spike if v >= v_threshold; "
+                  "v -= v_threshold (reset by subtraction; NIR's v_reset is not used)",
+        "reset": "subtract", "input_encoding": unet.input.encoding,
+        "input_preprocessing": {"scale": unet.input.scale, "offset": unet.input.offset},
+        "delay_per_connection": 1,
+        "shared_block": None if net.block is None else {"name": net.block.name, "iterations": net.block.iterations,
+                                                         "state": list(net.block.state)},
+        "shared_parameter_groups": json.dumps(groups),
+    }
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata=_meta(metadata))
+
+
+def export_nir(net, path: str | os.PathLike, *, max_dense: int = DEFAULT_MAX_DENSE) -> Path:
+    """Write ``net`` as a NIR file (HDF5) atomically; returns the path."""
+    nir = _nir()
+    from itnet_neuro.utils import atomic_path
+
+    graph = to_nir(net, max_dense=max_dense)
+    with atomic_path(path) as tmp:
+        nir.write(str(tmp), graph)
+    return Path(path)
+
+
+__all__ = ["DEFAULT_MAX_DENSE", "export_nir", "to_nir"]
