@@ -2,15 +2,72 @@
 
 from __future__ import annotations
 
-from itnet_neuro.errors import NotBuiltError
+from pathlib import Path
 
 HELP = "convert a trained model.h5 into a rate-coded spiking network (model.snn.h5)"
-DESCRIPTION = HELP[0].upper() + HELP[1:] + "."
+DESCRIPTION = """Convert a Keras 2 model (.h5) into a rate-coded spiking network of integrate-and-fire neurons.
+
+The file is inspected with h5py before Keras reads it: Lambda layers and unknown custom layers are
+refused (listed all at once, with what to do instead), so converting an untrusted file never runs
+code. ReLU / ReLU6 / clip-floor-shift become IF populations with reset by subtraction; BatchNorm,
+pooling, resampling, concatenation, residual sums and classifiers become weights, thresholds, signed
+population pairs or readouts. An ItNet's shared iterative block stays shared, per-iteration BatchNorm
+becoming per-iteration threshold/bias tables. Decode scales come from a percentile of the activations
+on calibration images (synthetic street scenes of the model's input size unless --calibration DIR).
+
+examples:
+  itnet-neuro convert                                  # the shipped model
+  itnet-neuro convert model.h5 -o model.snn.h5 --verify
+  itnet-neuro convert model.h5 --calibration images/ --percentile 99.99 --per-channel
+"""
 
 
 def add_arguments(parser) -> None:
-    pass
+    parser.add_argument("model", nargs="?", default=None,
+                        help="Keras .h5 model (default: the shipped itnet_small_shared.h5)")
+    parser.add_argument("-o", "--output", default=None,
+                        help="output .snn.h5 (default: MODEL with .snn.h5 in the current folder)")
+    parser.add_argument("--calibration", default="synthetic",
+                        help="'synthetic' (default) or a folder of .png/.jpg/.npy calibration images")
+    parser.add_argument("--n-calibration", type=int, default=None, help="number of calibration images (default 32)")
+    parser.add_argument("--percentile", type=float, default=None,
+                        help="percentile of positive activations used as decode scale (default 99.9)")
+    parser.add_argument("--per-channel", action="store_true", default=None,
+                        help="one decode scale per channel instead of per layer")
+    parser.add_argument("--v-init", type=float, default=0.5, help="initial membrane potential / θ (default 0.5)")
+    parser.add_argument("--verify", action="store_true",
+                        help="print the layer-by-layer rate check against Keras (exit 1 if it fails)")
+    parser.add_argument("--spiking-ticks", type=int, default=0,
+                        help="with --verify: also simulate this many ticks and compare the outputs")
+    parser.add_argument("--json", action="store_true", help="print the conversion report as JSON")
 
 
 def run(args) -> int:
-    raise NotBuiltError("`convert` is not built yet (planned in issue #4)")
+    import json
+
+    from itnet_neuro.convert import api
+    from itnet_neuro.errors import ModelFileError
+
+    model = Path(args.model) if args.model else api.shipped_model_path()
+    if not model.is_file():
+        raise ModelFileError(f"{model}: model file not found" + (
+            "; the shipped model is missing from this installation, give MODEL.h5" if not args.model else ""))
+    out = Path(args.output) if args.output else Path(model.name.removesuffix(".h5") + ".snn.h5")
+    kwargs = {"calibration": args.calibration, "v_init": args.v_init}
+    if args.n_calibration is not None:
+        kwargs["n_calibration"] = args.n_calibration
+    if args.percentile is not None:
+        kwargs["percentile"] = args.percentile
+    if args.per_channel:
+        kwargs["per_channel"] = True
+    result = api.convert_file(model, out, **kwargs)
+    if args.json:
+        print(json.dumps({k: v for k, v in result.report.items() if k != "decode_scales"}, indent=2, default=str))
+    else:
+        print(result.summary())
+    print(f"wrote {out}")
+    if args.verify:
+        rep = result.verify(spiking_ticks=args.spiking_ticks)
+        print(rep.table())
+        return 0 if rep.passed else 1
+    return 0
