@@ -99,7 +99,10 @@ class TrainResult:
 
 
 def lr_at_epoch(epoch: int, epochs: int, base: float = 1e-3) -> float:
-    """Learning rate of 0-based ``epoch``: ``base``, ×0.1 from 70 % and ×0.01 from 85 % of ``epochs``."""
+    """Learning rate of 0-based ``epoch``: ``base``, ×0.1 from epoch round(0.7·E), ×0.01 from round(0.85·E).
+
+    E = ``epochs``; a single-epoch run keeps ``base``. E = 20: epochs 0–13 at 1e-3, 14–16 at 1e-4, 17–19 at 1e-5.
+    """
     lr = base
     for frac in LR_DROPS:
         if epoch >= int(round(frac * epochs)) and epochs > 1:
