@@ -79,7 +79,8 @@ def format_table(name: str, cfg, fp: dict) -> str:
         "",
         f"  {'output':>6s}  {'MACs':>10s}  {'graph MB':>9s}  {'depth':>5s}",
     ]
+    scale, unit = (1e9, "G") if fp["macs_per_output"][-1] >= 1e9 else (1e6, "M")
     for n, (m, g, d) in enumerate(zip(fp["macs_per_output"], fp["graph_bytes_per_output"],
                                       fp["depth_per_output"]), 1):
-        lines.append(f"  {n:6d}  {m / 1e9:9.3f}G  {g / 1e6:9.2f}  {d:5d}")
+        lines.append(f"  {n:6d}  {m / scale:9.3f}{unit}  {g / 1e6:9.2f}  {d:5d}")
     return "\n".join(lines)

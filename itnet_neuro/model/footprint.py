@@ -224,8 +224,9 @@ def compare_with_paper(name: str, fp: dict[str, Any]) -> list[tuple[str, str, st
     if paper.get("macs"):
         # the output whose MACs are closest to the paper's figure, and the last one
         n = min(range(len(macs)), key=lambda i: abs(macs[i] - paper["macs"]))
-        rows.append((f"MACs (output {n + 1}, closest)", f"{macs[n] / 1e9:.2f} G", f"{paper['macs'] / 1e9:.1f} G",
-                     ratio(macs[n], paper["macs"])))
+        if n != len(macs) - 1:
+            rows.append((f"MACs (output {n + 1}, closest)", f"{macs[n] / 1e9:.2f} G",
+                         f"{paper['macs'] / 1e9:.1f} G", ratio(macs[n], paper["macs"])))
         rows.append(("MACs (last output)", f"{macs[-1] / 1e9:.2f} G", f"{paper['macs'] / 1e9:.1f} G",
                      ratio(macs[-1], paper["macs"])))
     if paper.get("macs_bound_last"):
