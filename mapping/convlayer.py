@@ -1,0 +1,126 @@
+"""Conv-layer cores (DYNAP-CNN / Speck): one whole layer per core, memory from the sinabs formulas.
+
+A node is one layer; its incoming connections are convolutions computed by that core. Memory per
+layer (``core.kernel_memory_formula`` / ``core.neuron_memory_formula``, see
+:mod:`hardware_models.formulas`): kernel words summed over the incoming connections; a depthwise
+or pooling connection costs a dense kernel (the core has no groups), an identity a 1×1 kernel, a
+dense connection a kernel the size of its input. Bilinear/nearest resampling has no conv-layer
+equivalent. Each layer sends to at most ``core.max_destinations_per_layer`` layers (a readout
+counts as one destination: the host). Layers go to cores with different memory sizes by a greedy
+matching (largest kernel first, into the smallest free core that holds it).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from mapping.chip import INF, Limits
+from mapping.view import View
+from mapping.violations import Violation
+
+
+def layer_requirements(view: View, limits: Limits) -> tuple[list[dict], list[Violation]]:
+    """Per node: kernel, neuron and bias words, destinations; and the violations found."""
+    out, violations = [], []
+    for node in view.nodes:
+        c, h, w = node.shape
+        layer = node.population if node.iteration is None else node.name
+        kernel = 0
+        for e in view.incoming[node.name]:
+            cp, hp, wp = e.pre_shape
+            cout = e.drive[1] - e.drive[0]
+            if e.op == "resize":
+                violations.append(Violation(layer, f"operation {e.op!r}", 1, None,
+                                            f"{e.name}: conv-layer cores cannot resample: up-sample off chip (the readout) "
+                                            "or replace the resize by a strided/transposed convolution in the model"))
+                continue
+            if e.op == "dense":
+                kh, kw, cin = hp, wp, cp
+            elif e.op == "identity":
+                kh, kw, cin = 1, 1, cp
+            else:
+                (kh, kw), cin = e.kernel, (e.cin_factor if e.op == "conv2d" else cp)
+            if e.op == "conv2d" and e.cin_factor != cp:
+                cin = cp  # grouped convolution stored as a dense kernel with zeros
+            for side in (kh, kw):
+                if side > limits.max_kernel_size:
+                    violations.append(Violation(layer, "kernel size", side, limits.max_kernel_size,
+                                                f"{e.name}: use a kernel of at most {int(limits.max_kernel_size)} "
+                                                "(a dense layer needs its input pooled that small first)"))
+                    break
+            if max(e.stride) > limits.max_stride:
+                violations.append(Violation(layer, "stride", max(e.stride), limits.max_stride,
+                                            f"{e.name}: use stride <= {int(limits.max_stride)}"))
+            for what, n in (("input channels", cin), ("output channels", cout)):
+                if n > limits.max_channels:
+                    violations.append(Violation(layer, what, n, limits.max_channels,
+                                                f"{e.name}: use at most {int(limits.max_channels)} channels"))
+            kernel += limits.kernel_words(cin, cout, kh, kw)
+        neuron = limits.neuron_words(c, h, w)
+        bias = c if limits.bias_memory_words is not None else 0
+        dests = len({e.post for e in view.outgoing[node.name]}) + (1 if node.read_out else 0)
+        if dests > limits.max_destinations:
+            violations.append(Violation(layer, "destinations per layer", dests, limits.max_destinations,
+                                        "fewer consumers of this layer: each layer can send to at most "
+                                        f"{int(limits.max_destinations)} layers (add an identity layer to fan out)"))
+        out.append({"node": node.name, "kernel_words": kernel, "neuron_words": neuron, "bias_words": bias,
+                    "destinations": dests})
+    return out, violations
+
+
+def assign_layers(reqs: list[dict], limits: Limits) -> tuple[np.ndarray, np.ndarray, list[Violation]]:
+    """Greedy matching of layers to cores; returns (chip, slot) per layer and violations."""
+    kern = np.array(limits.kernel_memory_words, np.int64)
+    neur = np.array(limits.neuron_memory_words, np.int64)
+    bias = np.array(limits.bias_memory_words, np.int64) if limits.bias_memory_words is not None else None
+    per_chip = len(kern)
+    n_layers = len(reqs)
+    max_chips = limits.max_chips
+    n_chips = max(1, math.ceil(n_layers / per_chip))
+    if max_chips < INF:
+        n_chips = min(n_chips, int(max_chips))
+    free = np.ones((n_chips, per_chip), bool)
+    chip = np.full(n_layers, -1, np.int64)
+    slot = np.full(n_layers, -1, np.int64)
+    violations = []
+    order = sorted(range(n_layers), key=lambda i: (-reqs[i]["kernel_words"], -reqs[i]["neuron_words"]))
+    for i in order:
+        r = reqs[i]
+        fits = (kern >= r["kernel_words"]) & (neur >= r["neuron_words"])
+        if bias is not None:
+            fits &= bias >= r["bias_words"]
+        if not fits.any():
+            layer = r["node"]
+            if r["kernel_words"] > kern.max():
+                violations.append(Violation(layer, "kernel memory (words)", r["kernel_words"], int(kern.max()),
+                                            "fewer input or output channels, or a smaller kernel "
+                                            "(memory grows with 2^(⌈log2 k²⌉+⌈log2 c_out⌉))"))
+            if r["neuron_words"] > neur.max():
+                violations.append(Violation(layer, "neuron memory (words)", r["neuron_words"], int(neur.max()),
+                                            "fewer output channels or a smaller feature map "
+                                            "(memory grows with c_out·2^(⌈log2 h⌉+⌈log2 w⌉))"))
+            continue
+        # Smallest core that holds it: least kernel memory, then least neuron memory.
+        cand = [(kern[s] + neur[s], s) for s in np.flatnonzero(fits)]
+        placed = False
+        for _, s in sorted(cand):
+            ch = np.flatnonzero(free[:, s])
+            if ch.size:
+                chip[i], slot[i] = ch[0], s
+                free[ch[0], s] = False
+                placed = True
+                break
+        if not placed:
+            violations.append(Violation(r["node"], "cores", 1, 0,
+                                        "no free core of the needed size left: fewer layers (use the looped "
+                                        "schedule, fewer iterations or a shallower model)"))
+    used = int((chip >= 0).sum())
+    if used < n_layers or (max_chips < INF and math.ceil(n_layers / per_chip) > max_chips):
+        total = per_chip * (int(max_chips) if max_chips < INF else n_chips)
+        violations.append(Violation("(network)", "layers (one per core)", n_layers, total,
+                                    f"at most {total} layers fit ({per_chip} cores × "
+                                    f"{int(max_chips) if max_chips < INF else n_chips} chip(s)): use the looped "
+                                    "schedule, fewer iterations, or fewer layers"))
+    return chip, slot, violations
