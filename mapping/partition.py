@@ -407,22 +407,28 @@ def _tile_segment(ctx: _NodeContext, relaxed: dict, crange: tuple[int, int]):
 # ----------------------------------------------------------------------------- per-neuron checks
 
 def _hint_fanin(node: Node, edges: list[Edge], value: float, limit: float, resource: str, two_rows: bool) -> str:
+    """What would make one neuron's fan-in fit: groups, a smaller kernel, fewer input channels."""
     convs = [e for e in edges if e.op == "conv2d"]
+    factor = {e.name: 2 if two_rows and resource == "axons" and e.mixed.any() else 1 for e in edges}
+    conv_part = sum(e.fan_in * factor[e.name] for e in convs)
+    budget = limit - (value - conv_part)
     parts = []
-    if convs:
-        e = max(convs, key=lambda e: e.fan_in)
-        kh, kw = e.kernel
-        cin = e.cin_factor
-        other = value - e.fan_in * (2 if two_rows and resource == "axons" and e.mixed.any() else 1)
-        budget = max(limit - max(other, 0), 1)
-        groups = next((g for g in range(2, cin + 1) if cin % g == 0 and cin // g * kh * kw <= budget), None)
-        if groups:
-            parts.append(f"split {e.name!r} into groups={groups * max(1, e.pre_shape[0] // cin)} "
-                         f"(fan-in {cin // groups * kh * kw})")
-        k = int(math.isqrt(max(int(budget // cin), 0)))
-        if 1 <= k < max(kh, kw):
-            parts.append(f"use a {k}×{k} kernel")
-        parts.append(f"use at most {max(int(budget // (kh * kw)), 1)} input channels")
+    names = repr(convs[0].name) if len(convs) == 1 else f"its {len(convs)} convolutions"
+    if convs and budget >= 1:
+        cins = [e.cin_factor for e in convs]
+        area = max(e.kernel[0] * e.kernel[1] for e in convs)
+        for g in range(2, max(cins) + 1):
+            if all(c % g == 0 for c in cins):
+                new = sum(c // g * e.kernel[0] * e.kernel[1] * factor[e.name] for c, e in zip(cins, convs))
+                if new <= budget:
+                    parts.append(f"use groups ×{g} in {names} (fan-in {int(value - conv_part + new)})")
+                    break
+        k = int(math.isqrt(int(budget // max(sum(c * factor[e.name] for c, e in zip(cins, convs)), 1))))
+        if 1 <= k and k * k < area:
+            parts.append(f"use {k}×{k} kernels in {names}")
+        ch = int(budget // (area * max(factor.values())))
+        if ch >= 1:
+            parts.append(f"feed it at most {ch} input channels in total (now {sum(cins)})")
     dense = [e for e in edges if e.op == "dense"]
     if dense:
         parts.append(f"reduce the input of {dense[0].name!r} to at most {int(limit)} neurons (pool it first)")

@@ -115,16 +115,18 @@ def to_json(a) -> dict:
         "feasible": a.feasible,
         "cores_used": a.cores_used,
         "chips_used": a.chips_used,
+        "n_chips": a.chips_used,
+        "phase_ticks": a.phase_ticks if a.schedule == "looped" else None,
         "lower_bound_cores": int(a.lower_bound),
         "lower_bound_detail": a.lower_bound_detail,
         "ratio_to_lower_bound": round(a.ratio_to_lower_bound, 4),
         "violations": [v.to_dict() for v in a.violations],
         "quantization": quantization_of(spec),
         "looped": {"phase_ticks": a.phase_ticks, "state_buffer": a.view.state_buffer,
-                   "semantics": "see mapping.schedule: looped iteration n at phase tick τ receives the state "
-                                "spikes iteration n-1 emitted at phase tick τ - d (d: the feedback "
+                   "semantics": "see mapping.schedule: iteration n at local tick τ of phase n receives the state "
+                                "spikes iteration n-1 emitted at local tick τ - d of phase n-1 (d: the feedback "
                                 "connection's delay), i.e. a delay line of phase_ticks + d ticks; block "
-                                "neurons reset to v_init at every phase start"} if a.schedule == "looped" else None,
+                                "neurons restart from v_init at every phase start"} if a.schedule == "looped" else None,
         "notes": list(a.view.notes),
         "not_allocated": {"input": f"{a.view.input_name} {list(a.view.input_shape)}: injected from off chip as "
                                    "input axons (counted on the cores it feeds)",

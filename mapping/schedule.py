@@ -12,34 +12,33 @@
 
 State-buffer semantics of the looped schedule (what a simulator must implement)
 ------------------------------------------------------------------------------
-Write ``τ ∈ [0, T)`` for the tick within a phase; iteration n's phase tick τ is global tick
-``(n-1)·T + τ``. The looped schedule is the unrolled network with iteration n shifted by
-``(n-1)·T`` ticks, cut to the first T ticks of each iteration:
+Phase n covers the absolute ticks ``(n-1)·T + 1 … n·T``; write ``τ = 1 … T`` for the local tick
+within a phase. The looped schedule is the unrolled network with iteration n shifted by
+``(n-1)·T`` ticks and cut to the first T ticks of each iteration (``itnet_neuro.sim`` implements
+exactly this):
 
-1. **Phase start.** At ``τ = 0`` of phase n every block neuron's membrane is set to
+1. **Phase start.** At the start of phase n every block neuron's membrane is set to
    ``v_init · θ_n`` and its threshold/bias to row n-1 (as each unrolled copy starts from rest).
    Relay neurons of the buffer (below) are *not* reset.
 2. **Inside the block** (a non-feedback connection between block members, delay d): iteration n at
-   phase tick τ receives the spikes its ``pre`` emitted in the *same* phase at τ - d — exactly as
+   local tick τ receives the spikes its ``pre`` emitted in the *same* phase at τ - d — exactly as
    copy n receives copy n's spikes in the unrolled network.
 3. **State buffer** (a ``feedback`` connection from state population S, delay d): iteration n at
-   phase tick τ receives the spikes S emitted *in iteration n-1* at phase tick ``τ - d`` — in
-   global time, the spikes of tick ``t - T - d``. The buffer is therefore a delay line of
-   ``T + d`` ticks on that connection (T for the phase shift plus the connection's own delay),
-   and it replays phase n-1's state spikes during phase n, one-to-one, neither dropped nor merged.
-   In iteration 1 feedback connections are absent (as in the unrolled network, which has no copy 0).
-   Spikes that S emits in its last ``d`` ticks of a phase land at τ ≥ T and are dropped, exactly
-   as the unrolled copy n only runs for T ticks here.
-4. **Into the block from outside** (a connection from a non-member, e.g. the data block's output,
-   which the ItNet IR injects into iteration 1 only): live spikes with the connection's delay;
-   non-members run continuously and are not reset. In phase 1 this equals the unrolled network
-   exactly; a connection from outside that is active in an iteration n ≥ 2 sees the live spikes
-   of global tick ``t - d`` rather than those of ``τ - d`` (not replayed; same rates for a
-   constant input). The allocator notes such connections.
-5. **Readouts** of iteration n decode the block populations' spikes during phase n only.
+   local tick τ receives the spikes S emitted *in phase n-1* at local tick ``τ - d`` — in absolute
+   time, the spikes of tick ``t - T - d``. The buffer is therefore a delay line of ``T + d`` ticks on
+   that connection (T for the phase shift plus the connection's own delay); it replays phase n-1's
+   state spikes during phase n one-to-one, neither dropped nor merged. In iteration 1 feedback
+   connections are absent (the unrolled network has no copy 0). Spikes S emits in the last d ticks
+   of a phase would arrive after the next phase ends and are dropped, as copy n runs T ticks here.
+4. **Into the block from outside** (a connection from a non-member): non-members run during
+   phase 1; a connection from them into iteration n replays their phase-1 spikes at the same local
+   ticks. The ItNet IR has none for n ≥ 2 (its data block feeds iteration 1 only); where a network
+   does, the allocator notes it (that replay buffer is not costed).
+5. **Readouts** of iteration n decode the block populations' spikes of phase n.
 
-So with 1-4, for every block population P and iteration n: looped spikes of P at global tick
-``(n-1)·T + τ`` = unrolled spikes of ``P@n`` at tick τ, for ``0 ≤ τ < T``.
+With 1-4, for every block population P and iteration n: looped spikes of P at local tick τ of
+phase n = unrolled spikes of ``P@n`` at tick τ, for ``1 ≤ τ ≤ T`` — the same spikes per
+iteration, shifted by ``(n-1)·T`` ticks.
 
 How the delay line is built is the chip's: where ``chip.neuron.max_synaptic_delay_ticks ≥ T + d``
 (or unbounded) it is the feedback connection's synaptic delay (no cost); on a memory-based core
@@ -134,10 +133,10 @@ def looped_view(net, limits, phase_ticks: int = DEFAULT_PHASE_TICKS) -> View:
         if block and c.pre not in members and c.post in members and c.iterations is not None \
                 and any(n >= 2 for n in c.iterations):
             notes.append(f"connection {c.name!r} enters the looped block in iterations >= 2 from outside: it "
-                         "carries live spikes (not replayed), see mapping.schedule")
+                         "replays the outside populations' phase-1 spikes (buffer not costed), see mapping.schedule")
         elif block and c.pre not in members and c.post in members and c.iterations is None and n_it > 1:
             notes.append(f"connection {c.name!r} enters the looped block in every iteration from outside: it "
-                         "carries live spikes (not replayed), see mapping.schedule")
+                         "replays the outside populations' phase-1 spikes (buffer not costed), see mapping.schedule")
     relay_last: dict[str, tuple[str, int]] = {}
     if buffer["mechanism"] == "relay-neurons":
         d_max = int(limits.max_delay)

@@ -2,15 +2,129 @@
 
 from __future__ import annotations
 
-from itnet_neuro.errors import NotBuiltError
+import logging
+from pathlib import Path
 
 HELP = "allocate a spiking network onto the cores of a chip model (alloc.json, core map PNG)"
-DESCRIPTION = HELP[0].upper() + HELP[1:] + "."
+DESCRIPTION = """Allocate a spiking network (IR) onto the cores of a chip model.
+
+Every population is tiled into core-sized pieces that respect the chip's per-core limits (neurons,
+input axons incl. sign handling, synapses, synapse memory, output axons, fan-out copies), the tiles
+are packed into cores, the cores placed on the chips' meshes. The iterative block runs `looped` (one
+copy, time-multiplexed over N phases; needs run-time parameter switching) or `unrolled` (one copy per
+iteration); `auto` picks the smallest feasible one and says why. Writes alloc.json and a PNG core
+map, prints a per-layer table. Exit code 3 when the network does not fit (the report is still
+written, listing every violation with what to change).
+
+A Keras .h5 model is converted first (its .snn.h5 is cached beside the output and reused while it
+is newer than the model). Without MODEL the shipped ItNet is used.
+
+examples:
+  itnet-neuro allocate --chip truenorth
+  itnet-neuro allocate model.snn.h5 --chip loihi --schedule looped -o loihi.json --plot loihi.png
+  itnet-neuro allocate model.h5 --chip my_chip.toml
+"""
+
+log = logging.getLogger("itnet_neuro")
+
+
+def add_model_argument(parser) -> None:
+    parser.add_argument("model", nargs="?", default=None,
+                        help="spiking IR (.snn.h5) or Keras model (.h5, converted on the fly); "
+                             "default: the shipped ItNet")
 
 
 def add_arguments(parser) -> None:
-    pass
+    from mapping.schedule import DEFAULT_PHASE_TICKS, SCHEDULES
+
+    add_model_argument(parser)
+    parser.add_argument("--chip", required=True, help="packaged chip name (see `itnet-neuro chips`) or a chip .toml")
+    parser.add_argument("--schedule", choices=SCHEDULES, default="auto",
+                        help="schedule of the iterative block (default: auto, the smallest feasible)")
+    parser.add_argument("-o", "--output", default="alloc.json", help="allocation report (default: alloc.json)")
+    parser.add_argument("--plot", default=None,
+                        help="core-map PNG (default: OUTPUT with _cores.png); 'none' to skip")
+    parser.add_argument("--phase-ticks", type=int, default=DEFAULT_PHASE_TICKS,
+                        help=f"ticks per phase of the looped schedule (default {DEFAULT_PHASE_TICKS})")
+    parser.add_argument("--rates", default=None,
+                        help="JSON of calibration rates {population: spikes per neuron per tick} for the "
+                             "placement's traffic estimate (default: uniform)")
+
+
+def load_model_network(model: str | None, cache_dir: Path):
+    """The IR of ``model``: a ``.snn.h5`` is read, a Keras ``.h5`` converted (and cached).
+
+    Parameters
+    ----------
+    model : str or None
+        Path, or None for the shipped ItNet.
+    cache_dir : Path
+        Where the converted ``<stem>.snn.h5`` is kept; reused while newer than the model.
+    """
+    from itnet_neuro.errors import ModelFileError
+    from itnet_neuro.ir import load_network, save_network
+
+    if model is None:
+        from itnet_neuro.resources import SHIPPED_MODEL
+
+        path = Path(SHIPPED_MODEL)
+    else:
+        path = Path(model)
+    if not path.is_file():
+        raise ModelFileError(f"{path}: model file not found" + (
+            "" if model else "; the shipped model is missing from this installation, give MODEL"))
+    if path.name.endswith(".snn.h5"):
+        return load_network(path)
+    cache = Path(cache_dir) / (path.name.removesuffix(".h5") + ".snn.h5")
+    if cache.is_file() and cache.stat().st_mtime >= path.stat().st_mtime:
+        log.info(f"using {cache} (converted from {path.name})")
+        return load_network(cache)
+    try:
+        from itnet_neuro.convert import convert_model
+    except ImportError as exc:  # pragma: no cover - depends on the installation
+        from itnet_neuro.errors import NotBuiltError
+
+        raise NotBuiltError(f"{path}: converting a Keras model needs itnet_neuro.convert ({exc}); "
+                            "give a .snn.h5 instead") from exc
+    log.info(f"converting {path} (cached as {cache}) ...")
+    net = convert_model(path).network
+    save_network(net, cache)
+    return net
+
+
+def read_rates(path: str | None) -> dict | None:
+    if path is None:
+        return None
+    import json
+
+    from itnet_neuro.errors import ValidationError
+
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise ValidationError(f"--rates {path}: cannot read a JSON object ({exc})") from None
+    if not isinstance(data, dict):
+        raise ValidationError(f"--rates {path}: must be a JSON object {{population: rate}}")
+    return data
 
 
 def run(args) -> int:
-    raise NotBuiltError("`allocate` is not built yet (planned in issue #6)")
+    from itnet_neuro.errors import AllocationError
+    from itnet_neuro.utils import write_json
+    from mapping.allocate import plan
+    from mapping.report import plot_cores, table
+
+    out = Path(args.output)
+    net = load_model_network(args.model, out.parent)
+    alloc = plan(net, args.chip, args.schedule, phase_ticks=args.phase_ticks, rates=read_rates(args.rates))
+    print(table(alloc))
+    write_json(out, alloc.to_json())
+    print(f"wrote {out}")
+    plot = args.plot if args.plot is not None else str(out.with_name(out.stem + "_cores.png"))
+    if plot.lower() != "none":
+        plot_cores(alloc, plot)
+        print(f"wrote {plot}")
+    if not alloc.feasible:
+        raise AllocationError(alloc.violations, f"{net.name} does not fit {alloc.spec.name} ({alloc.schedule}): "
+                                                f"{len(alloc.violations)} violation(s), listed in {out}")
+    return 0
