@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 
@@ -39,16 +41,23 @@ def summarize(result) -> str:
     lines.append(f"normalization: {meta.get('percentile')}th percentile of positive activations, "
                  f"{'per channel' if meta.get('per_channel') else 'per layer'}, on {rep.get('n_calibration')} "
                  f"{rep.get('calibration')} calibration images; v_init = {meta.get('v_init')}·θ")
-    pairs = [m for m in rep["materialized"] if m["signed"]]
-    singles = [m for m in rep["materialized"] if not m["signed"]]
+    seen, unique = set(), []
+    for m in rep["materialized"]:  # a block member appears once per iteration: list it once
+        key = json.dumps(m["as"])
+        if key not in seen:
+            seen.add(key)
+            unique.append(m)
+    pairs = [m for m in unique if m["signed"]]
+    singles = [m for m in unique if not m["signed"]]
     if pairs:
-        lines.append(f"signed pairs (x = x⁺ − x⁻): {len(pairs)}")
+        lines.append(f"signed pairs (x = x⁺ − x⁻, two IF populations relu(x), relu(−x)): {len(pairs)}")
         for m in pairs:
-            lines.append(f"  {m['value']} → {' / '.join(m['as'])}: {m['reason']}")
+            lines.append(f"  {m['value'].split('#')[0]} → {' / '.join(m['as'])}: {m['reason']}")
     if singles:
         lines.append(f"linear values kept as one non-negative population: {len(singles)}")
         for m in singles:
-            lines.append(f"  {m['value']} → {m['as']}: {m['reason']}")
+            what = ' / '.join(m['as']) if isinstance(m['as'], list) else m['as']
+            lines.append(f"  {m['value'].split('#')[0]} → {what}: {m['reason']}")
     lines.append("folded into connection weights / thresholds: every other BatchNorm, pooling, resampling, "
                  "concatenation (post_offset), residual sum and bias; readouts take the classifiers (1×1 conv "
                  "or dense) and their up-sampling (out_size)")

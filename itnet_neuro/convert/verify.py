@@ -44,25 +44,26 @@ def _currents(net, prep, pop, source, x):
     return tf.add_n(chunks) if len(chunks) > 1 else chunks[0]
 
 
-def readout_logits(net, decoded: dict, batch: int) -> list[np.ndarray]:
+def readout_logits(net, decoded: dict, batch: int | None = None) -> list[np.ndarray]:
     """Every readout's logits (B, H, W, K) from decoded population values (NHWC)."""
+    return [_one_readout(r, decoded) for r in net.readouts]
+
+
+def _one_readout(r, decoded: dict) -> np.ndarray:
     from itnet_neuro.ir.tf_ops import _tf
 
     tf = _tf()
-    out = []
-    for r in net.readouts:
-        total = None
-        for t in r.terms:
-            d = decoded[t.population]
-            if t.pool == "global_avg":
-                d = tf.reduce_mean(d, axis=(1, 2), keepdims=True)
-            y = tf.einsum("bhwc,kc->bhwk", d, t.weight)
-            total = y if total is None else total + y
-        total = total + r.bias
-        if r.out_size is not None and tuple(total.shape[1:3]) != tuple(r.out_size):
-            total = tf.image.resize(total, r.out_size, method="bilinear")
-        out.append(np.asarray(total))
-    return out
+    total = None
+    for t in r.terms:
+        d = decoded[t.population]
+        if t.pool == "global_avg":
+            d = tf.reduce_mean(d, axis=(1, 2), keepdims=True)
+        y = tf.einsum("bhwc,kc->bhwk", d, t.weight)
+        total = y if total is None else total + y
+    total = total + r.bias
+    if r.out_size is not None and tuple(total.shape[1:3]) != tuple(r.out_size):
+        total = tf.image.resize(total, r.out_size, method="bilinear")
+    return np.asarray(total)
 
 
 def rate_forward(net, x: np.ndarray) -> tuple[dict, list[np.ndarray]]:
@@ -83,12 +84,15 @@ def rate_forward(net, x: np.ndarray) -> tuple[dict, list[np.ndarray]]:
     return {k: np.asarray(v) for k, v in rates.items()}, readout_logits(net, decoded, x.shape[0])
 
 
-def spiking_readouts(net, x: np.ndarray, ticks: int, checkpoints=None) -> dict[int, list[np.ndarray]]:
+def spiking_readouts(net, x: np.ndarray, ticks: int, checkpoints=None, window: str = "start"
+                     ) -> dict[int, list[np.ndarray]]:
     """Readout logits after each tick in ``checkpoints`` of a tick-by-tick IF simulation of the IR.
 
     ``v += I + bias; s = v >= θ; v -= θ·s`` with ``v(0) = v_init·θ``; at most one spike per neuron and
     tick; each connection delays by one tick (input current arrives from tick 1). Decoded value =
-    spike count / ticks · decode_scale.
+    spike count over the window / window length · decode_scale. ``window="start"``: from tick 1;
+    ``window="depth"``: from the first tick at which the readout's populations can receive input
+    (their depth), so an output's latency does not dilute its rate.
     """
     from itnet_neuro.ir.tf_ops import _tf
 
@@ -106,6 +110,9 @@ def spiking_readouts(net, x: np.ndarray, ticks: int, checkpoints=None) -> dict[i
     spikes = {p.name: tf.zeros((b, p.shape[1], p.shape[2], p.channels)) for p in net.populations}
     counts = {p.name: tf.zeros_like(spikes[p.name]) for p in net.populations}
     zero_x = tf.zeros_like(x)
+    depth = net.depth() if window == "depth" else {}
+    start = {r.name: (max(depth[t.population] for t in r.terms) if window == "depth" else 0) for r in net.readouts}
+    base = {}  # counts at the tick before each readout's window
     results = {}
     for t in range(1, ticks + 1):
         new = {}
@@ -118,9 +125,21 @@ def spiking_readouts(net, x: np.ndarray, ticks: int, checkpoints=None) -> dict[i
             new[p.name] = s
             counts[p.name] = counts[p.name] + s
         spikes = new
+        for r in net.readouts:
+            if start[r.name] == t:
+                for term in r.terms:
+                    base[(r.name, term.population)] = counts[term.population]
         if t in checkpoints:
-            decoded = {p.name: counts[p.name] / float(t) * params[p.name][2] for p in net.populations}
-            results[t] = readout_logits(net, decoded, b)
+            logits = []
+            for r in net.readouts:
+                t0 = start[r.name]
+                if t <= t0:
+                    logits.append(None)
+                    continue
+                decoded = {term.population: (counts[term.population] - base.get((r.name, term.population), 0.0))
+                           / float(t - t0) * params[term.population][2] for term in r.terms}
+                logits.append(_one_readout(r, decoded))
+            results[t] = logits
     return results
 
 
