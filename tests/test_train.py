@@ -132,3 +132,20 @@ def test_train_cli_on_synthetic_data(tmp_path, capsys):
     assert "val mIoU per output" in capsys.readouterr().out
     assert main(["footprint", str(out), "--json"]) == 0
     assert len(json.loads(capsys.readouterr().out)["macs_per_output"]) == 2
+
+
+def test_cli_config_resolution_presets_json_and_overrides(tmp_path):
+    from itnet_neuro.cli.train import resolve_config
+
+    assert resolve_config(None, None, []) == get_preset("small")
+    cfg = resolve_config("tiny", None, ["width=12", "shared=false", "activation=clip_floor_shift"])
+    assert (cfg.width, cfg.shared, cfg.activation) == (12, False, "clip_floor_shift")
+    (tmp_path / "c.json").write_text(TINY.replace(iterations=3).to_json())
+    assert resolve_config(None, str(tmp_path / "c.json"), []).iterations == 3
+    assert resolve_config(None, TINY.to_json(), []) == TINY
+    with pytest.raises(ConfigError, match="KEY=VALUE"):
+        resolve_config("tiny", None, ["width"])
+    with pytest.raises(ConfigError, match="unknown key"):
+        resolve_config("tiny", None, ["colour=3"])
+    with pytest.raises(ConfigError, match="neither"):
+        resolve_config(None, str(tmp_path / "missing.json"), [])
