@@ -45,45 +45,18 @@ def load_model(path: str | os.PathLike | None):
 
     log.info("converting %s to a spiking network", path)
     conv = convert_model(path)
-    keras_model = None
-    try:
-        from itnet_neuro.model.io import load_itnet
-
-        keras_model = load_itnet(path)[0]
-    except Exception as exc:  # noqa: BLE001 - the ANN is optional: the IR's rate evaluation replaces it
-        log.info("ANN predictions from the IR's rate evaluation (%s)", exc)
-    return conv.network, keras_model, str(path)
+    return conv.network, conv.model, str(path)
 
 
 def load_images(data: str, net: Network, n: int, split: str = "test", seed: int = 0):
     """``(x (B, C, H, W) preprocessed, labels (B, H_out, W_out) or None, void_label)`` at the network's size.
 
-    ``data``: ``"synthetic"``, ``"camvid:DIR"`` or ``"cityscapes:DIR"``.
+    ``data``: ``"synthetic"``, ``"camvid:DIR"`` or ``"cityscapes:DIR"`` (:func:`itnet_neuro.data.load_dataset`).
     """
+    from itnet_neuro.data import load_dataset
+
     c, h, w = net.input.shape
-    kind, _, root = data.partition(":")
-    try:
-        from itnet_neuro.data import load_dataset
-    except ImportError:
-        load_dataset = None
-    if load_dataset is not None:
-        kwargs = {"n": n, "height": h, "width": w}
-        if root:
-            kwargs["root"] = root
-        ds = load_dataset(kind, split, **kwargs)
-        images, labels = (ds[0], ds[1]) if isinstance(ds, tuple) else (ds.images, ds.labels)
-        void = getattr(ds, "void_label", None)
-    elif kind == "synthetic":
-        from itnet_neuro.data.synthetic import load_split
-
-        images, labels = load_split(split, n, h, w, seed)
-        void = None
-    else:
-        raise ValidationError(f"--data {data!r}: dataset loaders for {kind!r} are not available in this build")
-    if void is None:
-        from itnet_neuro.data import synthetic
-
-        void = synthetic.VOID
+    images, labels, _, void = load_dataset(data, split, height=h, width=w, n=n, seed=seed)
     images = np.asarray(images)[:n]
     labels = None if labels is None else np.asarray(labels)[:n]
     if images.shape[1:3] != (h, w):

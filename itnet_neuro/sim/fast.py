@@ -144,7 +144,7 @@ def fire(current: np.ndarray, v: np.ndarray, theta: np.ndarray, leak: float) -> 
 class _Pop:
     """A population of the unrolled network, prepared for the chunk loop (NHWC)."""
 
-    def __init__(self, net: Network, pop, index: int):
+    def __init__(self, net: Network, pop, index: int, dtype=np.float32):
         from itnet_neuro.ir.tf_ops import prepare
 
         self.pop = pop
@@ -156,13 +156,60 @@ class _Pop:
         self.bias = bias.astype(np.float32)
         self.leak = float(pop.leak)
         self.v_init = float(pop.v_init)
-        self.incoming = [(conn, prepare(net, conn)) for conn in net.incoming(pop.name)]
+        self.incoming = [(conn, _with_dtype(prepare(net, conn), dtype, net)) for conn in net.incoming(pop.name)]
         self.index = index
+
+
+class _Float64Resize:
+    """``resize`` in float64 (``tf.image.resize`` always returns float32): the same half-pixel
+    resampling matrices as the reference, applied separably to NHWC arrays."""
+
+    def __init__(self, net: Network, conn):
+        from itnet_neuro.sim.reference import resize_matrix
+
+        pre, post = net.shape_of(conn.pre), net.shape_of(conn.post)
+        self.same = tuple(pre[1:]) == tuple(post[1:])
+        self.ah = resize_matrix(pre[1], post[1], conn.mode)
+        self.aw = resize_matrix(pre[2], post[2], conn.mode)
+        self.gain = conn.weight.astype(np.float64).reshape(1, 1, 1, -1)
+
+    def __call__(self, x):
+        x = np.asarray(x, np.float64)
+        y = x if self.same else np.einsum("oh,bhwc,pw->bopc", self.ah, x, self.aw)
+        return _Array(y * self.gain)
+
+
+class _Array:
+    def __init__(self, a):
+        self.a = a
+
+    def numpy(self):
+        return self.a
+
+
+def _with_dtype(prep, dtype, net: Network):
+    """``prep`` with its constant tensors cast to ``dtype`` (float64 for the exact mode)."""
+    if dtype == np.float32:
+        return prep
+    if prep.conn.op == "resize":
+        return _Float64Resize(net, prep.conn)
+    from itnet_neuro.utils import import_tf
+
+    tf = import_tf()
+
+    def cast(v):
+        if isinstance(v, list):
+            return [cast(e) for e in v]
+        return tf.cast(v, tf.float64) if tf.is_tensor(v) and v.dtype == tf.float32 else v
+
+    for key, value in list(vars(prep).items()):
+        setattr(prep, key, cast(value))
+    return prep
 
 
 def run(spec: RunSpec, *, record: bool = False, hardware=None, seed: int = 0, batch_size: int | None = None,
         chunk_ticks: int | None = None, max_memory: int | None = None, show_progress: bool | None = None,
-        **_) -> SimResult:
+        precision: str = "float32", **_) -> SimResult:
     """Simulate ``spec`` (see the module docstring). ``hardware`` adds its trial-to-trial noise."""
     from itnet_neuro.utils import import_tf
 
@@ -172,7 +219,10 @@ def run(spec: RunSpec, *, record: bool = False, hardware=None, seed: int = 0, ba
     images = spec.inputs.shape[0]
     lg = local_grid(spec)
     batch, chunk = _plan_batch(net, images, ticks, len(lg), batch_size, chunk_ticks, max_memory)
-    pops = [_Pop(net, p, i) for i, p in enumerate(net.populations)]
+    if precision not in ("float32", "float64"):
+        raise SimulationError(f"fast simulator: precision must be 'float32' or 'float64', got {precision!r}")
+    fdt = np.float32 if precision == "float32" else np.float64
+    pops = [_Pop(net, p, i, fdt) for i, p in enumerate(net.populations)]
     index = {p.name: p for p in pops}
     last_use: dict[str, int] = {}
     for p in pops:
@@ -205,7 +255,7 @@ def run(spec: RunSpec, *, record: bool = False, hardware=None, seed: int = 0, ba
             for conn, prep in p.incoming:
                 if conn.pre == in_name:
                     if in_spikes is None:
-                        const_in[conn.name] = prep(x_nhwc).numpy()
+                        const_in[conn.name] = prep(x_nhwc.astype(fdt)).numpy()
                         synops[conn.name] += float(np.count_nonzero(x_nhwc)) * ticks * per_pre[conn.name]
                     else:
                         synops[conn.name] += float(np.count_nonzero(in_spikes)) * per_pre[conn.name]
@@ -217,7 +267,7 @@ def run(spec: RunSpec, *, record: bool = False, hardware=None, seed: int = 0, ba
             tc = t1 - t0
             buf: dict[str, np.ndarray] = {}
             for p in pops:
-                cur = np.zeros((nb, tc) + p.nhwc, np.float32)
+                cur = np.zeros((nb, tc) + p.nhwc, fdt)
                 for conn, prep in p.incoming:
                     d = conn.delay
                     lo, hi = conn.post_offset, conn.post_offset + conn.out_channels
@@ -228,7 +278,7 @@ def run(spec: RunSpec, *, record: bool = False, hardware=None, seed: int = 0, ba
                                 cur[:, first:, ..., lo:hi] += const_in[conn.name][:, None]
                             continue
                         e0, e1 = t0 - d, t1 - d
-                        frames = np.zeros((nb, tc) + in_spikes.shape[2:], np.float32)
+                        frames = np.zeros((nb, tc) + in_spikes.shape[2:], fdt)
                         a, z = max(e0, 0), min(e1, in_spikes.shape[1])
                         if z > a:
                             frames[:, a - e0:z - e0] = in_spikes[:, a:z]
@@ -242,14 +292,14 @@ def run(spec: RunSpec, *, record: bool = False, hardware=None, seed: int = 0, ba
                         continue
                     target = cur.reshape((nb * tc,) + p.nhwc)
                     if n_nz == nb * tc:
-                        target[..., lo:hi] += prep(flat.astype(np.float32)).numpy()
+                        target[..., lo:hi] += prep(flat.astype(fdt)).numpy()
                     else:
-                        target[nz, ..., lo:hi] += prep(flat[nz].astype(np.float32)).numpy()
+                        target[nz, ..., lo:hi] += prep(flat[nz].astype(fdt)).numpy()
                 if hardware is not None:  # trial-to-trial noise on the synaptic input
                     factors = hardware.temporal_noise(cur.shape, trial=(b0 * 100_003 + t0) * 10_007 + p.index)
                     if factors is not None:
                         cur *= factors
-                cur += p.bias
+                cur += p.bias.astype(fdt)
                 s, n_bad = fire(cur, v[p.name], p.theta, p.leak)
                 del cur
                 n_sequential[p.name] += n_bad

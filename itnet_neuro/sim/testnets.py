@@ -35,11 +35,12 @@ def dyadic_input(shape, seed: int = 0, step: float = 1 / 16) -> np.ndarray:
     return _q(rng.uniform(0, 1, shape), step)
 
 
-def random_convnet(seed: int = 0, height: int = 8, width: int = 10, channels: int = 4, iterations: int = 2,
+def random_convnet(seed: int = 0, height: int = 8, width: int = 12, channels: int = 4, iterations: int = 2,
                    strong: bool = False) -> Network:
     """A random small ItNet-like network using every op: conv (grouped, strided), depthwise, avgpool,
     bilinear/nearest resize, identity, concatenation via ``post_offset``, a dense head, a leaky
-    population, a delay-2 connection and an iterative block with feedback. Dyadic throughout.
+    population, a delay-2 connection and an iterative block with feedback. Dyadic throughout (keep
+    height and width multiples of 4: bilinear resampling by 2 has dyadic weights, by 5/3 not).
 
     ``strong=True`` makes weights large enough that many neurons receive more than θ in one tick
     (exercising the ``fast`` simulator's sequential fallback).

@@ -1,0 +1,255 @@
+"""The `fast` simulator against the tick-by-tick reference loop, spike for spike; metrics; hardware; CLI."""
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from itnet_neuro.errors import SimulationError
+from itnet_neuro.ir.examples import tiny_iterative_network
+from itnet_neuro.sim.core import SimResult, simulate
+from itnet_neuro.sim.testnets import dyadic, dyadic_input, random_convnet
+
+NETS = {
+    "tiny": lambda: dyadic(tiny_iterative_network()),
+    "conv0": lambda: random_convnet(0),
+    "conv1": lambda: random_convnet(1, iterations=3),
+    "strong": lambda: random_convnet(2, strong=True),
+}
+
+
+def _with_encoding(net, enc):
+    return dataclasses.replace(net, input=dataclasses.replace(net.input, encoding=enc))
+
+
+def assert_same_spikes(a: SimResult, b: SimResult):
+    assert set(a.trains) == set(b.trains)
+    for name in a.trains:
+        diff = int((a.trains[name] != b.trains[name]).sum())
+        assert diff == 0, f"{name}: {diff} spikes differ ({b.backend} vs {a.backend})"
+    for name in a.counts:
+        np.testing.assert_array_equal(a.counts[name], b.counts[name])
+
+
+@pytest.mark.parametrize("net_name", sorted(NETS))
+@pytest.mark.parametrize("schedule", ["unrolled", "looped"])
+def test_fast_equals_reference(net_name, schedule):
+    net = NETS[net_name]()
+    x = dyadic_input((2,) + net.input.shape, seed=3)
+    ref = simulate(net, x, 24, backend="reference", schedule=schedule, record=True)
+    for chunk in (1, 5, 64):
+        fast = simulate(net, x, 24, backend="fast", schedule=schedule, record=True, chunk_ticks=chunk)
+        assert_same_spikes(ref, fast)
+    assert sum(ref.spikes_per_population.values()) > 100  # the comparison is not vacuous
+
+
+@pytest.mark.parametrize("encoding", ["poisson", "regular"])
+def test_fast_equals_reference_spike_encodings(encoding):
+    net = _with_encoding(random_convnet(4), encoding)
+    x = dyadic_input((2,) + net.input.shape, seed=1)
+    ref = simulate(net, x, 20, backend="reference", record=True, seed=5)
+    fast = simulate(net, x, 20, backend="fast", record=True, seed=5, chunk_ticks=7)
+    assert_same_spikes(ref, fast)
+
+
+def test_sequential_fallback_is_exercised_and_exact():
+    net = NETS["strong"]()
+    x = dyadic_input((2,) + net.input.shape, seed=2)
+    fast = simulate(net, x, 24, backend="fast", record=True, chunk_ticks=8)
+    assert sum(fast.info["sequential_neuron_chunks"].values()) > 100
+    assert_same_spikes(simulate(net, x, 24, backend="reference", record=True), fast)
+
+
+def test_float64_mode_exact_on_float_weights():
+    """Arbitrary float weights: float64 currents reproduce the float64 reference exactly."""
+    net = tiny_iterative_network(12, 12, seed=4)
+    x = np.random.default_rng(0).uniform(0, 1, (2,) + net.input.shape).astype(np.float32)
+    ref = simulate(net, x, 30, backend="reference", record=True)
+    fast = simulate(net, x, 30, backend="fast", record=True, precision="float64", chunk_ticks=7)
+    assert_same_spikes(ref, fast)
+
+
+@pytest.mark.parametrize("net_name", ["tiny", "conv1"])
+def test_looped_is_unrolled_shifted(net_name):
+    net = NETS[net_name]()
+    x = dyadic_input((2,) + net.input.shape, seed=0)
+    n_it = net.block.iterations
+    looped = simulate(net, x, 10 * n_it, backend="reference", schedule="looped", record=True)
+    unrolled = simulate(net, x, 10, backend="reference", schedule="unrolled", record=True)
+    tp = looped.phase_ticks
+    assert tp == 10
+    for name, tr in looped.trains.items():
+        n = int(name.split("@")[1]) if "@" in name else 1
+        np.testing.assert_array_equal(tr[:, (n - 1) * tp:n * tp], unrolled.trains[name][:, :tp], err_msg=name)
+        outside = np.delete(tr, np.s_[(n - 1) * tp:n * tp], axis=1)
+        assert not outside.any(), f"{name} spikes outside its phase"
+
+
+def test_fire_matches_loop():
+    from itnet_neuro.sim.fast import fire
+
+    rng = np.random.default_rng(0)
+    theta = np.round(rng.uniform(0.5, 1.5, 40) * 8) / 8
+    for leak, scale in ((0.0, 0.3), (0.0, 2.0), (0.5, 1.0)):
+        cur = (np.round(rng.normal(0.2, scale, (3, 25, 40)) * 16) / 16).astype(np.float32)
+        v0 = np.broadcast_to(0.5 * theta, (3, 40)).copy()
+        v, want = v0.copy(), np.zeros(cur.shape, np.uint8)
+        for t in range(cur.shape[1]):
+            v = (1 - leak) * v + cur[:, t]
+            s = v >= theta
+            v -= theta * s
+            want[:, t] = s
+        got_v = v0.copy()
+        got, _ = fire(cur, got_v, theta, leak)
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_allclose(got_v, v, atol=1e-12)
+
+
+def test_ops_reference_vs_tensorflow_vs_matrix():
+    from itnet_neuro.ir.tf_ops import apply_connection, to_nchw, to_nhwc
+    from itnet_neuro.sim.reference import apply_op, connection_matrix
+
+    net = random_convnet(5).unroll()
+    rng = np.random.default_rng(1)
+    for c in net.connections:
+        x = rng.uniform(0, 1, (2,) + net.shape_of(c.pre))
+        y = apply_op(net, c, x)
+        y_tf = to_nchw(apply_connection(net, c, to_nhwc(x.astype(np.float32))))
+        np.testing.assert_allclose(y, y_tf, rtol=1e-5, atol=1e-5, err_msg=c.name)
+        m = connection_matrix(net, c)
+        post = net.shape_of(c.post)
+        full = (m @ x.reshape(2, -1).T).T.reshape((2,) + post)
+        np.testing.assert_allclose(full[:, c.post_offset:c.post_offset + y.shape[1]], y, atol=1e-12, err_msg=c.name)
+
+
+def test_delay_and_first_input_tick():
+    """Without bias no population spikes before input can reach it (the input emits at tick 0, a
+    delay d takes tick t to t + d), and the bound is reached."""
+    net = random_convnet(6, strong=True)
+    net = dataclasses.replace(net, populations=tuple(dataclasses.replace(p, bias=np.zeros_like(p.bias))
+                                                     for p in net.populations))
+    x = dyadic_input((2,) + net.input.shape, seed=0)
+    res = simulate(net, x, 16, backend="fast", record=True)
+    unet = net.unroll()
+    first_input = {unet.input.name: 0}  # shortest delay path: the first tick input can arrive
+    for p in unet.populations:
+        first_input[p.name] = min(first_input[c.pre] + c.delay for c in unet.incoming(p.name))
+    tight = 0
+    for name, tr in res.trains.items():
+        ticks = np.nonzero(tr.reshape(tr.shape[0], tr.shape[1], -1).any(axis=(0, 2)))[0]
+        if len(ticks):
+            assert ticks[0] + 1 >= first_input[name], name
+            tight += ticks[0] + 1 == first_input[name]
+    assert first_input["a"] == 1 and first_input["head"] == first_input["low"] + 2
+    assert tight >= len(res.trains) // 2
+
+
+def test_memory_estimate_refuses_with_advice():
+    net = random_convnet(0)
+    x = dyadic_input((4,) + net.input.shape)
+    with pytest.raises(SimulationError, match="--batch-size|smaller input"):
+        simulate(net, x, 8, backend="fast", batch_size=4, max_memory=1000)
+
+
+# ------------------------------------------------------------------------------------------- metrics
+def _toy_result(counts, grid, window_start=1):
+    return SimResult(backend="x", schedule="unrolled", ticks=int(grid[-1]), phase_ticks=None, grid=np.array(grid),
+                     counts=counts, window_start={"r": window_start}, spikes_per_population={},
+                     synaptic_ops={}, images=counts[next(iter(counts))].shape[0])
+
+
+def _toy_net():
+    from itnet_neuro.ir.graph import InputSpec, Network, Population, Readout, ReadoutTerm, Connection
+
+    pop = Population("p", (2, 1, 2), threshold=1.0, bias=0.0, decode_scale=np.array([2.0, 1.0]))
+    conn = Connection("c", "in", "p", "identity", np.ones(1).repeat(2))
+    ro = Readout("r", 0, (ReadoutTerm("p", np.eye(2)),), np.zeros(2))
+    return Network("toy", InputSpec("in", (2, 1, 2)), (pop,), (conn,), (ro,))
+
+
+def test_decode_and_miou_by_hand():
+    from itnet_neuro.sim.metrics import decode, output_metrics
+
+    net = _toy_net()
+    # one image, 2 channels × 1 × 2 pixels; counts at ticks 1, 2, 4
+    c = np.zeros((1, 3, 2, 1, 2), np.uint32)
+    c[0, :, 0, 0, 0] = [0, 1, 1]   # pixel 0: class 0 rate 1/4 ·2 = 0.5 at tick 4
+    c[0, :, 1, 0, 0] = [0, 0, 1]   # class 1 rate 1/4 ·1 = 0.25 → class 0 wins at tick 4
+    c[0, :, 0, 0, 1] = [0, 0, 0]
+    c[0, :, 1, 0, 1] = [1, 1, 2]   # pixel 1: class 1
+    res = _toy_result({"p": c}, [1, 2, 4])
+    logits = decode(res, net, net.readouts[0], 2)
+    np.testing.assert_allclose(logits[0, :, 0, :], [[0.5, 0.0], [0.25, 0.5]])
+    labels = np.array([[[0, 1]]])
+    out = output_metrics(res, net, labels, tick_seconds=0.5)[0]
+    # tick 1: pixel 0 → logits (0, 0) → class 0, pixel 1 → class 1: both right → mIoU 1
+    # tick 2: pixel 0 → (1, 0) → class 0; right again
+    assert out["miou_over_time"] == [1.0, 1.0, 1.0]
+    assert out["first_output_tick"] == 1  # pixel 1's channel 1 spikes by tick 1
+    assert out["ticks_to_90"] == 1 and out["seconds_to_first_output"] == 0.5
+
+
+def test_first_output_and_ticks_to_90():
+    from itnet_neuro.sim.metrics import _stays_above
+
+    grid = np.array([1, 2, 3, 4, 5])
+    curve = np.array([np.nan, 0.5, 0.95, 0.85, 1.0])
+    assert _stays_above(curve, grid, 0.9) == 5
+    assert _stays_above(curve, grid, 0.8) == 3
+    assert _stays_above(curve, grid, 0.4) == 2
+
+
+# ------------------------------------------------------------------------------------------ hardware
+def test_hardware_quantizes_and_mismatch_is_seeded():
+    from itnet_neuro.sim.hardware import Hardware
+
+    net = tiny_iterative_network(8, 8)
+    tn = Hardware.from_chip("truenorth")
+    qnet = tn.apply(net, "unrolled")
+    assert qnet.block is None and any("@" in p.name for p in qnet.populations)
+    w = next(c for c in qnet.connections if c.name == "hidden_to_state@2").weight
+    assert len(np.unique(w)) <= 2 ** 9  # integer levels
+    bss = Hardware.from_chip("brainscales2", seed=1)
+    a = bss.apply(net, "looped")
+    b = Hardware.from_chip("brainscales2", seed=1).apply(net, "looped")
+    c = Hardware.from_chip("brainscales2", seed=2).apply(net, "looped")
+    wa, wb, wc = (next(k for k in n.connections if k.name == "hidden_to_state").weight for n in (a, b, c))
+    np.testing.assert_array_equal(wa, wb)
+    assert not np.array_equal(wa, wc)
+    x = dyadic_input((1,) + net.input.shape)
+    r1 = simulate(net, x, 16, hardware=Hardware.from_chip("brainscales2", seed=1), record=True)
+    r2 = simulate(net, x, 16, hardware=Hardware.from_chip("brainscales2", seed=1), record=True)
+    for k in r1.trains:
+        np.testing.assert_array_equal(r1.trains[k], r2.trains[k])
+
+
+# ------------------------------------------------------------------------------------------------ CLI
+def test_cli_simulate_tiny_network(tmp_path):
+    from itnet_neuro.cli import main
+    from itnet_neuro.ir.io import save_network
+
+    path = tmp_path / "tiny.snn.h5"
+    save_network(tiny_iterative_network(16, 16), path)
+    out = tmp_path / "results.json"
+    rc = main(["simulate", str(path), "--images", "2", "--ticks", "24", "-o", str(out), "--plot",
+               str(tmp_path / "plots"), "--chip", "loihi"])
+    assert rc == 0
+    res = json.loads(out.read_text())
+    for key in ("backend", "ticks", "outputs", "spikes", "synaptic_ops", "energy_joules"):
+        assert key in res
+    assert res["ticks"] == 24 and len(res["outputs"]) == 3
+    for o in res["outputs"]:
+        for key in ("index", "ann_miou", "snn_miou", "miou_over_time", "first_output_tick", "ticks_to_90",
+                    "ticks_to_99", "seconds_to_first_output"):
+            assert key in o
+        assert len(o["miou_over_time"]) == len(res["grid"])
+    assert [o["first_output_tick"] for o in res["outputs"]] == sorted(o["first_output_tick"] for o in res["outputs"])
+    assert res["energy_joules"] > 0
+    assert {p.rsplit("/", 1)[1] for p in res["plots"]} == {"miou_over_time.png", "predictions.png", "spike_rates.png"}
+
+
+def test_cli_unknown_backend_is_usage_error(capsys):
+    from itnet_neuro.cli import main
+
+    assert main(["simulate", "--backend", "nope"]) == 2
