@@ -220,6 +220,8 @@ def _conv(view: View, limits: Limits):
         extra = np.arange(int(missing.sum()))
         chip[missing] = start + extra // per_chip
         slot[missing] = extra % per_chip
+    for r, c, sl in zip(reqs, chip, slot):
+        r["chip"], r["core_slot"] = int(c), int(sl)
     order = np.lexsort((slot, chip))
     core = np.empty(n, np.int64)
     core[order] = np.arange(n)

@@ -219,7 +219,14 @@ def _over(res: dict, lim: dict) -> np.ndarray:
 # ------------------------------------------------------------------------------------ the search
 
 def _candidates(n: int) -> np.ndarray:
-    return np.array(sorted({-(-n // k) for k in range(1, n + 1)}), np.int64)
+    """Tile sizes along an axis of length n: every size on short axes; on long ones, for every tile
+    count k the smallest size giving k tiles (even tiles) and the largest (full tiles and one small
+    remainder, which packs with others)."""
+    if n <= 64:  # short axes (channels, small maps): every size
+        return np.arange(1, n + 1, dtype=np.int64)
+    sizes = {-(-n // k) for k in range(1, n + 1)}
+    sizes |= {(n - 1) // (k - 1) for k in range(2, n + 1)}
+    return np.array(sorted(s for s in sizes if s >= 1), np.int64)
 
 
 def _grid(n: int, size: int):
@@ -290,8 +297,9 @@ def _search(ctx: _NodeContext, lim: dict, density: float, out_density: float, cr
     count = (n_c[:, None, None] * n_h[None, :, None] * n_w[None, None, :]).astype(np.float64)
     score = np.where(ok, count, np.inf)
     best = score.min()
-    # Among the fewest tiles, the fewest axons in total (least receptive-field halo).
-    tie = np.where(score == best, count * axons, np.inf)
+    # Among the fewest tiles: the largest tiles (the remainder tiles at the edges are then the
+    # smallest, and pack best with others), then the fewest axons in total (least halo).
+    tie = np.where(score == best, -vol * 1e12 + count * axons, np.inf)
     i, j, k = np.unravel_index(int(np.argmin(tie)), tie.shape)
     return int(tcs[i]), int(ths[j]), int(tws[k])
 

@@ -10,6 +10,12 @@ from mapping.chip import INF, quantization_of
 
 ALLOC_SCHEMA_VERSION = 1
 
+#: Top-level keys of ``alloc.json`` (see :func:`to_json`).
+ALLOC_KEYS = ("schema_version", "chip", "network", "schedule", "schedule_reason", "alternatives", "feasible",
+              "cores_used", "chips_used", "n_chips", "phase_ticks", "lower_bound_cores", "lower_bound_detail",
+              "ratio_to_lower_bound", "violations", "quantization", "looped", "notes", "not_allocated",
+              "placement", "seconds", "per_layer", "cores")
+
 
 def _pct(num: float, den: float) -> float | None:
     if den is None or not math.isfinite(den) or den <= 0:

@@ -124,7 +124,9 @@ def random_network(rng: np.random.Generator, *, max_layers: int = 4, max_channel
 
 def random_chip(rng: np.random.Generator, base: str | None = None):
     """A random crossbar chip: a packaged spec with small random limits (validated by the loader's rules)."""
-    from hardware_models.spec import load_chip, replace
+    from dataclasses import replace  # re-validates: the specs check themselves on construction
+
+    from hardware_models.spec import load_chip
 
     base = base or str(rng.choice(["truenorth", "loihi", "ideal"]))
     spec = load_chip(base)
