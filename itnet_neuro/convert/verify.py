@@ -256,12 +256,17 @@ def verify(result, images: np.ndarray | None = None, *, tolerance: float = 0.1, 
         layers.append(LayerCheck(p.name, src["node"], p.shape, _rel(dec, ref, floor), clipped,
                                  float(rates[p.name].mean())))
     readouts = []
-    for r, lg in zip(net.readouts, logits):
+    def keras_logits(r, like):
+        """The Keras logits a readout reproduces, NHWC, resized like the readout (its out_size)."""
         ref = acts[meta["readout_sources"][r.name]]
         if ref.ndim == 2:
             ref = ref[:, None, None, :]
-        if tuple(ref.shape[1:3]) != tuple(lg.shape[1:3]):
-            ref = np.asarray(tf.image.resize(ref, lg.shape[1:3], method="bilinear"))
+        if tuple(ref.shape[1:3]) != tuple(like.shape[1:3]):
+            ref = np.asarray(tf.image.resize(ref, like.shape[1:3], method="bilinear"))
+        return ref
+
+    for r, lg in zip(net.readouts, logits):
+        ref = keras_logits(r, lg)
         agree = float(np.mean(np.argmax(lg, -1) == np.argmax(ref, -1)))
         readouts.append({"name": r.name, "source": meta["readout_sources"][r.name], "rel_error": _rel(lg, ref),
                          "argmax_agreement": agree})
@@ -270,11 +275,7 @@ def verify(result, images: np.ndarray | None = None, *, tolerance: float = 0.1, 
         out = spiking_readouts(net, images, spiking_ticks)[spiking_ticks]
         agree = {}
         for r, lg in zip(net.readouts, out):
-            ref = acts[meta["readout_sources"][r.name]]
-            if ref.ndim == 2:
-                ref = ref[:, None, None, :]
-            if tuple(ref.shape[1:3]) != tuple(lg.shape[1:3]):
-                ref = np.asarray(tf.image.resize(ref, lg.shape[1:3], method="bilinear"))
+            ref = keras_logits(r, lg)
             agree[r.name] = float(np.mean(np.argmax(lg, -1) == np.argmax(ref, -1)))
         report.spiking[spiking_ticks] = agree
     return report
