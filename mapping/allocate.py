@@ -74,6 +74,9 @@ class Allocation:
     alternatives: dict = field(default_factory=dict)
     phase_ticks: int = DEFAULT_PHASE_TICKS
     conv_layer: dict = field(default_factory=dict)
+    #: Nodes in which even one neuron exceeds a per-core limit (reported as violations): they are
+    #: tiled with that limit raised to what one neuron needs, so their cores exceed it.
+    unfit_nodes: tuple = ()
 
     @property
     def feasible(self) -> bool:
@@ -169,6 +172,18 @@ def _core_order(tile_core, n_cores):
     return rank
 
 
+def _unique_rows(mat: np.ndarray):
+    """``np.unique(mat, axis=0, return_inverse=True)`` for non-negative integer rows, via one int64 key
+    per row where the values allow it (sorting structured rows is ~50× slower)."""
+    top = mat.max(axis=0) + 1 if mat.size else np.ones(mat.shape[1], np.int64)
+    if float(np.prod(top.astype(np.float64))) < 2.0 ** 62:
+        radix = np.concatenate([np.cumprod(top[::-1])[::-1][1:], [1]]).astype(np.int64)
+        keys, first, inv = np.unique(mat @ radix, return_index=True, return_inverse=True)
+        return mat[first], inv
+    rows, inv = np.unique(mat, axis=0, return_inverse=True)
+    return rows, inv.reshape(-1)
+
+
 def _crossbar(view: View, limits: Limits):
     part = partition(view, limits)
     nodes = list(part.tilings.values())
@@ -185,7 +200,7 @@ def _crossbar(view: View, limits: Limits):
     for t in nodes:
         if id(t.tiles) not in local:
             mat = np.stack([t.tiles.res[k] for k in RESOURCES], axis=1).astype(np.int64)
-            rows, inv = np.unique(mat, axis=0, return_inverse=True)
+            rows, inv = _unique_rows(mat)
             ids = np.array([class_id.setdefault(tuple(r), len(class_id)) for r in rows.tolist()], np.int64)
             local[id(t.tiles)] = ids[inv.reshape(-1)]
         inverse.append(local[id(t.tiles)])
@@ -229,12 +244,13 @@ def _conv(view: View, limits: Limits):
 
 
 def _traffic(view: View, tile_node, tile_box, tile_core, gx, gy, rates, seed: int = 0,
-             max_samples: int = 400_000) -> dict:
+             max_samples: int = 1_000_000) -> dict:
     """Estimated spikes × hops per tick, for this placement and for a random one.
 
     Each consumer tile receives ``axons × rate`` spikes per tick from each presynaptic node; they are
     counted as travelling from the core of the producer tile at the centre of its receptive field.
-    Nodes with more than ``max_samples`` tiles are estimated from a seeded random sample of them.
+    Beyond ``max_samples`` consumer tiles in all, every node is estimated from the same seeded random
+    fraction of its tiles.
     """
     rng = np.random.default_rng(seed)
     if tile_core.size == 0:
@@ -243,15 +259,17 @@ def _traffic(view: View, tile_node, tile_box, tile_core, gx, gy, rates, seed: in
     span = {n.name: (int(bounds[i]), int(bounds[i + 1])) for i, n in enumerate(view.nodes)}
     cons, prod, weight = [], [], []
     labels: dict = {}
+    fraction = min(1.0, max_samples / max(tile_node.size, 1))
     for node in view.nodes:
         a, b = span[node.name]
         if a == b:
             continue
         q_idx = np.arange(a, b)
         scale = 1.0
-        if q_idx.size > max_samples:
-            q_idx = np.sort(rng.choice(q_idx, max_samples, replace=False))
-            scale = (b - a) / max_samples
+        if fraction < 1.0 and q_idx.size > 20:
+            k = max(20, int(q_idx.size * fraction))
+            q_idx = np.sort(rng.choice(q_idx, k, replace=False))
+            scale = (b - a) / k
         bx = tile_box[q_idx]
         for g in view.groups(node.name):
             if g[0].from_input:
@@ -365,7 +383,8 @@ def _run(net, spec, schedule: str, phase_ticks: int, rates) -> Allocation:
                        tile_node=tile_node, tile_box=tile_box, tile_res=tile_res, tile_core=tile_core,
                        core_chip=core_chip, core_x=x, core_y=y, core_gx=gx, core_gy=gy, core_res=core_res,
                        violations=violations, lower_bound=lb, lower_bound_detail=detail, traffic=traffic,
-                       phase_ticks=int(phase_ticks), conv_layer=conv_info)
+                       phase_ticks=int(phase_ticks), conv_layer=conv_info,
+                       unfit_nodes=tuple(view.nodes[i].name for i in sorted(relaxed_nodes)))
     alloc.seconds = time.perf_counter() - t0
     return alloc
 

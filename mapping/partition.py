@@ -494,15 +494,24 @@ def neuron_violations(view: View, node: Node, limits: Limits) -> tuple[list[Viol
 # ------------------------------------------------------------------------------------- the driver
 
 def _destinations(view: View, node: Node, tilings: dict) -> np.ndarray | None:
-    """Per neuron of ``node``: consumer tiles (already tiled) whose receptive field contains it."""
+    """Per neuron of ``node``: consumer tiles (already tiled) whose receptive field contains it.
+
+    A consumer that does not fit the chip at all (a per-neuron violation, tiled with relaxed
+    limits) counts as one destination per neuron: its tiling is not one the chip could run, and
+    letting its many small tiles multiply its producers' copies would only inflate the estimate.
+    """
     c, h, w = node.shape
     diff = np.zeros((c + 1) * (h + 1) * (w + 1), np.int64)
     by_post: dict[str, list[Edge]] = {}
     for e in view.outgoing[node.name]:
         by_post.setdefault(e.post, []).append(e)
+    extra = 0
     for post, group in by_post.items():
         t = tilings.get(post)
         if t is None:
+            continue
+        if t.relaxed:
+            extra += 1
             continue
         tl = t.tiles
         lo_c, hi_c, lo_r, hi_r, lo_q, hi_q = _group_boxes(group, tl.c0, tl.c1, tl.r0, tl.r1, tl.q0, tl.q1)
@@ -514,20 +523,26 @@ def _destinations(view: View, node: Node, tilings: dict) -> np.ndarray | None:
                     flat = (cc * (h + 1) + rr) * (w + 1) + qq
                     diff += sc * sr * sq * np.bincount(flat, minlength=diff.size)
     d = diff.reshape(c + 1, h + 1, w + 1).cumsum(0).cumsum(1).cumsum(2)[:c, :h, :w]
-    if node.read_out:
-        d = d + 1
-    return d
+    return d + extra + (1 if node.read_out else 0)
 
 
-def _structure_key(view: View, node: Node, keys: dict) -> tuple | None:
-    inc = tuple(sorted(tuple(sorted(e.key for e in g)) for g in view.groups(node.name)))
+def _edge_key(e: Edge, two_rows: bool) -> tuple:
+    """What of an edge a tiling depends on: its geometry, and its weights' signs on two-row chips."""
+    return e.key + ((hash(e.mixed.tobytes()),) if two_rows else ())
+
+
+def _structure_key(view: View, node: Node, keys: dict, two_rows: bool, need_dest: bool) -> tuple | None:
+    """Everything a node's tiling depends on; equal keys give equal tilings (unrolled copies)."""
+    inc = tuple(sorted(tuple(sorted(_edge_key(e, two_rows) for e in g)) for g in view.groups(node.name)))
     out = []
-    for e in view.outgoing[node.name]:
-        k = keys.get(e.post)
-        if k is None:
-            return None
-        out.append((e.key, k))
-    return (node.shape, node.read_out, node.table_rows, node.buffer_bits_per_neuron, inc, tuple(sorted(out)))
+    if need_dest:
+        for e in view.outgoing[node.name]:
+            k = keys.get(e.post)
+            if k is None:
+                return None
+            out.append((e.key, k))
+    return (node.shape, node.read_out and need_dest, node.table_rows, node.buffer_bits_per_neuron, inc,
+            tuple(sorted(out)))
 
 
 @dataclass
@@ -551,7 +566,8 @@ def partition(view: View, limits: Limits, max_passes: int = 6) -> Partition:
     relaxed: dict[str, dict] = {}
     checked: dict[tuple, tuple] = {}
     for node in view.nodes:
-        key = (node.shape, tuple(sorted(tuple(sorted(e.key for e in g)) for g in view.groups(node.name))))
+        key = (node.shape, tuple(sorted(tuple(sorted(_edge_key(e, limits.two_rows) for e in g))
+                                        for g in view.groups(node.name))))
         if key not in checked:
             checked[key] = neuron_violations(view, node, limits)
         v, r = checked[key]
@@ -563,12 +579,13 @@ def partition(view: View, limits: Limits, max_passes: int = 6) -> Partition:
     cache: dict[tuple, NodeTiling] = {}
     keys: dict[str, int] = {}
     prev_dest: dict[str, np.ndarray] = {}
-    has_cycle = any(e.feedback for e in view.edges) or any(
-        view.index.get(e.post, 1 << 30) <= view.index.get(e.pre, -1) for e in view.edges if not e.from_input)
+    # Without fan-out limits a tiling does not depend on the consumers: one pass, no cycle to iterate.
+    has_cycle = need_dest and (any(e.feedback for e in view.edges) or any(
+        view.index.get(e.post, 1 << 30) <= view.index.get(e.pre, -1) for e in view.edges if not e.from_input))
     for _ in range(max_passes if has_cycle else 1):
         changed = False
         for node in reversed(view.nodes):
-            key = None if has_cycle else _structure_key(view, node, keys)
+            key = None if has_cycle else _structure_key(view, node, keys, limits.two_rows, need_dest)
             if key is not None and key in cache:
                 tilings[node.name] = cache[key]
                 keys[node.name] = cache[key].fingerprint
@@ -576,9 +593,10 @@ def partition(view: View, limits: Limits, max_passes: int = 6) -> Partition:
             dest = _destinations(view, node, tilings) if need_dest else None
             if dest is not None and node.name in prev_dest:
                 dest = np.maximum(dest, prev_dest[node.name])
+                if np.array_equal(dest, prev_dest[node.name]) and node.name in tilings:
+                    continue  # same destinations as last pass: same tiling
             if dest is not None:
-                if node.name not in prev_dest or not np.array_equal(dest, prev_dest[node.name]):
-                    changed = True
+                changed = True
                 prev_dest[node.name] = dest
             ctx = _NodeContext(view, node, limits, dest)
             t = tile_node(ctx, relaxed[node.name])

@@ -108,7 +108,9 @@ def place(chip_of: np.ndarray, limits, slot: np.ndarray | None = None):
     idx = np.arange(n) - first if slot is None else np.asarray(slot, np.int64)
     per_chip = int(np.bincount(chip_of).max())
     rows, cols = mesh_shape(limits, per_chip)
-    x, y = mesh_positions(idx, rows, cols)
+    # Every chip follows the same curve: compute it once for one chip's slots and look it up.
+    tx, ty = mesh_positions(np.arange(max(rows * cols, int(idx.max()) + 1)), rows, cols)
+    x, y = tx[idx], ty[idx]
     n_chips = int(chip_of.max()) + 1
     gcols = max(1, math.ceil(math.sqrt(n_chips)))
     gx = (chip_of % gcols) * cols + x

@@ -158,12 +158,6 @@ def _mixed_signs(conn, pre_channels: int) -> np.ndarray:
     return np.zeros(pre_channels, bool)  # per-channel gains: one sign per input channel
 
 
-def _base_name(name: str) -> str:
-    """``conv@3`` → ``conv``: the copies of an unrolled connection share their weights."""
-    base, _, it = name.rpartition("@")
-    return base if base and it.isdigit() else name
-
-
 def edge_from_connection(conn, pre_shape, post_shape, *, pre: str | None = None, post: str | None = None,
                          from_input: bool = False, name: str | None = None) -> Edge:
     """The :class:`Edge` of an IR connection (any op of :data:`itnet_neuro.ir.OPS`)."""
@@ -210,7 +204,7 @@ def edge_from_connection(conn, pre_shape, post_shape, *, pre: str | None = None,
         rlo, rhi, tapr = np.zeros(h, np.int64), np.full(h, hp, np.int64), np.ones(h, np.int64)
         qlo, qhi, tapq = np.zeros(w, np.int64), np.full(w, wp, np.int64), np.ones(w, np.int64)
     key = (op, tuple(pre_shape), tuple(post_shape), off, cout, conn.kernel, conn.stride, conn.padding,
-           conn.groups, conn.mode, _base_name(conn.name))
+           conn.groups, conn.mode)
     return Edge(name=name or conn.name, pre=pre or conn.pre, post=post or conn.post, op=op,
                 pre_shape=tuple(pre_shape), post_shape=tuple(post_shape), drive=(off, off + cout),
                 clo=clo, chi=chi, rlo=rlo.astype(np.int64), rhi=rhi.astype(np.int64),

@@ -133,6 +133,9 @@ class Reference:
         for e in self.view.outgoing[node.name]:
             by_post.setdefault(e.post, []).append(e)
         for post, edges in by_post.items():
+            if post in self.alloc.unfit_nodes:  # counted once: it has no tiling a chip could run
+                d += 1
+                continue
             for t in self.tiles_of[post]:
                 seen = set()  # two edges from one node into one tile feed it through the same axon
                 for e in edges:
@@ -168,13 +171,15 @@ def check_allocation(net, alloc, *, brute_force=True):
         assert np.bincount(alloc.core_chip).max() <= lim.cores_per_chip
         assert alloc.core_x.max() < lim.mesh_cols and alloc.core_y.max() < lim.mesh_rows
     # 4. No per-core limit exceeded, except on cores holding a layer reported as not fitting one neuron.
+    unfit = set(alloc.unfit_nodes)
     flagged_layers = {v.layer.split("@")[0].split(" ")[0] for v in alloc.violations}
+    assert {view.node(n).population for n in unfit} <= flagged_layers
     for k, attr in (("neurons", "max_neurons"), ("axons", "max_axons"), ("synapses", "max_synapses"),
                     ("syn_bytes", "synapse_memory_bytes"), ("out_axons", "max_output_axons")):
         over = np.flatnonzero(alloc.core_res[k] > getattr(lim, attr))
         for core in over:
-            layers = {view.nodes[int(alloc.tile_node[t])].population for t in np.flatnonzero(alloc.tile_core == core)}
-            assert layers & flagged_layers, f"core {core}: {k} {alloc.core_res[k][core]} > {getattr(lim, attr)}"
+            nodes = {view.nodes[int(alloc.tile_node[t])].name for t in np.flatnonzero(alloc.tile_core == core)}
+            assert nodes & unfit, f"core {core}: {k} {alloc.core_res[k][core]} > {getattr(lim, attr)}"
     # 5. The allocator never under-counts a tile's needs (brute force over every neuron and tap).
     if brute_force:
         ref = Reference(net, alloc)
