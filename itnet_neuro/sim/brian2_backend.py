@@ -195,17 +195,17 @@ def run_lif(net: Network, x: np.ndarray, duration_s: float, *, tau_m_s: float = 
     for k, p in enumerate(unet.populations):
         thr, bias, _ = p.params()
         hw = p.shape[1] * p.shape[2]
-        theta = np.repeat(thr.astype(np.float64), hw)
+        thresholds = np.repeat(thr.astype(np.float64), hw)
         if neuron_mismatch > 0:
-            theta = theta * np.maximum(0.0, 1.0 + neuron_mismatch * rng.standard_normal(theta.shape))
-            theta = np.maximum(theta, 1e-6)
+            thresholds = thresholds * np.maximum(0.0, 1.0 + neuron_mismatch * rng.standard_normal(thresholds.shape))
+            thresholds = np.maximum(thresholds, 1e-6)
         g = b2.NeuronGroup(p.size, model, threshold="v >= theta", reset="v -= theta", method="exact",
                            namespace=ns, dt=dt_s * second, name=f"lif_{k}")
-        g.theta = theta
+        g.theta = thresholds
         g.b = np.repeat(bias.astype(np.float64), hw)
-        g.v = p.v_init * theta
+        g.v = p.v_init * thresholds
         g.I_in = inputs.get(p.name, np.zeros(p.size))
-        groups[p.name], thetas[p.name] = g, theta
+        groups[p.name], thetas[p.name] = g, thresholds
         spikes[p.name] = b2.SpikeMonitor(g, name=f"lif_spikes_{k}")
         states[p.name] = b2.StateMonitor(g, "v", record=np.arange(min(record_v, p.size)), name=f"lif_v_{k}")
         objs += [g, spikes[p.name], states[p.name]]
@@ -213,14 +213,13 @@ def run_lif(net: Network, x: np.ndarray, duration_s: float, *, tau_m_s: float = 
         if c.pre == unet.input.name:
             continue
         m = connection_matrix(unet, c).tocoo()
-        w = m.data.copy()
+        weights = m.data.copy()
         if weight_mismatch > 0:
-            w = w * np.maximum(0.0, 1.0 + weight_mismatch * rng.standard_normal(w.shape))
-        # a spike adds w·tick/τ_syn·… : scaled so that its integrated current through R equals w
+            weights = weights * np.maximum(0.0, 1.0 + weight_mismatch * rng.standard_normal(weights.shape))
         s = b2.Synapses(groups[c.pre], groups[c.post], "w : 1 (constant)", on_pre="I_syn_post += w",
                         delay=c.delay * tick_s * second, namespace=ns, dt=dt_s * second, name=f"lif_syn_{k}")
         s.connect(i=m.col.astype(np.int32), j=m.row.astype(np.int32))
-        s.w = w * 1.0  # τ_m dv/dt = R·I_syn → Δv = R·w·τ_syn/τ_m = w per spike
+        s.w = weights  # τ_m dv/dt = R·I_syn → Δv = R·w·τ_syn/τ_m = w per spike
         objs.append(s)
     b2.Network(*objs).run(duration_s * second)
     ticks = duration_s / tick_s
