@@ -118,7 +118,7 @@ def _lower_bound(view: View, limits: Limits) -> tuple[int, dict]:
     """
     if limits.architecture == "conv-layer":
         n = len(view.nodes)
-        return n, {"layers": n}
+        return n, {"layers": {"total": n, "per_core": 1, "cores": n}}
     totals = {"neurons": 0, "axons": 0, "synapses": 0, "syn_bytes": 0, "out_axons": 0}
     for node in view.nodes:
         c, h, w = node.shape

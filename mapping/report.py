@@ -155,7 +155,12 @@ def _fmt_pct(x):
 
 
 def table(a) -> str:
-    """A readable per-layer summary (copies of an unrolled population on one line)."""
+    """A readable per-layer summary (copies of an unrolled population on one line).
+
+    ``cores``: cores holding part of the layer (a core shared by two layers counts for both);
+    ``+copies``: extra neurons copied for fan-out; ``neur% / axon% / syn%``: the layer's totals over
+    what its tiles' cores could hold (synapse memory where the chip limits bytes, not synapses).
+    """
     rows = per_layer(a)
     groups: dict[tuple, dict] = {}
     for r in rows:
@@ -173,11 +178,11 @@ def table(a) -> str:
         den = sum(t for t, u in util if u[key] is not None)
         return None if den == 0 else num / den
 
-    head = ["layer", "×", "tiles", "neurons", "+copies", "neur%", "axon%", "syn%", "memory"]
+    head = ["layer", "×", "cores", "neurons", "+copies", "neur%", "axon%", "syn%", "memory"]
     lines = []
     for (name, kind), g in groups.items():
         tag = " (looped)" if g["multiplexed"] else (" (relay)" if kind == "relay" else "")
-        lines.append([name + tag, str(g["copies"]), f"{g['tiles']:,}", f"{g['neurons']:,}",
+        lines.append([name + tag, str(g["copies"]), f"{g['cores']:,}", f"{g['neurons']:,}",
                       f"{g['neuron_copies']:,}", _fmt_pct(avg(g["util"], "neurons")),
                       _fmt_pct(avg(g["util"], "axons")), _fmt_pct(avg(g["util"], "synapses")),
                       _bytes(g["memory_bytes"])])

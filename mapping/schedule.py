@@ -182,4 +182,7 @@ def build_view(net, schedule: str, limits, phase_ticks: int = DEFAULT_PHASE_TICK
         return unrolled_view(net)
     if schedule == "looped":
         return looped_view(net, limits, phase_ticks)
-    raise ValueError(f"schedule must be 'looped' or 'unrolled' here, got {schedule!r}")
+    from itnet_neuro.errors import ValidationError
+
+    raise ValidationError(f"schedule {schedule!r}: build_view takes 'looped' or 'unrolled' ('auto' is decided by "
+                          "mapping.allocate.plan)")
