@@ -18,7 +18,7 @@ on calibration images (synthetic street scenes of the model's input size unless 
 examples:
   itnet-neuro convert                                  # the shipped model
   itnet-neuro convert model.h5 -o model.snn.h5 --verify
-  itnet-neuro convert model.h5 --calibration images/ --percentile 99.99 --per-channel
+  itnet-neuro convert model.h5 --calibration images/ --percentile 99.9 --per-layer
 """
 
 
@@ -31,9 +31,9 @@ def add_arguments(parser) -> None:
                         help="'synthetic' (default) or a folder of .png/.jpg/.npy calibration images")
     parser.add_argument("--n-calibration", type=int, default=None, help="number of calibration images (default 32)")
     parser.add_argument("--percentile", type=float, default=None,
-                        help="percentile of positive activations used as decode scale (default 99.9)")
-    parser.add_argument("--per-channel", action="store_true", default=None,
-                        help="one decode scale per channel instead of per layer")
+                        help="percentile of positive activations used as decode scale (default 99.99)")
+    parser.add_argument("--per-layer", action="store_true",
+                        help="one decode scale per layer instead of per channel (the default)")
     parser.add_argument("--v-init", type=float, default=0.5, help="initial membrane potential / θ (default 0.5)")
     parser.add_argument("--verify", action="store_true",
                         help="print the layer-by-layer rate check against Keras (exit 1 if it fails)")
@@ -58,8 +58,8 @@ def run(args) -> int:
         kwargs["n_calibration"] = args.n_calibration
     if args.percentile is not None:
         kwargs["percentile"] = args.percentile
-    if args.per_channel:
-        kwargs["per_channel"] = True
+    if args.per_layer:
+        kwargs["per_channel"] = False
     result = api.convert_file(model, out, **kwargs)
     if args.json:
         print(json.dumps({k: v for k, v in result.report.items() if k != "decode_scales"}, indent=2, default=str))

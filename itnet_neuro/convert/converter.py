@@ -69,8 +69,8 @@ class PopRec:
 
 @dataclass
 class ConversionOptions:
-    percentile: float = 99.9
-    per_channel: bool = False
+    percentile: float = 99.99
+    per_channel: bool = True
     v_init: float = 0.5
 
 
@@ -188,7 +188,7 @@ class Converter:
                 return False
             if not self.output_only(cn):
                 return False
-        return not node.is_output or True
+        return True
 
     def shape_of(self, pre) -> tuple:
         if pre is INPUT:

@@ -141,9 +141,8 @@ def emit(conv: Converter, name: str) -> tuple[Network, dict]:
                                      "iterations_negative": {int(ch): [n for n in sorted(signs) if signs[n][ch] < 0]
                                                              for ch in flip}})
         v_init = 0.5 if first.kind == "cfs" else opts.v_init
-        role = first.role if pname not in members or first.role != "hidden" else "hidden"
         pops[pname] = Population(pname, first.shape, threshold=thr, bias=bias,
-                                 decode_scale=np.tile(lam[pname], (rows, 1)), v_init=v_init, role=role,
+                                 decode_scale=np.tile(lam[pname], (rows, 1)), v_init=v_init, role=first.role,
                                  pair=first.pair, sign=first.sign, source=first.source.split("#")[0])
 
     # ---------------------------------------------------------------- connections

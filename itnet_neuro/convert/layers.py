@@ -280,7 +280,7 @@ def _dense(ctx, node, inputs):
 def _bn(ctx, node, inputs):
     layer = node.layer
     axis = layer.axis if isinstance(layer.axis, int) else layer.axis[0]
-    if axis not in (-1, 3, 1 if inputs[0].flat else -1):
+    if axis not in ((-1, 1) if inputs[0].flat else (-1, 3)):
         _unsupported(node, f"axis={layer.axis}; BatchNormalization over the channel axis (-1) only")
     c = inputs[0].channels
     gamma = layer.gamma.numpy() if layer.scale else np.ones(c, np.float32)
