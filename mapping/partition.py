@@ -295,7 +295,14 @@ def _search(ctx: _NodeContext, lim: dict, density: float, out_density: float, cr
     if not ok.any():
         return 1, 1, 1
     count = (n_c[:, None, None] * n_h[None, :, None] * n_w[None, None, :]).astype(np.float64)
-    score = np.where(ok, count, np.inf)
+    # Where a neuron's fan-out costs (an output axon or a copy per destination core), every input
+    # axon of a tile is paid for by a producer: add those producer cores to the tile count. (On the
+    # converted paper presets this saves 10-30% of the cores on Loihi 2 and TrueNorth and costs up
+    # to 8% on Loihi 1, whose producers are mostly bound by neurons instead.)
+    lim_ = ctx.limits
+    per_dest = min(lim_.max_output_axons, lim_.max_neurons * lim_.max_fanout_cores)
+    cost = count + (count * axons / per_dest if per_dest < INF and ctx.edges else 0.0)
+    score = np.where(ok, np.round(cost, 6), np.inf)
     best = score.min()
     # Among the fewest tiles: the largest tiles (the remainder tiles at the edges are then the
     # smallest, and pack best with others), then the fewest axons in total (least halo).

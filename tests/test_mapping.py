@@ -226,3 +226,21 @@ def test_cli_compare_one_row_per_chip(tmp_path, capsys):
 def test_bad_schedule_is_a_validation_error():
     with pytest.raises(ValidationError, match="schedule"):
         plan(tiny_iterative_network(), "loihi", "pipelined")
+
+
+@pytest.mark.slow
+def test_allocate_shipped_model_on_truenorth_out_of_the_box(tmp_path, capsys, monkeypatch):
+    """The issue's acceptance check: `itnet-neuro allocate --chip truenorth` on the shipped model."""
+    from itnet_neuro.cli import main
+    from itnet_neuro.resources import SHIPPED_MODEL
+
+    if not SHIPPED_MODEL.is_file():
+        pytest.skip("the shipped model is not in this checkout")
+    monkeypatch.chdir(tmp_path)
+    rc = main(["allocate", "--chip", "truenorth"])
+    out = capsys.readouterr().out
+    doc = json.loads((tmp_path / "alloc.json").read_text())
+    assert rc == (0 if doc["feasible"] else 3)
+    assert (tmp_path / "alloc_cores.png").stat().st_size > 10_000
+    assert "cores" in out and doc["chip"]["name"] == "truenorth" and doc["schedule"] == "unrolled"
+    assert (tmp_path / "itnet_small_shared.snn.h5").is_file()  # the conversion is cached beside the output
