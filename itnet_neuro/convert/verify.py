@@ -7,8 +7,8 @@ op semantics every simulator uses. Its decoded value ``r·λ`` is compared with 
 replaces (``relu(±activation)`` for the halves of a signed pair), and each readout with the Keras
 logits.
 
-Spiking (:func:`spiking_readouts`): a plain tick-by-tick reference loop of the IR semantics (one tick
-of delay per connection), used when the project's simulator is not at hand.
+Spiking (``spiking_ticks > 0``): the network simulated by the project's ``fast`` simulator
+(:func:`itnet_neuro.sim.simulate`), each readout's argmax compared with the Keras model's.
 """
 
 from __future__ import annotations
@@ -82,65 +82,6 @@ def rate_forward(net, x: np.ndarray) -> tuple[dict, list[np.ndarray]]:
         rates[p.name] = r
         decoded[p.name] = r * dec
     return {k: np.asarray(v) for k, v in rates.items()}, readout_logits(net, decoded, x.shape[0])
-
-
-def spiking_readouts(net, x: np.ndarray, ticks: int, checkpoints=None, window: str = "start"
-                     ) -> dict[int, list[np.ndarray]]:
-    """Readout logits after each tick in ``checkpoints`` of a tick-by-tick IF simulation of the IR.
-
-    ``v += I + bias; s = v >= θ; v -= θ·s`` with ``v(0) = v_init·θ``; at most one spike per neuron and
-    tick; each connection delays by one tick (input current arrives from tick 1). Decoded value =
-    spike count over the window / window length · decode_scale. ``window="start"``: from tick 1;
-    ``window="depth"``: from the first tick at which the readout's populations can receive input
-    (their depth), so an output's latency does not dilute its rate.
-    """
-    from itnet_neuro.ir.tf_ops import _tf
-
-    tf = _tf()
-    net = net.unroll()
-    if any(c.delay != 1 for c in net.connections):
-        raise ConversionError("the reference loop handles delay = 1 only")
-    prep = _prepared(net)
-    x = tf.constant(np.asarray(x, np.float32))
-    b = x.shape[0]
-    checkpoints = sorted(set(checkpoints or [ticks]))
-    params = {p.name: p.params() for p in net.populations}
-    v = {p.name: tf.ones((b, p.shape[1], p.shape[2], p.channels)) * (p.v_init * params[p.name][0])
-         for p in net.populations}
-    spikes = {p.name: tf.zeros((b, p.shape[1], p.shape[2], p.channels)) for p in net.populations}
-    counts = {p.name: tf.zeros_like(spikes[p.name]) for p in net.populations}
-    zero_x = tf.zeros_like(x)
-    depth = net.depth() if window == "depth" else {}
-    start = {r.name: (max(depth[t.population] for t in r.terms) if window == "depth" else 0) for r in net.readouts}
-    base = {}  # counts at the tick before each readout's window
-    results = {}
-    for t in range(1, ticks + 1):
-        new = {}
-        for p in net.populations:
-            thr, bias, _ = params[p.name]
-            cur = _currents(net, prep, p, spikes, x if t >= 1 else zero_x)
-            vv = v[p.name] * (1.0 - p.leak) + cur + bias
-            s = tf.cast(vv >= thr, tf.float32)
-            v[p.name] = vv - s * thr
-            new[p.name] = s
-            counts[p.name] = counts[p.name] + s
-        spikes = new
-        for r in net.readouts:
-            if start[r.name] == t:
-                for term in r.terms:
-                    base[(r.name, term.population)] = counts[term.population]
-        if t in checkpoints:
-            logits = []
-            for r in net.readouts:
-                t0 = start[r.name]
-                if t <= t0:
-                    logits.append(None)
-                    continue
-                decoded = {term.population: (counts[term.population] - base.get((r.name, term.population), 0.0))
-                           / float(t - t0) * params[term.population][2] for term in r.terms}
-                logits.append(_one_readout(r, decoded))
-            results[t] = logits
-    return results
 
 
 #: The reference RMS of a population is floored at this fraction of its λ (a nearly silent half of a
@@ -271,10 +212,15 @@ def verify(result, images: np.ndarray | None = None, *, tolerance: float = 0.1, 
         readouts.append({"name": r.name, "source": meta["readout_sources"][r.name], "rel_error": _rel(lg, ref),
                          "argmax_agreement": agree})
     report = VerifyReport(layers, readouts, tolerance)
-    if spiking_ticks > 0:
-        out = spiking_readouts(net, images, spiking_ticks)[spiking_ticks]
+    if spiking_ticks > 0:  # the project's simulator (fast backend, unrolled, decoded from tick 1)
+        from itnet_neuro.sim import simulate
+        from itnet_neuro.sim.metrics import decode
+
+        sim = simulate(net, np.ascontiguousarray(np.transpose(images, (0, 3, 1, 2))), spiking_ticks,
+                       backend="fast", grid=[spiking_ticks])
         agree = {}
-        for r, lg in zip(net.readouts, out):
+        for r in unrolled.readouts:
+            lg = np.transpose(decode(sim, unrolled, r, 0), (0, 2, 3, 1))
             ref = keras_logits(r, lg)
             agree[r.name] = float(np.mean(np.argmax(lg, -1) == np.argmax(ref, -1)))
         report.spiking[spiking_ticks] = agree
