@@ -48,9 +48,13 @@ def per_layer(a) -> list[dict]:
                "neuron_copies": neurons - own, "axons": int(sums["axons"][i]), "synapses": int(sums["synapses"][i]),
                "memory_bytes": int(sums["mem_bytes"][i])}
         if lim.architecture == "conv-layer":
+            # One layer per core: neurons % = neuron memory, synapses % = kernel memory of its core.
             row["kernel_words"] = int(sums["kernel_words"][i])
             row["neuron_words"] = int(sums["neuron_words"][i])
-            row["utilization_pct"] = {"neurons": None, "axons": None, "synapses": None}
+            slot = a.conv_layer["layers"][i]["core_slot"]
+            row["utilization_pct"] = {"neurons": _pct(row["neuron_words"], lim.neuron_memory_words[slot]),
+                                      "axons": None,
+                                      "synapses": _pct(row["kernel_words"], lim.kernel_memory_words[slot])}
         else:
             syn_key, syn_lim = ("synapses", lim.max_synapses) if lim.max_synapses < INF else \
                 ("syn_bytes", lim.synapse_memory_bytes)
