@@ -65,7 +65,61 @@ def per_layer(a) -> list[dict]:
     return rows
 
 
-def to_json(a) -> dict:
+def _iter_cores(a):
+    """The ``cores`` entries of ``alloc.json``, one dict at a time (see :func:`to_json`)."""
+    nodes = a.view.nodes
+    order = np.argsort(a.tile_core, kind="stable")
+    bounds = np.searchsorted(a.tile_core[order], np.arange(a.cores_used + 1))
+    box = a.tile_box.tolist()
+    neurons, own = a.tile_res["neurons"].tolist(), a.tile_res["own"].tolist()
+    tile_node = a.tile_node.tolist()
+    labels = [(n.population if n.kind == "population" else n.name, n.iteration, n.kind, n.multiplexed) for n in nodes]
+    cres = {k: a.core_res[k].tolist() for k in ("neurons", "axons", "synapses", "mem_bytes", "out_axons")}
+    chip, x, y = a.core_chip.tolist(), a.core_x.tolist(), a.core_y.tolist()
+    order = order.tolist()
+    for i in range(a.cores_used):
+        tiles = []
+        for t in order[bounds[i]:bounds[i + 1]]:
+            pop, it, kind, mux = labels[tile_node[t]]
+            b = box[t]
+            tile = {"population": pop, "iteration": it, "channels": b[0:2], "rows": b[2:4], "cols": b[4:6],
+                    "neurons": neurons[t], "own": own[t]}
+            if kind != "population":
+                tile["kind"] = kind
+            if mux:
+                tile["multiplexed"] = True
+            tiles.append(tile)
+        yield {"id": i, "chip": chip[i], "x": x[i], "y": y[i], "tiles": tiles, "neurons": cres["neurons"][i],
+               "axons": cres["axons"][i], "synapses": cres["synapses"][i], "memory_bytes": cres["mem_bytes"][i],
+               "output_axons": cres["out_axons"][i]}
+
+
+def write_json(a, path) -> None:
+    """Write ``alloc.json`` atomically, streaming the ``cores`` (millions of them for a large network)."""
+    import json
+
+    from itnet_neuro.utils import atomic_path
+
+    head = to_json(a, cores=False)
+    with atomic_path(path) as tmp, open(tmp, "w") as f:
+        text = json.dumps(head, indent=2, default=_default)
+        f.write(text[:-2] + ',\n  "cores": [')
+        for i, core in enumerate(_iter_cores(a)):
+            f.write(("\n    " if i == 0 else ",\n    ") + json.dumps(core, separators=(",", ":")))
+        f.write("\n  ]\n}\n")
+
+
+def _default(o):
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(f"not JSON serializable: {type(o).__name__}")
+
+
+def to_json(a, cores: bool = True) -> dict:
     """The ``alloc.json`` document.
 
     Keys: ``chip`` (name and limits), ``schedule``, ``schedule_reason``, ``feasible``,
@@ -83,30 +137,6 @@ def to_json(a) -> dict:
     """
     spec, lim = a.spec, a.limits
     nodes = a.view.nodes
-    order = np.argsort(a.tile_core, kind="stable")
-    tc = a.tile_core[order]
-    bounds = np.searchsorted(tc, np.arange(a.cores_used + 1))
-    box = a.tile_box
-    res = a.tile_res
-    cores = []
-    for i in range(a.cores_used):
-        tiles = []
-        for t in order[bounds[i]:bounds[i + 1]]:
-            node = nodes[int(a.tile_node[t])]
-            tile = {"population": node.population if node.kind == "population" else node.name,
-                    "iteration": node.iteration,
-                    "channels": [int(box[t, 0]), int(box[t, 1])], "rows": [int(box[t, 2]), int(box[t, 3])],
-                    "cols": [int(box[t, 4]), int(box[t, 5])], "neurons": int(res["neurons"][t]),
-                    "own": int(res["own"][t])}
-            if node.kind != "population":
-                tile["kind"] = node.kind
-            if node.multiplexed:
-                tile["multiplexed"] = True
-            tiles.append(tile)
-        cores.append({"id": i, "chip": int(a.core_chip[i]), "x": int(a.core_x[i]), "y": int(a.core_y[i]),
-                      "tiles": tiles, "neurons": int(a.core_res["neurons"][i]), "axons": int(a.core_res["axons"][i]),
-                      "synapses": int(a.core_res["synapses"][i]), "memory_bytes": int(a.core_res["mem_bytes"][i]),
-                      "output_axons": int(a.core_res["out_axons"][i])})
     limits = {"max_neurons": _lim(lim.max_neurons), "max_axons": _lim(lim.max_axons),
               "max_synapses": _lim(lim.max_synapses), "synapse_memory_bytes": _lim(lim.synapse_memory_bytes),
               "max_output_axons": _lim(lim.max_output_axons), "max_fanin_per_neuron": _lim(lim.max_fanin),
@@ -145,8 +175,9 @@ def to_json(a) -> dict:
         "placement": a.traffic,
         "seconds": round(a.seconds, 3),
         "per_layer": per_layer(a),
-        "cores": cores,
     }
+    if cores:
+        doc["cores"] = list(_iter_cores(a))
     if a.conv_layer:
         doc["conv_layers"] = a.conv_layer["layers"]
     return doc

@@ -244,3 +244,11 @@ def test_allocate_shipped_model_on_truenorth_out_of_the_box(tmp_path, capsys, mo
     assert (tmp_path / "alloc_cores.png").stat().st_size > 10_000
     assert "cores" in out and doc["chip"]["name"] == "truenorth" and doc["schedule"] == "unrolled"
     assert (tmp_path / "itnet_small_shared.snn.h5").is_file()  # the conversion is cached beside the output
+
+
+def test_streamed_alloc_json_equals_the_document(tmp_path):
+    from mapping.report import write_json
+
+    a = plan(tiny_iterative_network(height=12, width=12, channels=6), "truenorth", "unrolled")
+    write_json(a, tmp_path / "a.json")
+    assert json.loads((tmp_path / "a.json").read_text()) == json.loads(json.dumps(a.to_json()))
