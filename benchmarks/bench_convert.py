@@ -194,7 +194,7 @@ def main(argv=None) -> int:
             e["first_tick_within_1_point"] = {w: first_within(e, w) for w in ("start", "depth", "late")}
         result["models"][name] = entries
         _write(result, args.out)
-    if not args.skip_maxpool:
+    if not args.skip_maxpool:  # the maxpool cost needs no simulation
         result["maxpool_cost"] = maxpool_cost(images, labels, cal)
     _write(result, args.out)
     _plot(result, Path(args.out).with_suffix(".png"))
@@ -222,15 +222,19 @@ def _plot(result, path):
         e = entries[0]
         for i, row in enumerate(e["outputs"]):
             color = plt.cm.viridis(i / max(len(e["outputs"]) - 1, 1))
-            ys = [np.nan if v is None else v for v in row["snn_miou_depth"]]
-            ax.plot(e["grid"], ys, color=color, label=f"{row['output']} SNN")
+            for key, ls in (("snn_miou_late", "-"), ("snn_miou_depth", "--")):
+                if key in row:
+                    ys = [np.nan if v is None else v for v in row[key]]
+                    ax.plot(e["grid"], ys, color=color, ls=ls,
+                            label=f"{row['output']} SNN" if ls == "-" or "snn_miou_late" not in row else None)
             ax.axhline(row["ann_miou"], color=color, ls=":", lw=0.8)
         ax.set_xscale("log", base=2)
         ax.set_xlabel("ticks")
         ax.set_ylabel("mIoU (synthetic val)")
-        ax.set_title(f"{name}: p={e['percentile']}, {'per channel' if e['per_channel'] else 'per layer'}\n"
-                     "solid: SNN (window from output depth), dotted: ANN")
+        ax.set_title(f"{name}: p={e['percentile']}, {'per channel' if e['per_channel'] else 'per layer'}", fontsize=9)
         ax.legend(fontsize=7)
+    fig.suptitle("SNN mIoU decoded over [max(depth, t/2), t] (solid) and [depth, t] (dashed); ANN dotted",
+                 fontsize=9)
     save_figure(fig, path)
 
 
