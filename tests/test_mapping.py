@@ -252,3 +252,21 @@ def test_streamed_alloc_json_equals_the_document(tmp_path):
     a = plan(tiny_iterative_network(height=12, width=12, channels=6), "truenorth", "unrolled")
     write_json(a, tmp_path / "a.json")
     assert json.loads((tmp_path / "a.json").read_text()) == json.loads(json.dumps(a.to_json()))
+
+
+def test_lower_bound_counts_exact_distinct_inputs_and_valid_memory_lines():
+    from hardware_models.formulas import get_formula
+    from mapping.allocate import _synapse_memory_envelope
+
+    # 1×1 conv with stride 2 reads every other input pixel: 9 inputs, not the 25 of the bounding box.
+    pops = (_pop("a", (1, 5, 5)), _pop("b", (2, 3, 3)))
+    conns = (Connection("in", "x", "a", "resize", np.ones(1), mode="nearest"),
+             Connection("a_b", "a", "b", "conv2d", np.ones((2, 1, 1, 1)), stride=(2, 2)))
+    net = Network("t", InputSpec("x", (1, 5, 5)), pops, conns,
+                  (Readout("r", 0, (ReadoutTerm("b", np.ones((1, 2))),), np.zeros(1)),))
+    a = plan(net, _spec("ideal", max_axons=1000), "unrolled")
+    assert a.lower_bound_detail["axons"]["total"] == 25 + 9  # a reads all 25 inputs, b 9 of a's neurons
+    for name, bits in (("loihi_synapse_memory_bits", 8), ("spinnaker_synapse_row_bytes", 16)):
+        f, scale = get_formula(name), (1 / 8 if name.endswith("_bits") else 1)
+        for beta, gamma in _synapse_memory_envelope(name, bits, 300):
+            assert all(f(n, bits) * scale >= beta * n + gamma - 1e-9 for n in range(1, 301))
