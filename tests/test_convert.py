@@ -158,7 +158,6 @@ def test_itnet_shared_block_keeps_weights_shared(tmp_path):
     assert "per-iteration tables" in res.summary()
 
 
-@pytest.mark.slow
 def test_itnet_independent_is_unrolled():
     m, cfg = _tiny_itnet(shared=False)
     res = convert_model(m, itnet_config=cfg, n_calibration=4)
@@ -166,7 +165,6 @@ def test_itnet_independent_is_unrolled():
     assert res.verify().passed
 
 
-@pytest.mark.slow
 def test_itnet_bn_sign_change_is_reported_and_exact():
     m, cfg = _tiny_itnet(negative=("it_bn_s1_n2",))
     res = convert_model(m, itnet_config=cfg, n_calibration=4)
@@ -178,7 +176,6 @@ def test_itnet_bn_sign_change_is_reported_and_exact():
     assert rep.passed, rep.table()
 
 
-@pytest.mark.slow
 def test_itnet_max_pooling():
     m, cfg = _tiny_itnet(shared=True, pooling="max")
     res = convert_model(m, itnet_config=cfg, n_calibration=4)
@@ -186,7 +183,6 @@ def test_itnet_max_pooling():
     assert res.verify().passed
 
 
-@pytest.mark.slow
 def test_shipped_model_verifies():
     from itnet_neuro.convert import shipped_model_path
 

@@ -15,7 +15,6 @@ def tiny_file(tmp_path_factory):
     return path
 
 
-@pytest.mark.slow
 def test_convert_verify_and_export(tiny_file, tmp_path, capsys):
     out = tmp_path / "tiny.snn.h5"
     rc = main(["convert", str(tiny_file), "-o", str(out), "--n-calibration", "2", "--verify"])

@@ -59,7 +59,6 @@ def test_shared_block_is_unrolled_with_groups(tmp_path):
                                    net.connections[3].weight)
 
 
-@pytest.mark.slow
 def test_converted_itnet_exports(tmp_path):
     itnet = pytest.importorskip("itnet_neuro.model")
     from itnet_neuro.convert import convert_model
