@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from itnet_neuro.errors import AllocationError, ValidationError
-from mapping.chip import INF, Limits, limits_of, quantization_of
+from mapping.chip import INF, Limits, limits_of
 from mapping.convlayer import assign_layers, layer_requirements
 from mapping.pack import pack_classes
 from mapping.partition import RESOURCES, _group_boxes, partition
@@ -501,7 +501,6 @@ def plan(net, chip, schedule: str = "auto", *, phase_ticks: int = DEFAULT_PHASE_
                                     "cannot change at run time: neuron.parameters_switchable_at_runtime = false)")
         return unrolled
     looped = _run(net, spec, "looped", phase_ticks, rates)
-    lo, un = _summary(looped), _summary(unrolled)
     if looped.feasible and (not unrolled.feasible or looped.cores_used <= unrolled.cores_used):
         best, other = looped, unrolled
         why = (f"looped: {looped.cores_used} cores vs {unrolled.cores_used} unrolled"
@@ -518,7 +517,6 @@ def plan(net, chip, schedule: str = "auto", *, phase_ticks: int = DEFAULT_PHASE_
         why = f"neither schedule fits {spec.name}; showing {best.schedule} (fewer violations)"
     best.schedule_reason = why
     best.alternatives = {other.schedule: _summary(other), best.schedule: _summary(best)}
-    del lo, un
     return best
 
 

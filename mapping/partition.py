@@ -471,14 +471,12 @@ def neuron_violations(view: View, node: Node, limits: Limits) -> tuple[list[Viol
                              _hint_fanin(node, edges, v, limits.max_fanin, "fan-in", False)))
     # One neuron (1 channel × 1 pixel) at the place of the largest receptive field.
     ctx = _NodeContext(view, node, limits, None)
-    ones = np.ones(c, np.int64)
     zeros = np.zeros(c, np.int64)
     worst = {}
     for r, q in {(h // 2, w // 2), (0, 0), (h - 1, w - 1)}:
         res = ctx.measure(cidx, cidx + 1, zeros + r, zeros + r + 1, zeros + q, zeros + q + 1)
         for k in ("axons", "synapses", "syn_bytes"):
             worst[k] = max(worst.get(k, 0), int(res[k].max()))
-    del ones
     # Tiles of an infeasible node are cut no finer than one pixel × all its channels, so that its
     # (already reported) excess does not multiply its producers' fan-out copies.
     pixel = {}
