@@ -8,7 +8,8 @@ tick-by-tick numpy ``reference``. Every backend runs in its own subprocess, so i
 includes the imported libraries) is its own. Agreement: spike counts per neuron against the reference.
 
 Part 2: ``paper-camvid-shared`` (480×360, f = 51, N = 16) with random weights, one image, 256 ticks, with
-``fast`` (looped and unrolled schedules).
+``fast`` (looped schedule: 16 phases of 16 ticks; ``--full-unrolled`` adds the unrolled schedule, 16 copies
+of the block for all 256 ticks).
 
     python benchmarks/bench_simulate.py            # writes benchmarks/results/simulate.json
     python benchmarks/bench_simulate.py --quick    # smaller run, no file
@@ -134,6 +135,8 @@ def main(argv=None) -> int:
     p.add_argument("--counts")
     p.add_argument("--record", action="store_true")
     p.add_argument("--skip-full", action="store_true")
+    p.add_argument("--full-unrolled", action="store_true",
+                   help="also the unrolled schedule at full size (46.6M neurons × 256 ticks: many minutes)")
     p.add_argument("-o", "--output", default=str(HERE / "results" / "simulate.json"))
     args = p.parse_args(argv)
     if args.worker:
@@ -175,7 +178,7 @@ def main(argv=None) -> int:
             full = tmp / "full.snn.h5"
             print("converting paper-camvid-shared (random weights) …", flush=True)
             out["full"] = {"network": _convert("paper-camvid-shared", full, 2), "images": 1, "ticks": 256}
-            for schedule in ("looped", "unrolled"):
+            for schedule in ("looped",) + (("unrolled",) if args.full_unrolled else ()):
                 r = run_worker("fast:float32", full, 1, 256, schedule, False, tmp, timeout=1800)
                 r.pop("counts_file", None)
                 out["full"][schedule] = r

@@ -131,10 +131,9 @@ def test_delay_and_first_input_tick():
                                                      for p in net.populations))
     x = dyadic_input((2,) + net.input.shape, seed=0)
     res = simulate(net, x, 16, backend="fast", record=True)
-    unet = net.unroll()
-    first_input = {unet.input.name: 0}  # shortest delay path: the first tick input can arrive
-    for p in unet.populations:
-        first_input[p.name] = min(first_input[c.pre] + c.delay for c in unet.incoming(p.name))
+    from itnet_neuro.sim.metrics import input_arrival_ticks
+
+    first_input = input_arrival_ticks(net.unroll())
     tight = 0
     for name, tr in res.trains.items():
         ticks = np.nonzero(tr.reshape(tr.shape[0], tr.shape[1], -1).any(axis=(0, 2)))[0]
@@ -186,7 +185,7 @@ def test_decode_and_miou_by_hand():
     # tick 1: pixel 0 → logits (0, 0) → class 0, pixel 1 → class 1: both right → mIoU 1
     # tick 2: pixel 0 → (1, 0) → class 0; right again
     assert out["miou_over_time"] == [1.0, 1.0, 1.0]
-    assert out["first_output_tick"] == 1  # pixel 1's channel 1 spikes by tick 1
+    assert out["first_output_tick"] == 1  # one identity connection (delay 1) from the input
     assert out["ticks_to_90"] == 1 and out["seconds_to_first_output"] == 0.5
 
 

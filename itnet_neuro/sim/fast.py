@@ -175,7 +175,7 @@ class _Float64Resize:
 
     def __call__(self, x):
         x = np.asarray(x, np.float64)
-        y = x if self.same else np.einsum("oh,bhwc,pw->bopc", self.ah, x, self.aw)
+        y = x if self.same else np.einsum("oh,bhwc,pw->bopc", self.ah, x, self.aw, optimize=True)
         return _Array(y * self.gain)
 
 

@@ -9,9 +9,10 @@ Definitions (DESIGN.md §7; ticks are absolute, see :mod:`itnet_neuro.sim.core`)
 * **mIoU over time**: one confusion matrix over all images per grid tick
   (:func:`itnet_neuro.metrics.confusion_matrix`, void pixels ignored), against the labels
   (``miou_over_time``) and against the ANN's own predictions (``agreement_over_time``).
-* **first_output_tick**: the first tick at which the output depends on the input in every image:
-  per image the first grid tick at which one of its readout populations has spiked inside the
-  window; the maximum over images (None if some image never gets a spike there).
+* **first_output_tick**: the first tick at which the output's prediction can depend on the input:
+  ``t0 - 1`` plus the shortest delay path from the input to one of its readout populations (the
+  input emits at tick 0, so a population ``k`` ticks of delay away integrates it first at tick
+  ``k``). Spikes before that are driven by biases alone and do not count as an output.
 * **ticks_to_90 / ticks_to_99**: the first grid tick from which on the mIoU stays at or above 90% /
   99% of the converged mIoU (the value at the last tick), so a transient early peak does not count;
   never earlier than ``first_output_tick`` (a bias-only guess does not count as reaching it).
@@ -34,7 +35,7 @@ def _resize(logits: np.ndarray, out_size) -> np.ndarray:
         return logits
     ah = resize_matrix(h, out_size[0], "bilinear")
     aw = resize_matrix(w, out_size[1], "bilinear")
-    return np.einsum("oh,bkhw,pw->bkop", ah, logits, aw)
+    return np.einsum("oh,bkhw,pw->bkop", ah, logits, aw, optimize=True)
 
 
 def readout_logits(net: Network, readout: Readout, decoded: dict[str, np.ndarray]) -> np.ndarray:
@@ -130,6 +131,7 @@ def output_metrics(result: SimResult, net: Network, labels: np.ndarray | None = 
         Grid ticks at which the class maps of image 0 are kept (for plots), under ``"predictions"``.
     """
     unet = net.unroll()
+    arrival = input_arrival_ticks(unet)
     grid = result.grid
     out = []
     for i, r in enumerate(unet.readouts):
@@ -150,7 +152,7 @@ def output_metrics(result: SimResult, net: Network, labels: np.ndarray | None = 
             if int(grid[g]) in keep_predictions_at:
                 kept[int(grid[g])] = pred[0]
         t0 = result.window_start[r.name]
-        first = _first_spike_tick(result, r, t0)
+        first = (t0 - 1) + min(arrival[t.population] for t in r.terms)
         final = curve[-1]
         entry = {
             "index": r.index,
@@ -178,18 +180,14 @@ def output_metrics(result: SimResult, net: Network, labels: np.ndarray | None = 
     return out
 
 
-def _first_spike_tick(result: SimResult, readout: Readout, t0: int):
-    total = None
-    for term in readout.terms:
-        c = result.counts[term.population]
-        c = c.reshape(c.shape[0], c.shape[1], -1).sum(axis=2) - result.count_at(term.population, t0 - 1).reshape(
-            c.shape[0], -1).sum(axis=1)[:, None]
-        total = c if total is None else total + c
-    valid = result.grid >= t0
-    has = (total > 0) & valid[None]
-    if not has.any(axis=1).all():
-        return None
-    return int(result.grid[has.argmax(axis=1)].max())
+def input_arrival_ticks(net: Network) -> dict[str, int]:
+    """Population → first tick at which input can reach it: the shortest delay path from the input
+    (:meth:`Network.depth` gives the longest, when every input has arrived). ``net`` without a block."""
+    first = {net.input.name: 0}
+    for p in net.populations:
+        ins = [first[c.pre] + c.delay for c in net.incoming(p.name) if c.pre in first]
+        first[p.name] = min(ins) if ins else 10 ** 9
+    return first
 
 
 def layer_activity(result: SimResult, net: Network) -> dict:

@@ -91,7 +91,7 @@ def apply_op(net: Network, conn: Connection, x: np.ndarray) -> np.ndarray:
         if tuple(x.shape[2:]) != tuple(out_hw):
             ah = resize_matrix(x.shape[2], out_hw[0], conn.mode)
             aw = resize_matrix(x.shape[3], out_hw[1], conn.mode)
-            x = np.einsum("oh,bchw,pw->bcop", ah, x, aw)
+            x = np.einsum("oh,bchw,pw->bcop", ah, x, aw, optimize=True)
         return x * w.reshape(1, -1, 1, 1)
     return x * w.reshape(1, -1, 1, 1)  # identity
 
