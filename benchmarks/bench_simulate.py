@@ -3,7 +3,10 @@
 Part 1: the model engineer's ``tiny`` preset (48×64 input, f = 8, N = 4) with random weights (seed 0),
 converted by ``itnet_neuro.convert.convert_model`` — the same IR, the same synthetic test images and the
 same ticks for every backend: ``fast`` (float32 currents, the default; and float64), ``nengo`` (reference
-simulator), ``nengo-dl`` and ``brian2`` (cython target, cache warmed by a short run first), plus the
+simulator), ``nengo-dl`` and ``brian2`` (numpy target by default: its cython target generates one C++
+extension per code object and group — hundreds for this network — which took over ten minutes of
+compiling before the first tick here; ``--brian2-target cython`` measures it with a cache warmed by a
+short first run), plus the
 tick-by-tick numpy ``reference``. Every backend runs in its own subprocess, so its peak RSS (which
 includes the imported libraries) is its own. Agreement: spike counts per neuron against the reference.
 
@@ -135,6 +138,9 @@ def main(argv=None) -> int:
     p.add_argument("--counts")
     p.add_argument("--record", action="store_true")
     p.add_argument("--skip-full", action="store_true")
+    p.add_argument("--brian2-target", default="numpy", choices=("numpy", "cython"),
+                   help="cython compiles one extension per generated code object (hundreds here; an hour "
+                        "of compiling on a cold cache)")
     p.add_argument("--full-unrolled", action="store_true",
                    help="also the unrolled schedule at full size (46.6M neurons × 256 ticks: many minutes)")
     p.add_argument("-o", "--output", default=str(HERE / "results" / "simulate.json"))
@@ -155,7 +161,7 @@ def main(argv=None) -> int:
         print("converting the tiny preset …", flush=True)
         out["small"] = {"network": _convert("tiny", small, 4), "images": images, "ticks": ticks,
                         "schedule": "unrolled", "data": "synthetic test split"}
-        backends = ["reference", "fast:float32", "fast:float64", "nengo", "brian2:cython", "nengo-dl"]
+        backends = ["reference", "fast:float32", "fast:float64", "nengo", f"brian2:{args.brian2_target}", "nengo-dl"]
         runs = {}
         for name in backends:
             runs[name] = run_worker(name, small, images, ticks, "unrolled", True, tmp, timeout=1800)

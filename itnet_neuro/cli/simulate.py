@@ -35,7 +35,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--data", default="synthetic", help="synthetic | camvid:DIR | cityscapes:DIR")
     parser.add_argument("--split", default="test", help="dataset split (default: test)")
     parser.add_argument("--images", type=int, default=4, help="number of images (default: 4)")
-    parser.add_argument("--ticks", type=int, default=256, help="simulated ticks in total (default: 256)")
+    parser.add_argument("--ticks", type=int, default=256,  # a simulation length, not a chip figure
+                        help="simulated ticks in total (default: 256)")
     parser.add_argument("--schedule", default=None, choices=SCHEDULES,
                         help="block schedule (default: the allocation's, else unrolled)")
     parser.add_argument("--phase-ticks", type=int, default=None, help="looped: ticks per phase (default ticks/N)")

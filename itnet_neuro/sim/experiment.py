@@ -80,18 +80,23 @@ def ann_logits(net: Network, keras_model, x: np.ndarray) -> list[np.ndarray]:
 
 
 def run_experiment(model=None, *, alloc=None, chip=None, backend: str = "fast", data: str = "synthetic",
-                   images: int = 4, ticks: int = 256, schedule: str | None = None, phase_ticks: int | None = None,
+                   images: int = 4, ticks: int = 256,  # a simulation length, not a chip figure
+                   schedule: str | None = None, phase_ticks: int | None = None,
                    split: str = "test", seed: int = 0, chip_seed: int = 0, grid_points: int = 96,
                    batch_size: int | None = None, plot_dir=None, network: Network | None = None,
-                   keep_predictions: bool = True, **backend_options) -> dict:
-    """Run one simulation experiment and return the results dict (see ``itnet-neuro simulate --help``)."""
+                   ann_model=None, keep_predictions: bool = True, **backend_options) -> dict:
+    """Run one simulation experiment and return the results dict (see ``itnet-neuro simulate --help``).
+
+    ``network`` (with optional ``ann_model``, the Keras model it came from) replaces loading ``model``,
+    e.g. to run one conversion on several chips.
+    """
     from itnet_neuro.sim.core import default_grid, simulate
     from itnet_neuro.sim.hardware import Hardware
     from itnet_neuro.sim.metrics import layer_activity, output_metrics
 
     t_start = time.perf_counter()
     if network is not None:
-        net, keras_model, desc = network, None, network.name
+        net, keras_model, desc = network, ann_model, network.name
     else:
         net, keras_model, desc = load_model(model)
     hw = None
