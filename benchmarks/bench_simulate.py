@@ -78,7 +78,9 @@ def worker(args) -> None:
     warm = None
     if backend in ("fast", "brian2"):  # compiled-code cache / TensorFlow kernels warm, as a user's second run
         t0 = time.perf_counter()
-        simulate(net, x[:1], 2, backend=backend, schedule=args.schedule, **opts)
+        n_it = net.block.iterations if net.block is not None else 1
+        simulate(net, x[:1], 2 * n_it if args.schedule == "looped" else 2, backend=backend, schedule=args.schedule,
+                 **opts)
         warm = time.perf_counter() - t0
     t0 = time.perf_counter()
     res = simulate(net, x, args.ticks, backend=backend, schedule=args.schedule, record=args.record, **opts)
@@ -126,6 +128,37 @@ def agreement(ref_file: str, other_file: str) -> dict:
             "identical_spike_counts": diff == 0, "spikes_reference": spikes_a, "spikes": spikes_b}
 
 
+def _small_part(out: dict, args, small: Path, images: int, ticks: int, tmp: Path) -> None:
+    """Part 1: every backend on the converted tiny preset, in subprocesses."""
+    print("converting the tiny preset …", flush=True)
+    out["small"] = {"network": _convert("tiny", small, 4), "images": images, "ticks": ticks,
+                    "schedule": "unrolled", "data": "synthetic test split"}
+    backends = ["reference", "fast:float32", "fast:float64", "nengo", f"brian2:{args.brian2_target}", "nengo-dl"]
+    runs = {}
+    for name in backends:
+        runs[name] = run_worker(name, small, images, ticks, "unrolled", True, tmp, timeout=1800)
+    ref = runs["reference"]
+    for name, r in runs.items():
+        if "error" not in r and "error" not in ref and name != "reference":
+            r["agreement_with_reference"] = agreement(ref["counts_file"], r["counts_file"])
+    for r in runs.values():
+        r.pop("counts_file", None)
+    out["small"]["runs"] = runs
+    out["small"]["speedup"] = _speedups(runs)
+
+
+def _speedups(runs: dict) -> dict:
+    """Wall-time ratios other / fast for every pair (None where a run failed)."""
+    def ratio(a, b):
+        ra, rb = runs.get(a, {}), runs.get(b, {})
+        if "wall_seconds" not in ra or "wall_seconds" not in rb:
+            return None
+        return round(rb["wall_seconds"] / ra["wall_seconds"], 1)
+
+    others = [k for k in runs if not k.startswith("fast")]
+    return {f"{f} vs {o}": ratio(f, o) for f in ("fast:float32", "fast:float64") for o in others}
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true")
@@ -138,6 +171,7 @@ def main(argv=None) -> int:
     p.add_argument("--counts")
     p.add_argument("--record", action="store_true")
     p.add_argument("--skip-full", action="store_true")
+    p.add_argument("--full-only", action="store_true", help="rerun part 2 only, updating the existing results file")
     p.add_argument("--brian2-target", default="numpy", choices=("numpy", "cython"),
                    help="cython compiles one extension per generated code object (hundreds here; an hour "
                         "of compiling on a cold cache)")
@@ -155,31 +189,15 @@ def main(argv=None) -> int:
            "started": started, "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                                            "python": platform.python_version()},
            "load_average_before": load_before}
+    if args.full_only:
+        out = json.loads(Path(args.output).read_text())
+        out["command_full"] = "nice -n 5 python benchmarks/bench_simulate.py --full-only"
+        out["small"]["speedup"] = _speedups(out["small"]["runs"])
     with tempfile.TemporaryDirectory(prefix="bench_simulate_") as d:
         tmp = Path(d)
         small = tmp / "tiny.snn.h5"
-        print("converting the tiny preset …", flush=True)
-        out["small"] = {"network": _convert("tiny", small, 4), "images": images, "ticks": ticks,
-                        "schedule": "unrolled", "data": "synthetic test split"}
-        backends = ["reference", "fast:float32", "fast:float64", "nengo", f"brian2:{args.brian2_target}", "nengo-dl"]
-        runs = {}
-        for name in backends:
-            runs[name] = run_worker(name, small, images, ticks, "unrolled", True, tmp, timeout=1800)
-        ref = runs["reference"]
-        for name, r in runs.items():
-            if "error" not in r and name != "reference":
-                r["agreement_with_reference"] = agreement(ref["counts_file"], r["counts_file"])
-            r.pop("counts_file", None)
-        out["small"]["runs"] = runs
-
-        def ratio(a, b):
-            ra, rb = runs.get(a, {}), runs.get(b, {})
-            if "wall_seconds" not in ra or "wall_seconds" not in rb:
-                return None
-            return round(rb["wall_seconds"] / ra["wall_seconds"], 1)
-
-        out["small"]["speedup"] = {f"{f} vs {o}": ratio(f, o) for f in ("fast:float32", "fast:float64")
-                                   for o in ("nengo-dl", "brian2:cython", "nengo", "reference")}
+        if not args.full_only:
+            _small_part(out, args, small, images, ticks, tmp)
         if not args.skip_full and not args.quick:
             full = tmp / "full.snn.h5"
             print("converting paper-camvid-shared (random weights) …", flush=True)
@@ -190,7 +208,7 @@ def main(argv=None) -> int:
                 out["full"][schedule] = r
     out["load_average_after"] = os.getloadavg()
     out["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
-    print(json.dumps(out["small"]["speedup"], indent=1))
+    print(json.dumps(out["small"].get("speedup"), indent=1))
     if not args.quick:
         path = Path(args.output)
         path.parent.mkdir(parents=True, exist_ok=True)
