@@ -1,0 +1,86 @@
+"""``itnet-neuro demo`` / ``make demo``: the whole pipeline on the shipped model, as a user would run it.
+
+Every step is an ``itnet-neuro`` command, printed before it runs, so the demo doubles as a tutorial:
+data preview → footprint → convert (+ layer-by-layer verification) → NIR export → chips → allocation
+on every chip → spiking simulation on the ideal chip and on two real chip models → a summary of the
+per-output accuracy and time-to-first-output. Outputs go to one folder (default ``out/demo``).
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+#: Chips the demo simulates on (the ideal reference, a digital and a mixed-signal chip).
+SIM_CHIPS = ("ideal", "truenorth", "brainscales2")
+
+
+@dataclass
+class Step:
+    title: str
+    argv: list[str]
+    ok_codes: tuple[int, ...] = (0,)
+
+
+def plan(out: Path, images: int, ticks: int) -> list[Step]:
+    """The demo's commands, in order."""
+    snn = str(out / "model.snn.h5")
+    steps = [
+        Step("synthetic street scenes (CamVid's 11 classes)",
+             ["data", "preview", "-o", str(out / "synthetic_examples.png")]),
+        Step("the paper's footprint metrics of the shipped shared-weight ItNet", ["footprint"]),
+        Step("convert to a rate-coded spiking network and verify it layer by layer",
+             ["convert", "-o", snn, "--verify"]),
+        Step("export to NIR", ["export", snn, "--format", "nir", "-o", str(out / "model.nir")]),
+        Step("the packaged chip models", ["chips"]),
+        Step("allocate on every packaged chip", ["compare", snn, "--json", str(out / "compare.json")]),
+        # exit 3 (infeasible) is a result worth showing, not a failure of the demo
+        Step("allocate on TrueNorth (core map PNG)",
+             ["allocate", snn, "--chip", "truenorth", "-o", str(out / "alloc_truenorth.json"),
+              "--plot", str(out / "cores_truenorth.png")], ok_codes=(0, 3)),
+    ]
+    for chip in SIM_CHIPS:
+        steps.append(Step(f"simulate on {chip}: mIoU of every output over time",
+                          ["simulate", snn, "--chip", chip, "--images", str(images), "--ticks", str(ticks),
+                           "-o", str(out / f"results_{chip}.json"), "--plot", str(out / f"plots_{chip}")]))
+    return steps
+
+
+def summarize(out: Path) -> str:
+    """Per chip and output: ANN vs SNN mIoU and time to first output, from the results files."""
+    lines = []
+    for chip in SIM_CHIPS:
+        path = out / f"results_{chip}.json"
+        if not path.exists():
+            continue
+        res = json.loads(path.read_text())
+        for o in res["outputs"]:
+            secs = o.get("seconds_to_first_output")
+            lines.append(f"{chip:<13} output {o['index'] + 1:<2}  ANN mIoU {o['ann_miou']:.3f}  "
+                         f"SNN mIoU {o['snn_miou']:.3f}  first output at tick {o['first_output_tick']}"
+                         + (f" ({secs:.3g} s on hardware)" if secs is not None else ""))
+    return "\n".join(lines)
+
+
+def run_demo(out_dir: str | Path = "out/demo", *, images: int = 8, ticks: int = 128) -> int:
+    """Run every step; stop at the first one that fails. Returns the exit code."""
+    from itnet_neuro.cli import main
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    steps = plan(out, images, ticks)
+    start = time.perf_counter()
+    for i, step in enumerate(steps, 1):
+        print(f"\n[{i}/{len(steps)}] {step.title}\n$ itnet-neuro {shlex.join(step.argv)}", flush=True)
+        code = main(step.argv)
+        if code not in step.ok_codes:
+            print(f"demo stopped: step {i} exited {code}")
+            return code
+    print(f"\nDemo finished in {time.perf_counter() - start:.0f} s. Results in {out}/:")
+    print(summarize(out))
+    for path in sorted(out.rglob("*.png")):
+        print(f"  plot: {path}")
+    return 0
