@@ -69,12 +69,12 @@ def write_json(path: str | os.PathLike, obj, *, indent: int = 2) -> Path:
     """Write JSON atomically (temporary file, then rename)."""
     with atomic_path(path) as tmp:
         with open(tmp, "w") as f:
-            json.dump(obj, f, indent=indent, default=_json_default)
+            json.dump(obj, f, indent=indent, default=json_default)
             f.write("\n")
     return Path(path)
 
 
-def _json_default(o):
+def json_default(o):
     import numpy as np
 
     if isinstance(o, np.integer):

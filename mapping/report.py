@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from itnet_neuro.utils import json_default
 from mapping.chip import INF, quantization_of
 
 ALLOC_SCHEMA_VERSION = 1
@@ -102,21 +103,11 @@ def write_json(a, path) -> None:
 
     head = to_json(a, cores=False)
     with atomic_path(path) as tmp, open(tmp, "w") as f:
-        text = json.dumps(head, indent=2, default=_default)
+        text = json.dumps(head, indent=2, default=json_default)
         f.write(text[:-2] + ',\n  "cores": [')
         for i, core in enumerate(_iter_cores(a)):
             f.write(("\n    " if i == 0 else ",\n    ") + json.dumps(core, separators=(",", ":")))
         f.write("\n  ]\n}\n")
-
-
-def _default(o):
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    raise TypeError(f"not JSON serializable: {type(o).__name__}")
 
 
 def to_json(a, cores: bool = True) -> dict:
