@@ -51,3 +51,37 @@ def test_broken_pipe_is_quiet():
     proc = subprocess.run(f"{sys.executable} -m itnet_neuro chips | head -1", shell=True, capture_output=True,
                           text=True, timeout=120)
     assert "Traceback" not in proc.stderr
+
+
+def test_footprint_defaults_to_the_shipped_model(capsys):
+    assert main(["footprint"]) == 0
+    out = capsys.readouterr().out
+    assert "itnet_small_shared.h5" in out and "N=6" in out
+    assert main(["footprint", "model.h5", "--preset", "paper-camvid-shared"]) == 1
+    assert "not both" in capsys.readouterr().err
+
+
+def test_every_demo_step_is_a_valid_command(tmp_path):
+    """The demo's commands parse with the real parser (a renamed flag breaks this, not the demo run)."""
+    from itnet_neuro.cli import build_parser
+    from itnet_neuro.demo import plan
+
+    parser = build_parser()
+    for step in plan(tmp_path, images=2, ticks=32):
+        args = parser.parse_args(step.argv)
+        assert args.command == step.argv[0]
+
+
+def test_demo_runs_to_the_end(tmp_path, capsys):
+    """`make demo` on fewer images and ticks: every step runs and writes its results and plots.
+
+    About 50 s; kept in the fast suite on purpose, since CI is what keeps `make demo` working."""
+    from itnet_neuro.demo import SIM_CHIPS, run_demo
+
+    assert run_demo(tmp_path / "demo", images=1, ticks=32) == 0
+    out = capsys.readouterr().out
+    assert "Demo finished" in out
+    for chip in SIM_CHIPS:
+        assert (tmp_path / "demo" / f"results_{chip}.json").exists()
+        assert (tmp_path / "demo" / f"plots_{chip}" / "miou_over_time.png").exists()
+    assert (tmp_path / "demo" / "cores_truenorth.png").exists()

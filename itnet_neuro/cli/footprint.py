@@ -15,6 +15,7 @@ parallel hardware) and state size. Computed from the config alone (the model fil
 attribute; no TensorFlow). For the paper presets a table compares them with the paper's figures.
 
 examples:
+  itnet-neuro footprint                                # the shipped ItNet
   itnet-neuro footprint --preset paper-camvid-shared
   itnet-neuro footprint model.h5 --json
   itnet-neuro footprint --list
@@ -22,7 +23,8 @@ examples:
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("model", nargs="?", default=None, help="a model .h5 written by `itnet-neuro train`")
+    parser.add_argument("model", nargs="?", default=None,
+                        help="a model .h5 written by `itnet-neuro train` (default: the shipped ItNet)")
     parser.add_argument("--preset", default=None, help="a preset name instead of a model file")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--list", action="store_true", help="list the presets and exit")
@@ -40,8 +42,12 @@ def run(args) -> int:
                   f"L={cfg.scales} K={cfg.bottleneck_blocks} f={cfg.width}  "
                   f"{'shared' if cfg.shared else 'independent'}")
         return 0
-    if (args.model is None) == (args.preset is None):
-        raise ConfigError("give exactly one of MODEL.h5 or --preset NAME (see --list)")
+    if args.model is not None and args.preset is not None:
+        raise ConfigError("give either MODEL.h5 or --preset NAME, not both (see --list)")
+    if args.model is None and args.preset is None:
+        from itnet_neuro.resources import SHIPPED_MODEL
+
+        args.model = str(SHIPPED_MODEL)
     if args.preset:
         name, cfg = args.preset, get_preset(args.preset)
     else:
