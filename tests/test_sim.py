@@ -86,6 +86,24 @@ def test_looped_is_unrolled_shifted(net_name):
         assert not outside.any(), f"{name} spikes outside its phase"
 
 
+def test_looped_output_holds_its_phase_end_value():
+    """After its phase, a looped output is what the unrolled run decodes at tick T_phase (its window
+    ends with the phase), not a rate diluted over ticks in which its population did not run."""
+    from itnet_neuro.sim.metrics import decode
+
+    net = NETS["tiny"]()
+    x = dyadic_input((2,) + net.input.shape, seed=0)
+    n_it, tp = net.block.iterations, 10
+    looped = simulate(net, x, tp * n_it, backend="reference", schedule="looped",
+                      grid=np.arange(1, tp * n_it + 1))
+    unrolled = simulate(net, x, tp, backend="reference", schedule="unrolled", grid=np.arange(1, tp + 1))
+    unet = net.unroll()
+    for r in unet.readouts:
+        held = decode(looped, unet, r, len(looped.grid) - 1)
+        np.testing.assert_allclose(held, decode(unrolled, unet, r, tp - 1), rtol=1e-12, err_msg=r.name)
+        assert np.abs(held - r.bias.reshape(1, -1, 1, 1)).max() > 1e-6  # spikes reached it: not vacuous
+
+
 def test_fire_matches_loop():
     from itnet_neuro.sim.fast import fire
 
@@ -246,6 +264,16 @@ def test_cli_simulate_tiny_network(tmp_path):
     assert [o["first_output_tick"] for o in res["outputs"]] == sorted(o["first_output_tick"] for o in res["outputs"])
     assert res["energy_joules"] > 0
     assert {p.rsplit("/", 1)[1] for p in res["plots"]} == {"miou_over_time.png", "predictions.png", "spike_rates.png"}
+
+    from matplotlib.image import imread
+
+    from itnet_neuro.sim.plots import plot_chip_comparison
+
+    one = imread(plot_chip_comparison({"loihi": res}, tmp_path / "one.png"))
+    two = imread(plot_chip_comparison({"loihi": res, "again": res}, tmp_path / "two.png"))
+    assert two.shape[1] > 1.7 * one.shape[1]  # one panel per chip, side by side
+    with pytest.raises(ValueError):
+        plot_chip_comparison({}, tmp_path / "none.png")
 
 
 def test_cli_unknown_backend_is_usage_error(capsys):

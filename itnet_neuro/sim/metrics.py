@@ -5,7 +5,8 @@ Definitions (DESIGN.md §7; ticks are absolute, see :mod:`itnet_neuro.sim.core`)
 * **Decoded logits** of readout ``r`` at grid tick ``t ≥ t0`` (its window start):
   ``Σ_terms W · (decode_scale · (count(t) - count(t0-1)) / (t - t0 + 1)) + bias``, bilinearly resized to
   ``out_size``; the prediction is the argmax over classes. Before ``t0`` there is no prediction
-  (NaN in the curves).
+  (NaN in the curves). Under the looped schedule the window also ends with the readout's phase,
+  ``t`` being capped at ``t0 - 1 + T_phase``: the output holds its phase-end value afterwards.
 * **mIoU over time**: one confusion matrix over all images per grid tick
   (:func:`itnet_neuro.metrics.confusion_matrix`, void pixels ignored), against the labels
   (``miou_over_time``) and against the ANN's own predictions (``agreement_over_time``).
@@ -55,12 +56,16 @@ def readout_logits(net: Network, readout: Readout, decoded: dict[str, np.ndarray
 def decode(result: SimResult, net: Network, readout: Readout, grid_index: int) -> np.ndarray | None:
     """Logits of ``readout`` (a readout of the *unrolled* ``net``) at ``result.grid[grid_index]``.
 
-    ``None`` when the tick lies before the readout's window.
+    ``None`` when the tick lies before the readout's window. Under the looped schedule the window ends
+    with the readout's phase (the population copy it counts stops there): later ticks hold the value
+    decoded at the phase's end instead of diluting its rate over ticks in which it did not run.
     """
     t = int(result.grid[grid_index])
     t0 = result.window_start[readout.name]
     if t < t0:
         return None
+    if result.schedule == "looped" and result.phase_ticks:
+        t = min(t, t0 - 1 + int(result.phase_ticks))
     decoded = {}
     for term in readout.terms:
         pop = net.population(term.population)
