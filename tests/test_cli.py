@@ -85,3 +85,4 @@ def test_demo_runs_to_the_end(tmp_path, capsys):
         assert (tmp_path / "demo" / f"results_{chip}.json").exists()
         assert (tmp_path / "demo" / f"plots_{chip}" / "miou_over_time.png").exists()
     assert (tmp_path / "demo" / "cores_truenorth.png").exists()
+    assert (tmp_path / "demo" / "anytime_by_chip.png").exists()

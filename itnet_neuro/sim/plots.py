@@ -26,14 +26,13 @@ def _palette(k: int) -> np.ndarray:
     return np.asarray(plt.get_cmap("tab20")(np.arange(k)))[:, :3]
 
 
-def plot_miou_over_time(results: dict, path) -> Path:
-    """mIoU (solid; against the labels) and agreement with the ANN (dotted) of every output over ticks."""
-    use_agg_backend()
+def _draw_miou(ax, results: dict) -> None:
+    """Every output's mIoU over ticks on ``ax`` (agreement with the ANN where there are no labels),
+    the ANN's mIoU as a dotted line in the same colour, and hardware time on the top axis."""
     import matplotlib.pyplot as plt
 
     grid = np.asarray(results["grid"])
     outs = results["outputs"]
-    fig, ax = plt.subplots(figsize=(7.5, 4.2))
     cmap = plt.get_cmap("viridis")
     for i, o in enumerate(outs):
         col = cmap(i / max(len(outs) - 1, 1))
@@ -47,10 +46,6 @@ def plot_miou_over_time(results: dict, path) -> Path:
             a = np.array([np.nan if v is None else v for v in o["agreement_over_time"]])
             ax.plot(grid, a, color=col, lw=1.6, label=label + " (vs ANN)")
     ax.set_xlabel("tick")
-    ax.set_ylabel("mIoU")
-    chip = results.get("chip") or "ideal IF"
-    ax.set_title(f"Anytime mIoU of every output — {chip}, {results['schedule']} schedule, "
-                 f"{results['images']} image(s)", fontsize=9)
     if results.get("tick_seconds"):
         ts = results["tick_seconds"]
         sec = ax.secondary_xaxis("top", functions=(lambda t: t * ts * 1e3, lambda ms: ms / (ts * 1e3)))
@@ -58,6 +53,42 @@ def plot_miou_over_time(results: dict, path) -> Path:
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, ncol=2 if len(outs) > 6 else 1, loc="lower right")
+
+
+def plot_miou_over_time(results: dict, path) -> Path:
+    """mIoU (solid; against the labels) and agreement with the ANN (dotted) of every output over ticks."""
+    use_agg_backend()
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    _draw_miou(ax, results)
+    ax.set_ylabel("mIoU")
+    chip = results.get("chip") or "ideal IF"
+    ax.set_title(f"Anytime mIoU of every output — {chip}, {results['schedule']} schedule, "
+                 f"{results['images']} image(s)", fontsize=9)
+    return save_figure(fig, path)
+
+
+def plot_chip_comparison(results_by_chip: dict, path) -> Path:
+    """One panel per chip (``{label: results}``), side by side on one mIoU scale: the anytime curves of
+    every output on each chip model, with the ANN's mIoU dotted."""
+    use_agg_backend()
+    import matplotlib.pyplot as plt
+
+    if not results_by_chip:
+        raise ValueError("plot_chip_comparison: no results to plot")
+    n = len(results_by_chip)
+    fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 4.0), sharey=True, squeeze=False)
+    for ax, (label, res) in zip(axes[0], results_by_chip.items()):
+        _draw_miou(ax, res)
+        ax.set_title(f"{label} ({res['schedule']}, {res['images']} image(s))", fontsize=9)
+    axes[0][0].set_ylabel("mIoU (dotted: ANN)")
+    values = [v for r in results_by_chip.values() for o in r["outputs"]
+              for v in [o.get("ann_miou")] + list(o["miou_over_time"]) if v is not None and np.isfinite(v)]
+    if values:  # with no labels the curves are agreements with the ANN, on [0, 1]
+        axes[0][0].set_ylim(0, max(0.05, 1.1 * max(values)))
+    for ax in axes[0][1:]:
+        ax.get_legend().remove()
     return save_figure(fig, path)
 
 
