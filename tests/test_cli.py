@@ -1,5 +1,6 @@
 """The CLI as a user runs it: help, version, exit codes."""
 
+import json
 import subprocess
 import sys
 
@@ -76,7 +77,7 @@ def test_demo_runs_to_the_end(tmp_path, capsys):
     """`make demo` on fewer images and ticks: every step runs and writes its results and plots.
 
     About 50 s; kept in the fast suite on purpose, since CI is what keeps `make demo` working."""
-    from itnet_neuro.demo import SIM_CHIPS, run_demo
+    from itnet_neuro.demo import ALLOC_RUN, SIM_CHIPS, run_demo
 
     assert run_demo(tmp_path / "demo", images=1, ticks=32) == 0
     out = capsys.readouterr().out
@@ -84,5 +85,6 @@ def test_demo_runs_to_the_end(tmp_path, capsys):
     for chip in SIM_CHIPS:
         assert (tmp_path / "demo" / f"results_{chip}.json").exists()
         assert (tmp_path / "demo" / f"plots_{chip}" / "miou_over_time.png").exists()
-    assert (tmp_path / "demo" / "cores_truenorth.png").exists()
+    assert (tmp_path / "demo" / f"cores_{ALLOC_RUN}.png").exists()
+    assert json.loads((tmp_path / "demo" / f"results_{ALLOC_RUN}.json").read_text())["schedule"] == "looped"
     assert (tmp_path / "demo" / "anytime_by_chip.png").exists()
