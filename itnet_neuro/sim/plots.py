@@ -87,8 +87,9 @@ def plot_chip_comparison(results_by_chip: dict, path) -> Path:
               for v in [o.get("ann_miou")] + list(o["miou_over_time"]) if v is not None and np.isfinite(v)]
     if values:  # with no labels the curves are agreements with the ANN, on [0, 1]
         axes[0][0].set_ylim(0, max(0.05, 1.1 * max(values)))
-    for ax in axes[0][1:]:
-        ax.get_legend().remove()
+    for ax in axes[0][1:]:  # one legend: the colours mean the same outputs in every panel
+        if ax.get_legend() is not None:
+            ax.get_legend().remove()
     return save_figure(fig, path)
 
 
