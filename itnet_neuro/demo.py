@@ -42,7 +42,7 @@ def plan(out: Path, images: int, ticks: int) -> list[Step]:
         Step("convert to a rate-coded spiking network and verify it layer by layer",
              ["convert", "-o", snn, "--verify"]),
         # NIR 1.0.8 has no resampling node, so this model's up-sampling would have to be written as dense
-        # matrices of ~10^9 elements and `export --format nir` refuses it; nengo holds it as it is.
+        # matrices (the first one 28.3 M elements, over export's default limit); nengo holds it as it is.
         Step("export to nengo (NIR refuses this model's up-sampling: it has no resampling node)",
              ["export", snn, "--format", "nengo"]),
         Step("the packaged chip models", ["chips"]),
