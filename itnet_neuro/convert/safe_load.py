@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 
 from itnet_neuro.errors import ModelFileError, UnsupportedLayerError
 
@@ -59,22 +58,13 @@ def _custom_names() -> set[str]:
 
 def read_model_config(path: str | os.PathLike) -> dict:
     """The ``model_config`` JSON stored in a Keras HDF5 file, read with h5py only."""
-    import h5py
+    from itnet_neuro.model.io import read_root_attr
 
-    path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(f"{path}: model file not found; give the path of a Keras .h5 model "
-                             "(or train one with `itnet-neuro train`)")
-    try:
-        with h5py.File(path, "r") as f:
-            raw = f.attrs.get("model_config")
-    except OSError as exc:
-        raise ModelFileError(f"{path}: not an HDF5 file ({exc}); give a Keras 2 .h5 model") from exc
+    raw = read_root_attr(path, "model_config", missing_hint="give the path of a Keras .h5 model "
+                                                            "(or train one with `itnet-neuro train`)")
     if raw is None:
         raise ModelFileError(f"{path}: no 'model_config' attribute (weights-only file?); save the whole model "
                              "with model.save(path, save_format='h5')")
-    if isinstance(raw, bytes):
-        raw = raw.decode("utf-8")
     try:
         cfg = json.loads(raw)
     except json.JSONDecodeError as exc:

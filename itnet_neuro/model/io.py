@@ -38,25 +38,35 @@ def save_itnet(model, config: ItNetConfig, path: str | os.PathLike, *, include_o
     return path
 
 
-def read_config(path: str | os.PathLike) -> ItNetConfig | None:
-    """The ItNet config stored in ``path``, or None if the file has none (h5py only, no TensorFlow)."""
+def read_root_attr(path: str | os.PathLike, name: str, *, missing_hint: str) -> str | None:
+    """The root attribute ``name`` of the HDF5 model file ``path`` as text, None if absent (h5py only).
+
+    A missing file is a :class:`ModelFileError` ending in ``missing_hint`` (what the user should do);
+    a file h5py cannot open is one too.
+    """
     import h5py
 
     path = Path(path)
     if not path.is_file():
-        raise ModelFileError(f"{path}: model file not found; train one with `itnet-neuro train` or give "
-                             "the path of an existing .h5")
+        raise ModelFileError(f"{path}: model file not found; {missing_hint}")
     try:
         with h5py.File(path, "r") as f:
-            raw = f.attrs.get(CONFIG_ATTR)
+            raw = f.attrs.get(name)
     except OSError as exc:
-        raise ModelFileError(f"{path}: not an HDF5 model file ({exc})") from exc
+        raise ModelFileError(f"{path}: not an HDF5 model file ({exc}); give a Keras 2 .h5 model") from exc
     if raw is None:
         return None
-    if isinstance(raw, bytes):
-        raw = raw.decode("utf-8")
+    return raw.decode("utf-8") if isinstance(raw, bytes) else str(raw)
+
+
+def read_config(path: str | os.PathLike) -> ItNetConfig | None:
+    """The ItNet config stored in ``path``, or None if the file has none (h5py only, no TensorFlow)."""
+    raw = read_root_attr(path, CONFIG_ATTR, missing_hint="train one with `itnet-neuro train` or give the "
+                                                         "path of an existing .h5")
+    if raw is None:
+        return None
     try:
-        return ItNetConfig.from_json(str(raw))
+        return ItNetConfig.from_json(raw)
     except ConfigError as exc:
         raise ModelFileError(f"{path}: attribute {CONFIG_ATTR!r} is invalid: {exc}") from exc
 
@@ -84,4 +94,4 @@ def load_itnet(path: str | os.PathLike, *, compile: bool = False):
     return model, config
 
 
-__all__ = ["save_itnet", "load_itnet", "read_config", "CONFIG_ATTR"]
+__all__ = ["save_itnet", "load_itnet", "read_config", "read_root_attr", "CONFIG_ATTR"]
