@@ -15,6 +15,7 @@ spikes off chip (one destination per neuron, counted for fan-out).
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass, field
 
@@ -94,6 +95,8 @@ class Edge:
     cin_factor: int
     mixed: np.ndarray  # (C_pre,) bool: this input channel's weights have both signs
     fan_in: int
+    inputs: np.ndarray | None = None  # (C_pre,) distinct presynaptic neurons read per channel, where the
+    #                                   receptive-field ranges over-count them (sparse); None: they don't
     delay: int = 1
     kernel: tuple[int, int] = (1, 1)
     stride: tuple[int, int] = (1, 1)
@@ -129,15 +132,18 @@ def edge_from_connection(conn, pre_shape, post_shape, *, pre: str | None = None,
     pre_shape, post_shape = tuple(pre_shape), tuple(post_shape)
     rf = op.receptive(conn, pre_shape, post_shape)
     c = post_shape[0]
-    off = conn.post_offset
+    off = conn.post_offset + rf.first
     cout = len(rf.clo)
     clo, chi = np.zeros(c, np.int64), np.zeros(c, np.int64)
     clo[off:off + cout], chi[off:off + cout] = rf.clo, rf.chi
     key = (conn.op, pre_shape, post_shape, off, cout, conn.kernel, conn.stride, conn.padding, conn.groups, conn.mode)
+    if conn.index is not None:  # explicit synapses: the geometry is the index itself
+        key += (hashlib.sha1(np.ascontiguousarray(conn.index).data).hexdigest(),)
     return Edge(name=name or conn.name, pre=pre or conn.pre, post=post or conn.post, op=conn.op,
                 pre_shape=pre_shape, post_shape=post_shape, drive=(off, off + cout), clo=clo, chi=chi,
                 rlo=rf.rlo, rhi=rf.rhi, qlo=rf.qlo, qhi=rf.qhi, tapr=rf.tapr, tapq=rf.tapq, cin_factor=rf.cin_factor,
-                mixed=_mixed_signs(conn, pre_shape), fan_in=int(conn.fan_in(pre_shape[0])), delay=int(conn.delay),
+                mixed=_mixed_signs(conn, pre_shape), fan_in=int(conn.fan_in(pre_shape[0])), inputs=rf.inputs,
+                delay=int(conn.delay),
                 kernel=tuple(conn.kernel), stride=tuple(conn.stride), from_input=from_input,
                 feedback=bool(conn.feedback), key=key)
 

@@ -36,6 +36,8 @@ Form of the exported graph (every choice below is forced by what NIR 1.0.8 can e
     the connection that exceeds it. In practice: generic CNNs without resampling and small ItNets
     (the ``tiny`` preset) export; the shipped 96×128 ItNet's multi-scale mixing exceeds the bound
     (use ``--format nengo``, which has sparse transforms).
+  - sparse (explicit synapses, e.g. per-core realized weights) → the same flat ``nir.Affine`` with
+    its exact ``(post, pre)`` matrix, under the same bound.
 * **Delays**: one tick per IR connection; recorded as ``"delay": 1`` in each connection node's metadata
   (NIR edges have no delay).
 * **Input** → ``nir.Input`` ``(C, H, W)``; its encoding (``current``: the value is injected every
@@ -141,7 +143,7 @@ NIR.register("conv2d", "depthwise")(_Form("conv", lambda conn, pre, c: _conv_ful
 NIR.register("avgpool")(_Form("conv", lambda conn, pre, c: _gain_full(conn, pre, c, conn.kernel[0] * conn.kernel[1]),
                               approximate=lambda conn: any(conn.padding)))
 NIR.register("identity")(_Form("conv", lambda conn, pre, c: _gain_full(conn, pre, c, 1.0)))
-NIR.register("dense", "resize")(_Form("affine", _affine))
+NIR.register("dense", "resize", "sparse")(_Form("affine", _affine))
 
 
 def _conv_matrix(weight, stride, padding, pre_shape, post_shape) -> np.ndarray:
@@ -172,8 +174,8 @@ def to_nir(net, *, max_dense: int = DEFAULT_MAX_DENSE):
     edges: list[tuple[str, str]] = []
     inp = unet.input.name
     nodes[inp] = nir.Input({"input": np.array(unet.input.shape)})
-    # NIR 1.0.8 has neither a resampling node nor an un-flatten: a population reached through a dense
-    # or resize connection, or from a flat population, is flat itself (populations are topological).
+    # NIR 1.0.8 has neither a resampling node nor an un-flatten: a population reached through an Affine
+    # (dense, resize, sparse), or from a flat population, is flat itself (populations are topological).
     flat: set[str] = set()
     for p in unet.populations:
         if any(NIR(c.op).kind == "affine" or c.pre in flat for c in unet.incoming(p.name)):

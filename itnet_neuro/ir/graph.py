@@ -244,6 +244,9 @@ class Connection:
         1-based iterations of the block in which this connection exists; ``None``: all.
     feedback : bool
         Between two block members: ``pre`` of iteration n-1 drives ``post`` of iteration n.
+    index : np.ndarray or None
+        ``(2, nnz)`` int64, only for ops that carry one (``sparse``): row 0 the flat ``(C, H, W)``
+        index into ``post`` (``c·H·W + h·W + w``), row 1 into ``pre``; ``weight`` is ``(nnz,)``.
     """
 
     name: str
@@ -260,6 +263,7 @@ class Connection:
     delay: int = 1
     iterations: tuple[int, ...] | None = None
     feedback: bool = False
+    index: np.ndarray | None = None  # 2 × nnz int64 (op "sparse"): flat post index, flat pre index
 
     def __post_init__(self):
         _check_name("connection", self.name)
@@ -271,6 +275,7 @@ class Connection:
             raise ValidationError(f"connection {self.name!r}: {self.op} weight must be {op.layout} "
                                   f"({op.weight_ndim}-D), got shape {w.shape}")
         object.__setattr__(self, "weight", w)
+        self._set_index(op)
         object.__setattr__(self, "stride", _int_tuple("connection", self.name, "stride", self.stride, 2, 1))
         object.__setattr__(self, "padding", _int_tuple("connection", self.name, "padding", self.padding, 4, 0))
         kernel = tuple(w.shape[2:]) if op.kernel_from_weight else self.kernel
@@ -288,6 +293,25 @@ class Connection:
             if not its or its[0] < 1:
                 raise ValidationError(f"connection {self.name!r}: iterations must be 1-based, got {self.iterations}")
             object.__setattr__(self, "iterations", its)
+        why = op.validate(self)
+        if why:
+            raise ValidationError(f"connection {self.name!r} ({self.op}): {why}")
+
+    def _set_index(self, op) -> None:
+        if self.index is None and not op.uses_index:
+            return
+        if not op.uses_index:
+            raise ValidationError(f"connection {self.name!r}: op {self.op!r} takes no index (only "
+                                  f"{sorted(n for n, o in OP_TABLE.items() if o.uses_index)} do)")
+        if self.index is None:
+            raise ValidationError(f"connection {self.name!r}: op {self.op!r} needs an index (2 × nnz integers)")
+        idx = np.asarray(self.index)
+        if idx.dtype.kind not in "iu" and idx.size:
+            raise ValidationError(f"connection {self.name!r}: index must be integer, got dtype {idx.dtype}")
+        if idx.dtype != np.int64 or idx.flags.writeable:  # frozen int64 arrays are shared, not copied
+            idx = np.array(idx, dtype=np.int64, copy=True)
+            idx.setflags(write=False)
+        object.__setattr__(self, "index", idx)
 
     @property
     def out_channels(self) -> int:
@@ -458,7 +482,8 @@ class Network:
 
     def out_channels(self, conn: Connection) -> int:
         """Channels of ``conn.post`` that ``conn`` drives, from ``conn.post_offset`` on (the op table's
-        ``out_channels``, which may need the post shape; :attr:`Connection.out_channels` passes none)."""
+        ``out_channels``, which may need the post shape: a ``sparse`` connection drives all of ``post``,
+        and its :attr:`Connection.out_channels` refuses, pointing here)."""
         return int(op_spec(conn.op).out_channels(conn, self.shape_of(conn.post)))
 
     def in_block(self, name: str) -> bool:

@@ -16,7 +16,11 @@ depend on how a backend runs it:
   of every matrix-based backend is built;
 * ``receptive``: per post channel, row and column, the presynaptic range it reads (what the mapping
   measures tiles with);
-* ``conv_layer``: how a conv-layer core (one dense kernel per layer, no groups) computes it.
+* ``conv_layer``: how a conv-layer core (one dense kernel per layer, no groups) computes it;
+* ``uses_index`` / ``validate``: whether the op carries the explicit ``index`` array of
+  :class:`~itnet_neuro.ir.graph.Connection`, and its checks that need no shapes.
+
+:func:`to_sparse` rewrites any connection as the equivalent ``sparse`` one (its synapse list).
 
 How an op *runs* lives with each backend as registered kernels (:mod:`itnet_neuro.sim.kernels`);
 :data:`OP_TABLE` is the list of valid ops, and :func:`spec` the lookup that fails loudly.
@@ -26,6 +30,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Callable
+
+import dataclasses
+import weakref
 
 import numpy as np
 
@@ -60,6 +67,9 @@ class Receptive:
     qlo: np.ndarray
     qhi: np.ndarray
     tapq: np.ndarray
+    inputs: np.ndarray | None = None  # (C_pre,) distinct presynaptic neurons read, per channel, where the
+    #                                   ranges above are not a product of exactly the neurons read
+    first: int = 0  # clo[k] and chi[k] are those of driven channel first + k (channels before have no synapse)
 
 
 @dataclass(frozen=True)
@@ -80,6 +90,8 @@ class OpSpec:
     synapse_list: Callable[..., tuple]
     receptive: Callable[..., Receptive]
     conv_layer: str | None  # "kernel" | "whole-map" | "pointwise" | None (no conv-layer form)
+    uses_index: bool = False  # the connection carries an explicit ``index`` array
+    validate: Callable[..., str | None] = lambda conn: None  # checks needing no shapes (None: fine)
 
 
 #: Every connection op, by name.
@@ -405,6 +417,113 @@ _gain_op("identity", "C  (per-channel gain, one-to-one)", windowed=False, fan_in
          axes=lambda conn, pre, post: (_one_to_one_axis(post[1]), _one_to_one_axis(post[2])), conv_layer="pointwise")
 
 
+# -------------------------------------------------------------------------------------- sparse
+_SPARSE_STATS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _sparse_validate(conn) -> str | None:
+    nnz = conn.weight.shape[0]
+    if conn.index.shape != (2, nnz):
+        return f"sparse index must have shape (2, nnz) = (2, {nnz}) like its weight (nnz,), got {conn.index.shape}"
+    if nnz and conn.index.min() < 0:
+        return f"sparse index has a negative entry ({int(conn.index.min())})"
+    if conn.post_offset:
+        return f"post_offset must be 0 for sparse (index row 0 addresses all of post), got {conn.post_offset}"
+    return None
+
+
+def _sparse_check(conn, pre, post):
+    for row, what, shape in ((0, "post", post), (1, "pre", pre)):
+        n = int(np.prod(shape))
+        if conn.index.shape[1] and int(conn.index[row].max()) >= n:
+            return f"index row {row} reaches {int(conn.index[row].max())}, {what} {tuple(shape)} has {n} neurons"
+    return None
+
+
+def _sparse_out_channels(conn, post):
+    if post is None:
+        raise ValidationError(f"connection {conn.name!r}: a sparse connection drives every channel of its post; "
+                              "ask the network: net.out_channels(conn)")
+    return int(post[0])
+
+
+def _pairs(conn) -> np.ndarray:
+    """Distinct ``(post, pre)`` pairs as int64 keys ``post · (max pre + 1) + pre``, sorted."""
+    stats = _SPARSE_STATS.setdefault(conn, {})
+    if "pairs" not in stats:
+        n_pre = int(conn.index[1].max()) + 1 if conn.index.shape[1] else 1
+        stats["pairs"] = np.unique(conn.index[0] * n_pre + conn.index[1])
+        stats["n_pre"] = n_pre
+    return stats["pairs"]
+
+
+def _sparse_fan_in(conn, pre_channels=None) -> int:
+    pairs = _pairs(conn)
+    if not pairs.size:
+        return 0
+    return int(np.unique(pairs // _SPARSE_STATS[conn]["n_pre"], return_counts=True)[1].max())
+
+
+def _distinct_per(a: np.ndarray, b: np.ndarray, n_a: int) -> np.ndarray:
+    """For each ``a`` in ``[0, n_a)``: the number of distinct ``b`` paired with it."""
+    n_b = int(b.max(initial=0)) + 1
+    return np.bincount(np.unique(a * n_b + b) // n_b, minlength=n_a)
+
+
+def _coords(flat: np.ndarray, shape) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Channel, row and column of flat channels-first indices into ``shape``."""
+    hw = shape[1] * shape[2]
+    return flat // hw, flat % hw // shape[2], flat % shape[2]
+
+
+def _monotone(lo: np.ndarray, hi: np.ndarray):
+    """Ranges that only move forward: ``lo`` suffix minimum, ``hi`` prefix maximum (a tile's range is then
+    its first ``lo`` to its last ``hi``, covering every member's; exact when the ranges already move
+    forward, as those of every windowed op do)."""
+    lo = np.minimum.accumulate(lo[::-1])[::-1]
+    hi = np.maximum.accumulate(hi)
+    return np.minimum(lo, hi), hi
+
+
+def _sparse_receptive(conn, pre, post):
+    """Receptive fields from the index: per post channel, row and column, the range of presynaptic
+    channels, rows and columns its synapses read (made monotone, see :func:`_monotone`); taps: the
+    most distinct presynaptic channels (rows, columns) one post neuron of that channel (row, column)
+    reads, so that ``channels · cin_factor · Σ tapr · Σ tapq`` bounds a tile's synapses (equal for a
+    connection that came from a windowed op)."""
+    keys = _pairs(conn)
+    n_pre = _SPARSE_STATS[conn]["n_pre"]
+    post_i, pre_i = keys // n_pre, keys % n_pre
+    n_post = int(np.prod(post))
+    p_axes, q_axes, neuron_axes = _coords(post_i, post), _coords(pre_i, pre), _coords(np.arange(n_post), post)
+    ranges, taps = [], []
+    for a in range(3):
+        lo = np.full(post[a], np.iinfo(np.int64).max, np.int64)
+        hi = np.zeros(post[a], np.int64)
+        np.minimum.at(lo, p_axes[a], q_axes[a])
+        np.maximum.at(hi, p_axes[a], q_axes[a] + 1)
+        ranges.append(_monotone(lo, hi))
+        tap = np.zeros(post[a], np.int64)
+        np.maximum.at(tap, neuron_axes[a], _distinct_per(post_i, q_axes[a], n_post))
+        taps.append(tap)
+    (clo, chi), (rlo, rhi), (qlo, qhi) = ranges
+    inputs = np.bincount(_coords(np.unique(pre_i), pre)[0], minlength=pre[0])
+    c0, c1 = (int(p_axes[0].min()), int(p_axes[0].max()) + 1) if keys.size else (0, 0)  # channels with synapses
+    return Receptive(clo[c0:c1], chi[c0:c1], int(taps[0].max(initial=0)), rlo, rhi, taps[1], qlo, qhi, taps[2],
+                     inputs=inputs, first=c0)
+
+
+register(OpSpec(
+    name="sparse", layout="nnz  (one weight per synapse; index (2, nnz): row 0 the flat (C, H, W) index into post, "
+                          "row 1 into pre; duplicated pairs are summed)",
+    weight_ndim=1, kernel_from_weight=False, windowed=False, out_channels=_sparse_out_channels,
+    fan_in=_sparse_fan_in, synapses=lambda conn, pre, post: int(_pairs(conn).size), check=_sparse_check,
+    in_channel=lambda conn, pre_shape: conn.index[1] // (pre_shape[1] * pre_shape[2]),
+    out_channel=lambda conn, post_shape: conn.index[0] // (post_shape[1] * post_shape[2]),
+    synapse_list=lambda conn, pre, post: (conn.index[0], conn.index[1], conn.weight.astype(np.float64)),
+    receptive=_sparse_receptive, conv_layer=None, uses_index=True, validate=_sparse_validate))
+
+
 # ------------------------------------------------------------------------------------- helpers
 def connection_matrix(conn, pre_shape: Shape, post_shape: Shape):
     """``conn`` as a ``scipy.sparse.csr_matrix`` ``(post neurons, pre neurons)``, channels-first flat.
@@ -422,3 +541,18 @@ def connection_matrix(conn, pre_shape: Shape, post_shape: Shape):
     m.sum_duplicates()
     return m
 
+
+
+def to_sparse(net, conn):
+    """``conn`` of ``net`` as an equivalent ``sparse`` connection: the same synapses, the same weights.
+
+    Built from the op's synapse list (:attr:`OpSpec.synapse_list`): one entry per distinct
+    ``(post, pre)`` pair (a pair an op lists twice, like the two taps of a bilinear resize that
+    coincide at a border, becomes one synapse with the summed weight), structural zero weights kept,
+    sorted by post then pre, ``post_offset`` folded into the post index. Delay, iterations and
+    feedback are kept.
+    """
+    m = connection_matrix(conn, net.shape_of(conn.pre), net.shape_of(conn.post)).tocoo()
+    index = np.stack([m.row, m.col]).astype(np.int64)
+    return dataclasses.replace(conn, op="sparse", weight=m.data.astype(np.float32), index=index, post_offset=0,
+                               kernel=(1, 1), stride=(1, 1), padding=(0, 0, 0, 0), groups=1)

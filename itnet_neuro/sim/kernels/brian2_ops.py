@@ -20,7 +20,7 @@ def synapse_matrix(net, conn):
     return BRIAN2(conn.op)(conn, tuple(net.shape_of(conn.pre)), tuple(net.shape_of(conn.post)))
 
 
-@BRIAN2.register("conv2d", "depthwise", "dense", "avgpool", "resize", "identity")
+@BRIAN2.register("conv2d", "depthwise", "dense", "avgpool", "resize", "identity", "sparse")
 def from_synapse_list(conn, pre, post):
     """The op table's explicit synapse list (:func:`itnet_neuro.ir.ops.connection_matrix`)."""
     return connection_matrix(conn, pre, post)

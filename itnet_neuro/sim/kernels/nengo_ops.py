@@ -65,6 +65,6 @@ def dense(conn, pre, post, sparse_only):
     return conn.weight.astype(np.float64)
 
 
-@NENGO.register("avgpool", "resize", "identity")
+@NENGO.register("avgpool", "resize", "identity", "sparse")
 def sparse_matrix(conn, pre, post, sparse_only):
     return _sparse(conn, pre, post)

@@ -8,6 +8,8 @@ connection drives, from ``post_offset`` on.
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from itnet_neuro.ir.ops import connection_matrix as _matrix
@@ -104,3 +106,15 @@ def resize(conn, x, pre, post):
 @NUMPY.register("identity")
 def identity(conn, x, pre, post):
     return x * conn.weight.astype(np.float64).reshape(1, -1, 1, 1)
+
+
+_CSR: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+@NUMPY.register("sparse")
+def sparse(conn, x, pre, post):
+    """``y = M x`` with the ``(post, pre)`` matrix of the index (duplicated pairs summed), every post channel."""
+    m = _CSR.get(conn)
+    if m is None:
+        m = _CSR[conn] = _matrix(conn, pre, post)
+    return (m @ x.reshape(x.shape[0], -1).T).T.reshape((x.shape[0],) + tuple(post))

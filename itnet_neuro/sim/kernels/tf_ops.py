@@ -147,3 +147,35 @@ def resize(conn, pre, post, dtype):
 def identity(conn, pre, post, dtype):
     gain = _const(conn.weight.reshape(1, 1, 1, -1), dtype)
     return lambda x: x * gain
+
+
+def _nhwc_index(flat: np.ndarray, shape) -> np.ndarray:
+    """Flat channels-first indices into ``shape`` ``(C, H, W)`` → flat NHWC indices ``(h·W + w)·C + c``."""
+    hw = shape[1] * shape[2]
+    return (flat % hw) * shape[0] + flat // hw
+
+
+@TF.register("sparse")
+def sparse(conn, pre, post, dtype):
+    """``y = M x`` for every frame at once: TensorFlow's CSR sparse-matrix product
+    (``SparseMatrixMatMul``) of the ``(post, pre)`` matrix — duplicated pairs summed, rows and columns
+    renumbered once to NHWC order — with the frames (time and images folded into the batch) as its
+    columns. Measured against the convolution it replaces in ``benchmarks/bench_sparse_kernel.py``."""
+    from itnet_neuro.ir.ops import connection_matrix
+
+    tf = _tf()
+    m = connection_matrix(conn, pre, post).tocoo()
+    rows, cols = _nhwc_index(m.row, post), _nhwc_index(m.col, pre)
+    order = np.lexsort((cols, rows))  # CSR wants row-major order
+    matrix = tf.raw_ops.SparseTensorToCSRSparseMatrix(
+        indices=np.stack([rows[order], cols[order]], 1), values=m.data[order].astype(dtype),
+        dense_shape=np.array(m.shape, np.int64))
+    hwc = (post[1], post[2], post[0])
+
+    def apply(x):
+        x = tf.convert_to_tensor(x, dtype=tf.as_dtype(dtype))
+        y = tf.raw_ops.SparseMatrixMatMul(a=matrix, b=tf.reshape(x, (tf.shape(x)[0], -1)), transpose_b=True,
+                                          transpose_output=True)
+        return tf.reshape(y, (-1,) + hwc)
+
+    return apply
