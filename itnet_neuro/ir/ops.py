@@ -28,11 +28,10 @@ How an op *runs* lives with each backend as registered kernels (:mod:`itnet_neur
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
-
 import dataclasses
 import weakref
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -56,6 +55,11 @@ class Receptive:
     rlo, rhi, tapr : np.ndarray
         ``(H_post,)``: post row ``r`` reads presynaptic rows ``[rlo[r], rhi[r])`` through ``tapr[r]``
         synapse taps. ``qlo, qhi, tapq`` the same per post column.
+    inputs : np.ndarray or None
+        ``(C_pre,)`` distinct presynaptic neurons read, per channel, where the ranges are not exactly
+        the product of the neurons read (``sparse``); ``None`` where they are.
+    first : int
+        ``clo[k]``, ``chi[k]`` belong to driven channel ``first + k`` (channels before it have no synapse).
     """
 
     clo: np.ndarray
@@ -67,9 +71,8 @@ class Receptive:
     qlo: np.ndarray
     qhi: np.ndarray
     tapq: np.ndarray
-    inputs: np.ndarray | None = None  # (C_pre,) distinct presynaptic neurons read, per channel, where the
-    #                                   ranges above are not a product of exactly the neurons read
-    first: int = 0  # clo[k] and chi[k] are those of driven channel first + k (channels before have no synapse)
+    inputs: np.ndarray | None = None
+    first: int = 0
 
 
 @dataclass(frozen=True)
@@ -80,7 +83,6 @@ class OpSpec:
     layout: str
     weight_ndim: int
     kernel_from_weight: bool
-    windowed: bool
     out_channels: Callable[..., int]
     fan_in: Callable[..., int]
     synapses: Callable[..., int]
@@ -261,7 +263,7 @@ def _conv2d_receptive(conn, pre, post):
 
 
 register(OpSpec(
-    name="conv2d", layout="C_out × C_in/groups × kH × kW", weight_ndim=4, kernel_from_weight=True, windowed=True,
+    name="conv2d", layout="C_out × C_in/groups × kH × kW", weight_ndim=4, kernel_from_weight=True,
     out_channels=lambda conn, post: int(conn.weight.shape[0]),
     fan_in=lambda conn, pre_channels: int(conn.weight.shape[1]) * conn.kernel[0] * conn.kernel[1],
     synapses=lambda conn, pre, post: _window_synapses(conn, pre, post, int(conn.weight.shape[1])),
@@ -300,7 +302,7 @@ def _depthwise_receptive(conn, pre, post):
 
 register(OpSpec(
     name="depthwise", layout="C_out × 1 × kH × kW  (groups = C_in, C_out = C_in · multiplier)", weight_ndim=4,
-    kernel_from_weight=True, windowed=True,
+    kernel_from_weight=True,
     out_channels=lambda conn, post: int(conn.weight.shape[0]),
     fan_in=lambda conn, pre_channels: conn.kernel[0] * conn.kernel[1],
     synapses=lambda conn, pre, post: _window_synapses(conn, pre, post, 1),
@@ -336,7 +338,7 @@ def _dense_receptive(conn, pre, post):
 
 register(OpSpec(
     name="dense", layout="N_out × N_in  (N_in in the flattened (C, H, W) order of pre)", weight_ndim=2,
-    kernel_from_weight=False, windowed=False,
+    kernel_from_weight=False,
     out_channels=lambda conn, post: int(conn.weight.shape[0]),
     fan_in=lambda conn, pre_channels: int(conn.weight.shape[1]),
     synapses=lambda conn, pre, post: int(conn.weight.size),
@@ -384,9 +386,9 @@ def _gain_receptive(axes):
     return receptive
 
 
-def _gain_op(name, layout, *, windowed, fan_in, synapses, check, spatial, axes, conv_layer):
+def _gain_op(name, layout, *, fan_in, synapses, check, spatial, axes, conv_layer):
     register(OpSpec(
-        name=name, layout=layout, weight_ndim=1, kernel_from_weight=False, windowed=windowed,
+        name=name, layout=layout, weight_ndim=1, kernel_from_weight=False,
         out_channels=lambda conn, post: int(conn.weight.shape[0]), fan_in=fan_in, synapses=synapses, check=check,
         in_channel=_gain_channels, out_channel=_gain_channels,
         synapse_list=lambda conn, pre, post: _gain_synapses(conn, pre, post, spatial(conn, pre, post)),
@@ -402,17 +404,17 @@ def _identity_check(conn, pre, post):
 
 
 _gain_op("avgpool", "C  (per-channel gain on the window mean; kernel, stride, padding as attributes)",
-         windowed=True, fan_in=lambda conn, pre_channels: conn.kernel[0] * conn.kernel[1],
+         fan_in=lambda conn, pre_channels: conn.kernel[0] * conn.kernel[1],
          synapses=lambda conn, pre, post: _window_synapses(conn, pre, post, 1),
          check=lambda conn, pre, post: _gain_check(conn, pre, post) or _window_check(conn, pre, post),
          spatial=_avgpool_map, axes=_window_axes_of, conv_layer="kernel")
 _gain_op("resize", "C  (per-channel gain on a bilinear/nearest resampling to post's H × W; up or down)",
-         windowed=False, fan_in=lambda conn, pre_channels: 4 if conn.mode == "bilinear" else 1,
+         fan_in=lambda conn, pre_channels: 4 if conn.mode == "bilinear" else 1,
          synapses=_per_pixel_synapses, check=_gain_check, spatial=_resize_map,
          axes=lambda conn, pre, post: (_resize_axis(post[1], pre[1], conn.mode),
                                        _resize_axis(post[2], pre[2], conn.mode)),
          conv_layer=None)
-_gain_op("identity", "C  (per-channel gain, one-to-one)", windowed=False, fan_in=lambda conn, pre_channels: 1,
+_gain_op("identity", "C  (per-channel gain, one-to-one)", fan_in=lambda conn, pre_channels: 1,
          synapses=_per_pixel_synapses, check=_identity_check, spatial=lambda conn, pre, post: _resize_map(conn, pre, pre),
          axes=lambda conn, pre, post: (_one_to_one_axis(post[1]), _one_to_one_axis(post[2])), conv_layer="pointwise")
 
@@ -516,7 +518,7 @@ def _sparse_receptive(conn, pre, post):
 register(OpSpec(
     name="sparse", layout="nnz  (one weight per synapse; index (2, nnz): row 0 the flat (C, H, W) index into post, "
                           "row 1 into pre; duplicated pairs are summed)",
-    weight_ndim=1, kernel_from_weight=False, windowed=False, out_channels=_sparse_out_channels,
+    weight_ndim=1, kernel_from_weight=False, out_channels=_sparse_out_channels,
     fan_in=_sparse_fan_in, synapses=lambda conn, pre, post: int(_pairs(conn).size), check=_sparse_check,
     in_channel=lambda conn, pre_shape: conn.index[1] // (pre_shape[1] * pre_shape[2]),
     out_channel=lambda conn, post_shape: conn.index[0] // (post_shape[1] * post_shape[2]),
