@@ -172,7 +172,7 @@ def check_allocation(net, alloc, *, brute_force=True):
         assert alloc.core_x.max() < lim.mesh_cols and alloc.core_y.max() < lim.mesh_rows
     # 4. No per-core limit exceeded, except on cores holding a layer reported as not fitting one neuron.
     unfit = set(alloc.unfit_nodes)
-    flagged_layers = {v.layer.split("@")[0].split(" ")[0] for v in alloc.violations}
+    flagged_layers = {v.population for v in alloc.violations}
     assert {view.node(n).population for n in unfit} <= flagged_layers
     for k, attr in (("neurons", "max_neurons"), ("axons", "max_axons"), ("synapses", "max_synapses"),
                     ("syn_bytes", "synapse_memory_bytes"), ("out_axons", "max_output_axons")):
