@@ -100,10 +100,11 @@ class Allocation:
         return per_layer(self)
 
     def to_json(self) -> dict:
-        """The ``alloc.json`` document (see :func:`mapping.report.to_json`)."""
-        from mapping.report import to_json
+        """The ``alloc.json`` document as one dict (:func:`mapping.allocfile.to_dict`); to write it,
+        :func:`mapping.allocfile.write` streams the cores instead."""
+        from mapping import allocfile
 
-        return to_json(self)
+        return allocfile.to_dict(allocfile.from_allocation(self))
 
 
 # --------------------------------------------------------------------------------- lower bound

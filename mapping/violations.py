@@ -100,6 +100,12 @@ class Violation:
                 "value": _num(self.value), "limit": _num(self.limit) if self.limit is not None else None,
                 "hint": self.hint}
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "Violation":
+        """The inverse of :meth:`to_dict` (no checks: :mod:`mapping.allocfile` validates files)."""
+        return cls(d["population"], d["iteration"], d["resource"], d["value"], d["limit"], d["hint"],
+                   d.get("what", ""), tuple(d.get("iterations", ())))
+
     def __str__(self) -> str:
         if self.limit is None:
             return f"{self.layer}: {self.what}: not supported ({self.hint})"

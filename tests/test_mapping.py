@@ -11,7 +11,7 @@ from itnet_neuro.errors import AllocationError, ValidationError
 from itnet_neuro.ir import Connection, InputSpec, Network, Population, Readout, ReadoutTerm, save_network
 from itnet_neuro.ir.examples import tiny_iterative_network
 from mapping.allocate import allocate, find_violations, lower_bound_cores, plan
-from mapping.report import ALLOC_KEYS
+from mapping.allocfile import ALLOC_KEYS
 from mapping.testing import itnet_like_network
 
 
@@ -247,10 +247,10 @@ def test_allocate_shipped_model_on_truenorth_out_of_the_box(tmp_path, capsys, mo
 
 
 def test_streamed_alloc_json_equals_the_document(tmp_path):
-    from mapping.report import write_json
+    from mapping.allocfile import write
 
     a = plan(tiny_iterative_network(height=12, width=12, channels=6), "truenorth", "unrolled")
-    write_json(a, tmp_path / "a.json")
+    write(a, tmp_path / "a.json")
     assert json.loads((tmp_path / "a.json").read_text()) == json.loads(json.dumps(a.to_json()))
 
 
