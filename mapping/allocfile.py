@@ -278,8 +278,8 @@ def from_allocation(a, *, cores: bool = True) -> AllocFile:
 
     ``cores`` are derived by :func:`mapping.axons.iter_core_records` (tiles, axon records, totals).
     """
-    from mapping.report import per_layer
     from mapping.chip import quantization_of
+    from mapping.report import per_layer
 
     view = a.view
     readouts = sorted({n.population for n in view.nodes if n.read_out})

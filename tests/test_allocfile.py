@@ -151,7 +151,8 @@ def test_two_rows_records_give_a_mixed_channel_two_rows():
     w = np.ones((3, 4, 1, 1))
     w[0, 1] = -1.0  # input channel 1 has both signs
     net = Network("t", InputSpec("x", (1, 4, 4)), pops,
-                  (Connection("in", "x", "a", "conv2d", np.ones((4, 1, 1, 1))), Connection("a_b", "a", "b", "conv2d", w)),
+                  (Connection("in", "x", "a", "conv2d", np.ones((4, 1, 1, 1))),
+                   Connection("a_b", "a", "b", "conv2d", w)),
                   (Readout("r", 0, (ReadoutTerm("b", np.ones((1, 3))),), np.zeros(1)),))
     (core,) = _check_records(plan(net, "brainscales2", "unrolled"))
     from_a = sorted((r.box[:2], r.sign) for r in core.axons if r.source == "a")
@@ -192,8 +193,8 @@ def test_truenorth_fanout_copies_serve_one_core_each():
 
 def test_violations_merge_over_unrolled_copies_on_fields():
     v = [Violation("h", n, "axons", 300, 256, "use 2×2 kernels in 'h_h'") for n in (2, 3, 4)]
-    v += [Violation("h", 5, "axons", 301, 256, "use 2×2 kernels in 'h_h'"), Violation("(network)", None, "chips", 3, 1, "x"),
-          Violation("(network)", None, "chips", 3, 1, "x")]
+    v += [Violation("h", 5, "axons", 301, 256, "use 2×2 kernels in 'h_h'")]
+    v += [Violation("(network)", None, "chips", 3, 1, "x")] * 2
     m = merge_copies(v)
     assert [x.layer for x in m] == ["h@2..4 (3 copies)", "h@5", "(network)"]
     assert m[0].iterations == (2, 3, 4) and m[0].iteration is None and m[0].population == "h"

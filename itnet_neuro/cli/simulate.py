@@ -9,10 +9,11 @@ MODEL is a spiking IR (.snn.h5) or a Keras ItNet (.h5, converted on the fly); wi
 model is converted and used. With --alloc (an alloc.json from `itnet-neuro allocate`) or --chip NAME the
 chip's weight quantization, analog mismatch (fixed by --chip-seed), trial-to-trial noise, tick length
 and energy figures are applied. An infeasible allocation is refused (exit 3) unless --ignore-limits,
-which simulates it anyway and says so in results.json (ignore_limits, violations) and the table. Writes results.json (-o) with, per output: ann_miou, snn_miou,
-miou_over_time (on the tick grid `grid`), first_output_tick, ticks_to_90, ticks_to_99 and
-seconds_to_first_output; plus spikes, synaptic_ops and energy_joules per image. --plot DIR draws the
-anytime mIoU curves, predictions per output at chosen ticks, and spike rates per layer.
+which simulates it anyway and says so in results.json (ignore_limits, violations) and the table.
+Writes results.json (-o) with, per output: ann_miou, snn_miou, miou_over_time (on the tick grid
+`grid`), first_output_tick, ticks_to_90, ticks_to_99 and seconds_to_first_output; plus spikes,
+synaptic_ops and energy_joules per image. --plot DIR draws the anytime mIoU curves, predictions per
+output at chosen ticks, and spike rates per layer.
 
 Ticks follow one semantics in every backend (see itnet_neuro.sim.core): delay d delivers spikes of
 tick t at tick t + d; --schedule looped runs iteration n in phase n of --ticks/N ticks.
