@@ -24,14 +24,13 @@ What is modelled
 from __future__ import annotations
 
 import dataclasses
-import json
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from itnet_neuro.errors import ValidationError
+from itnet_neuro.errors import AllocationError
 from itnet_neuro.ir.graph import Network
 
 
@@ -49,17 +48,20 @@ class Hardware:
     chip : hardware_models.spec.ChipSpec
     seed : int
         Chip instance: fixes the mismatch pattern (and seeds the temporal noise).
-    allocation : dict, optional
-        The parsed ``alloc.json``.
+    allocation : mapping.allocfile.AllocFile, optional
+        The allocation it runs (read by :func:`mapping.allocfile.read`).
     quantize : bool
         Apply the chip's weight quantization (False: float weights, mismatch and noise only).
+    ignore_limits : bool
+        The allocation is simulated although it is infeasible (its ``violations`` say why).
     """
 
     chip: object
     seed: int = 0
-    allocation: dict | None = None
+    allocation: object | None = None
     quantize: bool = True
     report: dict = field(default_factory=dict)
+    ignore_limits: bool = False
 
     # ------------------------------------------------------------------ construction helpers
     @classmethod
@@ -69,23 +71,27 @@ class Hardware:
         return cls(load_chip(name_or_path), seed=seed, **kw)
 
     @classmethod
-    def from_allocation(cls, path: str | Path, seed: int = 0, **kw) -> "Hardware":
-        """From an ``alloc.json``: its chip (by name or by the spec it embeds) and the allocation."""
-        from hardware_models.spec import load_chip
+    def from_allocation(cls, path: str | Path, seed: int = 0, *, ignore_limits: bool = False, **kw) -> "Hardware":
+        """From an ``alloc.json`` (:func:`mapping.allocfile.read`): its chip and the allocation.
 
-        alloc = json.loads(Path(path).read_text())
-        chip = alloc.get("chip")
-        name = chip.get("name") if isinstance(chip, dict) else chip
-        if not name:
-            raise ValidationError(f"{path}: no chip name in the allocation (key 'chip')")
-        spec_path = alloc.get("chip_path") or (chip.get("path") if isinstance(chip, dict) else None)
+        An infeasible allocation raises :class:`~itnet_neuro.errors.AllocationError` (one line: the
+        first violation and the option) unless ``ignore_limits``.
+        """
+        from hardware_models.spec import load_chip
+        from mapping import allocfile
+
+        alloc = allocfile.read(path)
+        if not alloc.feasible and not ignore_limits:
+            v = alloc.violations
+            raise AllocationError(v, f"{path}: the allocation does not fit {alloc.chip.name} ({len(v)} violation(s); "
+                                     f"first: {v[0]}); pass --ignore-limits to simulate it anyway")
         try:
-            spec = load_chip(name)
+            spec = load_chip(alloc.chip.name)
         except Exception:
-            if not spec_path:
+            if not alloc.chip.path:
                 raise
-            spec = load_chip(spec_path)
-        return cls(spec, seed=seed, allocation=alloc, **kw)
+            spec = load_chip(alloc.chip.path)
+        return cls(spec, seed=seed, allocation=alloc, ignore_limits=ignore_limits, **kw)
 
     # ------------------------------------------------------------------ properties
     @property
@@ -98,22 +104,20 @@ class Hardware:
 
     @property
     def n_chips(self) -> int:
-        a = self.allocation or {}
-        for key in ("n_chips", "chips"):
-            v = a.get(key)
-            if isinstance(v, (int, float)):
-                return max(1, int(v))
-        return 1
+        return 1 if self.allocation is None else max(1, self.allocation.n_chips)
 
     @property
     def schedule(self) -> str | None:
-        return None if not self.allocation else self.allocation.get("schedule")
+        return None if self.allocation is None else self.allocation.schedule
 
     @property
     def phase_ticks(self) -> int | None:
-        a = self.allocation or {}
-        v = a.get("phase_ticks")
-        return int(v) if isinstance(v, (int, float)) and v else None
+        return None if self.allocation is None else self.allocation.phase_ticks
+
+    @property
+    def violations(self) -> tuple:
+        """The allocation's violations (empty without one, or when it is feasible)."""
+        return () if self.allocation is None else tuple(self.allocation.violations)
 
     # ------------------------------------------------------------------ the network on the chip
     def apply(self, net: Network, schedule: str) -> Network:
