@@ -124,7 +124,7 @@ def fire(current: np.ndarray, v: np.ndarray, theta: np.ndarray, leak: float = 0.
     if v_max is not None:
         bad |= theta64 + c_max > v_max
     del c_max
-    v_bad = v[bad]
+    v0 = v.copy()  # the chunk's start, for the neurons that turn out to need the sequential update
     u = np.cumsum(current, axis=1, dtype=np.float64)
     u += v[:, None]
     u_min = u.min(axis=1) if v_min is not None else None
@@ -144,7 +144,7 @@ def fire(current: np.ndarray, v: np.ndarray, theta: np.ndarray, leak: float = 0.
     if n_bad:
         cur_b = np.moveaxis(current, 1, -1)[bad]  # (n_bad, Tc)
         s_b = np.empty(cur_b.shape, np.uint8)
-        v[bad] = _sequential(cur_b, v_bad, theta64[bad], s_b, leak, reset, v_min, v_max, time_axis=-1)
+        v[bad] = _sequential(cur_b, v0[bad], theta64[bad], s_b, leak, reset, v_min, v_max, time_axis=-1)
         np.moveaxis(spikes, 1, -1)[bad] = s_b
     return spikes, n_bad
 

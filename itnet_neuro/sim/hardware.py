@@ -275,7 +275,8 @@ def clip_summary(clipped: dict, factors: dict | None = None) -> str:
     factors = factors or {}
     parts = []
     for name, n in clipped.items():
-        moved = ", ".join(f"{way} up to {'∞' if f == float('inf') else format(f, '.3g')}×"
-                          for way, f in factors.get(name, {}).items())
+        ways = factors.get(name, {})
+        moved = ", ".join(f"{way} up to {'∞' if ways[way] == float('inf') else format(ways[way], '.3g')}×"
+                          for way in ("lowered", "raised") if way in ways)
         parts.append(f"{name} {n}" + (f" ({moved})" if moved and n else ""))
     return "clipped to the chip's ranges: " + ", ".join(parts)
