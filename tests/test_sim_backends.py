@@ -193,3 +193,21 @@ def test_nengo_refuses_input_noise(backend):
     net = _one_neuron()
     with pytest.raises(SimulationError, match=f"{backend} backend: trial-to-trial noise of chip 'brainscales2'"):
         simulate(net, np.full((1, 1, 1, 1), 0.5, np.float32), 4, backend=backend, hardware=_noisy_chip())
+
+
+def test_run_lif_follows_the_population_neuron():
+    """Continuous time, constant drive x/tick into θ = 1 (v_init = 0): the IF neuron fires at x per tick;
+    a per-tick leak of 0.25 becomes τ_m = −tick/ln(0.75) = 3.476 ticks, so v → 0.3·τ_m = 1.043 and the
+    neuron needs τ_m·ln(1.043/0.043) = 11.09 ticks per spike (reset to zero); a membrane saturating at
+    0.5 < θ never fires."""
+    pytest.importorskip("brian2")
+    from itnet_neuro.sim.brian2_backend import run_lif
+
+    def rate(**neuron):
+        net = _one_neuron(theta=1.0, **neuron)
+        net = dataclasses.replace(net, connections=net.connections[1:2])  # gain 2 only: drive 2·x = 0.3
+        return run_lif(net, np.full((1, 1, 1), 0.15), 0.4, tick_s=1e-3, dt_s=0.02e-3)["rates"]["p"][0]
+
+    assert rate() == pytest.approx(0.3, abs=0.01)
+    assert rate(leak=0.25, reset="zero") == pytest.approx(1 / 11.09, abs=0.005)
+    assert rate(v_max=0.5) == 0

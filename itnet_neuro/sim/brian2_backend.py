@@ -211,12 +211,11 @@ def run_lif(net: Network, x: np.ndarray, duration_s: float, *, tau_m_s: float | 
     rng = np.random.default_rng([seed, 11])
     second = b2.second
     model = """
-    dv/dt = -g_l * v + I_syn / tau_syn + b / tick + I_in / tau_syn : 1
+    dv/dt = {leak}I_syn / tau_syn + b / tick + I_in / tau_syn : 1
     dI_syn/dt = -I_syn / tau_syn : 1
     theta : 1 (constant)
     b : 1 (constant)
     I_in : 1 (constant)
-    g_l : Hz (constant)
     """
     groups, spikes, states, thetas = {}, {}, {}, {}
     objs = []
@@ -232,15 +231,17 @@ def run_lif(net: Network, x: np.ndarray, duration_s: float, *, tau_m_s: float | 
         if neuron_mismatch > 0:
             theta = np.maximum(theta * np.maximum(0.0, 1.0 + neuron_mismatch * rng.standard_normal(theta.shape)),
                                1e-6)
-        ns = {"tau_syn": tau_syn_s * second, "tick": tick_s * second, **_saturation(p)}
+        tau_m = _tau_m(p, tau_m_s, tick_s)
+        ns = {"tau_syn": tau_syn_s * second, "tick": tick_s * second, "tau_m": tau_m * second, **_saturation(p)}
         reset = "v = 0" if p.reset == "zero" else "v -= theta"
-        g = b2.NeuronGroup(p.size, model, threshold="v >= theta", reset=reset, method="exact",
-                           namespace=ns, dt=dt_s * second, name=f"lif_{k}")
+        leaky = bool(np.isfinite(tau_m))  # without a leak the system has a zero eigenvalue: "exact" refuses it
+        g = b2.NeuronGroup(p.size, model.format(leak="-v / tau_m + " if leaky else ""), threshold="v >= theta",
+                           reset=reset, method="exact" if leaky else "euler", namespace=ns, dt=dt_s * second,
+                           name=f"lif_{k}")
         g.theta = theta
         g.b = bias
         g.v = p.v_init * theta
         g.I_in = inputs.get(p.name, np.zeros(p.size))
-        g.g_l = 1.0 / _tau_m(p, tau_m_s, tick_s) / second
         if p.v_min is not None or p.v_max is not None:
             g.run_regularly("v = clip(v, v_lo, v_hi)", when="after_groups", name=f"lif_clip_{k}")
         groups[p.name], thetas[p.name] = g, theta
