@@ -7,13 +7,14 @@ DESCRIPTION = """Simulate a converted ItNet as a spiking network and measure eve
 
 MODEL is a spiking IR (.snn.h5) or a Keras ItNet (.h5, converted on the fly); without it the shipped
 model is converted and used. With --alloc (an alloc.json from `itnet-neuro allocate`) or --chip NAME the
-chip's weight quantization, analog mismatch (fixed by --chip-seed), trial-to-trial noise, tick length
-and energy figures are applied. An infeasible allocation is refused (exit 3) unless --ignore-limits,
-which simulates it anyway and says so in results.json (ignore_limits, violations) and the table.
-Writes results.json (-o) with, per output: ann_miou, snn_miou, miou_over_time (on the tick grid
-`grid`), first_output_tick, ticks_to_90, ticks_to_99 and seconds_to_first_output; plus spikes,
-synaptic_ops and energy_joules per image. --plot DIR draws the anytime mIoU curves, predictions per
-output at chosen ticks, and spike rates per layer.
+chip's weight quantization, its neuron (reset mode, leak, membrane saturation), the ranges of its
+thresholds and biases (every clip counted in results.json `clipped` and printed), analog mismatch (fixed
+by --chip-seed), trial-to-trial noise, tick length and energy figures are applied. An infeasible
+allocation is refused (exit 3) unless --ignore-limits, which simulates it anyway and says so in
+results.json (ignore_limits, violations) and the table. Writes results.json (-o) with, per output:
+ann_miou, snn_miou, miou_over_time (on the tick grid `grid`), first_output_tick, ticks_to_90,
+ticks_to_99 and seconds_to_first_output; plus spikes, synaptic_ops and energy_joules per image. --plot
+DIR draws the anytime mIoU curves, predictions per output at chosen ticks, and spike rates per layer.
 
 Ticks follow one semantics in every backend (see itnet_neuro.sim.core): delay d delivers spikes of
 tick t at tick t + d; --schedule looped runs iteration n in phase n of --ticks/N ticks.
@@ -70,6 +71,10 @@ def run(args) -> int:
             return "—" if v is None else format(v, fmt)
         print(f"{o['index'] + 1:>6} {f(o['ann_miou'], '9.3f')} {f(o['snn_miou'], '9.3f')} "
               f"{f(o['first_output_tick'], '10d')} {f(o['ticks_to_90'], '6d')} {f(o['ticks_to_99'], '6d')}")
+    if results.get("clipped") is not None:
+        from itnet_neuro.sim.hardware import clip_summary
+
+        print(clip_summary(results["clipped"], results.get("clip_factors")))
     e = results["energy_joules"]
     print(f"spikes/image {results['spikes']['per_image']:.3g} · synaptic ops/image "
           f"{results['synaptic_ops']['per_image']:.3g}" + ("" if e is None else f" · energy/image {e:.3g} J")

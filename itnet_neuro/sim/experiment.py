@@ -169,6 +169,9 @@ def run_experiment(model=None, *, alloc=None, chip=None, backend: str = "fast", 
     }
     if hw is not None:
         results["weight_rms_error"] = hw.report.get("weight_rms_error", {})
+        results["clipped"] = dict(hw.report.get("clipped", {}))  # parameters clipped to the chip's ranges
+        results["clip_factors"] = hw.report.get("clip_factors", {})
+        results["neuron"] = hw.report.get("neuron")
     if plot_dir is not None:
         from itnet_neuro.sim.plots import plot_all
 
