@@ -24,6 +24,7 @@ the op table :mod:`itnet_neuro.ir.ops` is the reference):
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 
 import numpy as np
@@ -71,6 +72,37 @@ def _padder(conn):
     return (lambda x: tf.pad(x, paddings)) if any(conn.padding) else (lambda x: x)
 
 
+def depthwise_valid(x, kernel, stride: tuple[int, int]):
+    """Valid depthwise cross-correlation of NHWC ``x`` with ``stride = (sh, sw)`` on every CPU kernel.
+
+    TensorFlow's default (Eigen) CPU kernel of ``DepthwiseConv2dNative`` refuses ``sh != sw``
+    ("only supports equal length strides"); the oneDNN kernel that some CPUs get by default accepts
+    them, so a network could pass on one machine and fail on another (issue 14). Unequal strides (the
+    1×2 / 2×1 taps of :mod:`itnet_neuro.convert.maxpool`) therefore run with the equal stride
+    ``g = gcd(sh, sw)`` and keep every ``(sh/g, sw/g)``-th output: the same values, since a valid
+    correlation's output ``i`` at stride ``s`` is its output ``i·s`` at stride 1, at ``sh·sw/g²``
+    times the arithmetic of that one connection.
+
+    Parameters
+    ----------
+    x : tensor, shape (B, H, W, C)
+    kernel : tensor, shape (kH, kW, C, m)
+    stride : (int, int)
+        ``(sh, sw)`` in input pixels.
+
+    Returns
+    -------
+    tensor, shape (B, (H - kH)//sh + 1, (W - kW)//sw + 1, C·m)
+    """
+    tf = _tf()
+    sh, sw = (int(s) for s in stride)
+    g = math.gcd(sh, sw)
+    y = tf.nn.depthwise_conv2d(x, kernel, strides=[1, g, g, 1], padding="VALID")
+    if sh == sw:
+        return y
+    return y[:, ::sh // g, ::sw // g]
+
+
 @TF.register("conv2d")
 def conv2d(conn, pre, post, dtype):
     tf = _tf()
@@ -91,11 +123,10 @@ def conv2d(conn, pre, post, dtype):
 
 @TF.register("depthwise")
 def depthwise(conn, pre, post, dtype):
-    tf = _tf()
     w, c_in = conn.weight, pre[0]
     filt = _const(np.transpose(w[:, 0].reshape(c_in, w.shape[0] // c_in, *w.shape[2:]), (2, 3, 0, 1)), dtype)
-    pad, strides = _padder(conn), [1, *conn.stride, 1]
-    return lambda x: tf.nn.depthwise_conv2d(pad(x), filt, strides=strides, padding="VALID")
+    pad = _padder(conn)
+    return lambda x: depthwise_valid(pad(x), filt, conn.stride)
 
 
 @TF.register("dense")
@@ -120,7 +151,7 @@ def avgpool(conn, pre, post, dtype):
     count = tf.nn.conv2d(_const(ones, dtype), _const(np.ones((kh, kw, 1, 1)), dtype), strides=strides, padding="VALID")
     scale = tf.reshape(_const(conn.weight, dtype), (1, 1, 1, -1)) / tf.maximum(count, 1.0)
     box = _const(np.ones((kh, kw, pre[0], 1)), dtype)
-    return lambda x: tf.nn.depthwise_conv2d(pad(x), box, strides=strides, padding="VALID") * scale
+    return lambda x: depthwise_valid(pad(x), box, conn.stride) * scale
 
 
 @TF.register("resize")
