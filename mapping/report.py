@@ -11,6 +11,17 @@ from mapping.chip import INF, quantization_of
 
 ALLOC_SCHEMA_VERSION = 1
 
+#: What the ``looped.state_buffer`` of ``alloc.json`` does, by its ``mode`` (mapping.schedule).
+_BUFFER_SEMANTICS = {
+    "regenerate": "see mapping.schedule: in phase n every state neuron's rate over the last window_ticks of phase "
+                  "n-1 (m spikes) is re-emitted as a regular train from local tick 1 (floor(k·m/W + 1/2) spikes by "
+                  "local tick k), delivered after the feedback connection's delay; block neurons restart from "
+                  "v_init at every phase start",
+    "replay": "see mapping.schedule: iteration n at local tick τ of phase n receives the state spikes iteration "
+              "n-1 emitted at local tick τ - d of phase n-1 (d: the feedback connection's delay), i.e. a delay "
+              "line of phase_ticks + d ticks; block neurons restart from v_init at every phase start",
+}
+
 #: Top-level keys of ``alloc.json`` (see :func:`to_json`).
 ALLOC_KEYS = ("schema_version", "chip", "network", "schedule", "schedule_reason", "alternatives", "feasible",
               "cores_used", "chips_used", "n_chips", "phase_ticks", "lower_bound_cores", "lower_bound_detail",
@@ -123,8 +134,9 @@ def to_json(a, cores: bool = True) -> dict:
     A tile is ``{population, iteration, channels: [a, b), rows: [a, b), cols: [a, b), neurons}``;
     ``iteration`` is the unrolled copy's iteration (1-based) or null (outside the block, or the
     looped block, whose cores serve every iteration in turn); ``neurons`` counts the copies made
-    for fan-out (``own`` without them). Relay tiles of the looped state buffer have
-    ``kind: "relay"`` and ``population: "<state>~relayK"``.
+    for fan-out (``own`` without them). Tiles of the looped state buffer's own neurons have
+    ``kind: "relay"`` (replay delay line, ``population: "<state>~relayK"``) or ``kind: "regen"``
+    (regenerating buffer, ``<state>~regen`` or ``<state>~count`` / ``<state>~emit``).
     """
     spec, lim = a.spec, a.limits
     nodes = a.view.nodes
@@ -153,11 +165,10 @@ def to_json(a, cores: bool = True) -> dict:
         "ratio_to_lower_bound": round(a.ratio_to_lower_bound, 4),
         "violations": [v.to_dict() for v in a.violations],
         "quantization": quantization_of(spec),
-        "looped": {"phase_ticks": a.phase_ticks, "state_buffer": a.view.state_buffer,
-                   "semantics": "see mapping.schedule: iteration n at local tick τ of phase n receives the state "
-                                "spikes iteration n-1 emitted at local tick τ - d of phase n-1 (d: the feedback "
-                                "connection's delay), i.e. a delay line of phase_ticks + d ticks; block "
-                                "neurons restart from v_init at every phase start"} if a.schedule == "looped" else None,
+        "looped": {"phase_ticks": a.phase_ticks, "phase_ticks_choice": a.phase_choice,
+                   "state_buffer": a.view.state_buffer,
+                   "semantics": _BUFFER_SEMANTICS[a.view.state_buffer.get("mode", "replay")]}
+        if a.schedule == "looped" else None,
         "notes": list(a.view.notes),
         "not_allocated": {"input": f"{a.view.input_name} {list(a.view.input_shape)}: injected from off chip as "
                                    "input axons (counted on the cores it feeds)",
@@ -207,7 +218,7 @@ def table(a) -> str:
     head = ["layer", "×", "cores", "neurons", "+copies", "neur%", "axon%", "syn%", "memory"]
     lines = []
     for (name, kind), g in groups.items():
-        tag = " (looped)" if g["multiplexed"] else (" (relay)" if kind == "relay" else "")
+        tag = " (looped)" if g["multiplexed"] else (f" ({kind})" if kind != "population" else "")
         lines.append([name + tag, str(g["copies"]), f"{g['cores']:,}", f"{g['neurons']:,}",
                       f"{g['neuron_copies']:,}", _fmt_pct(avg(g["util"], "neurons")),
                       _fmt_pct(avg(g["util"], "axons")), _fmt_pct(avg(g["util"], "synapses")),
@@ -227,14 +238,22 @@ def table(a) -> str:
         out.append(f"placement: spikes×hops {tr['spike_hops']:.3g} vs {tr['spike_hops_random']:.3g} random "
                    f"({tr['spike_hops'] / tr['spike_hops_random']:.2f}×), rates {tr['rates'].split(' ')[0]}")
     if a.schedule == "looped" and a.view.state_buffer.get("mechanism") not in (None, "none"):
-        sb = a.view.state_buffer
-        out.append(f"state buffer: delay line of {sb['delay_ticks']} ticks via {sb['mechanism']}"
-                   + (f" ({sb['relay_neurons']:,} relay neurons)" if sb["relay_neurons"] else ""))
+        out.append(_buffer_line(a.view.state_buffer))
     for v in a.violations[:20]:
         out.append(f"  violation: {v}")
     if len(a.violations) > 20:
         out.append(f"  ... and {len(a.violations) - 20} more (see the JSON)")
     return "\n".join(out)
+
+
+def _buffer_line(sb: dict) -> str:
+    if sb.get("mode") == "regenerate":
+        cost = (f"{sb['regen_neurons']:,} generator neurons" if sb["regen_neurons"]
+                else f"{_bytes(sb['memory_bytes'])} of core memory")
+        return (f"state buffer: regenerates a rate code (window {sb['window_ticks']} of {sb['phase_ticks']} ticks) "
+                f"via {sb['mechanism']}, {cost}")
+    return (f"state buffer: replays via a delay line of {sb['delay_ticks']} ticks ({sb['mechanism']})"
+            + (f", {sb['relay_neurons']:,} relay neurons" if sb["relay_neurons"] else ""))
 
 
 def _bytes(n: int) -> str:
@@ -258,10 +277,10 @@ def plot_cores(a, path) -> None:
 
     pops = []
     for n in a.view.nodes:
-        key = n.population if n.kind == "population" else f"{n.population} (relay)"
+        key = n.population if n.kind == "population" else f"{n.population} ({n.kind})"
         if key not in pops:
             pops.append(key)
-    node_layer = np.array([pops.index(n.population if n.kind == "population" else f"{n.population} (relay)")
+    node_layer = np.array([pops.index(n.population if n.kind == "population" else f"{n.population} ({n.kind})")
                            for n in a.view.nodes])
     # Colour of a core: the layer holding most of its neurons.
     core_layer = np.full(a.cores_used, -1, np.int64)

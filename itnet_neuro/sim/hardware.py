@@ -115,6 +115,13 @@ class Hardware:
         v = a.get("phase_ticks")
         return int(v) if isinstance(v, (int, float)) and v else None
 
+    @property
+    def state_buffer(self) -> dict:
+        """The allocation's looped state buffer (``looped.state_buffer`` of ``alloc.json``; ``mode``,
+        ``window_ticks`` …), empty without one."""
+        looped = (self.allocation or {}).get("looped") or {}
+        return dict(looped.get("state_buffer") or {})
+
     # ------------------------------------------------------------------ the network on the chip
     def apply(self, net: Network, schedule: str) -> Network:
         """``net`` as this chip instance realizes it (see the module docstring).
