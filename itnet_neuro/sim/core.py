@@ -108,7 +108,7 @@ class SimResult:
         ``(G,)`` ticks (1-based, increasing) at which cumulative counts were taken.
     counts : dict of str to np.ndarray
         Unrolled readout population name → ``(B, G, C, H, W)`` cumulative spike counts at ``grid``
-        (uint32).
+        (uint32); for the looped schedule a :class:`PhaseCounts` (use :meth:`count_at`).
     window_start : dict of str to int
         Readout name → first tick ``t0`` of its decoding window.
     spikes_per_population : dict of str to float
@@ -147,6 +147,8 @@ class SimResult:
 
     def count_at(self, population: str, tick: int) -> np.ndarray:
         """Cumulative counts ``(B, C, H, W)`` of ``population`` at grid tick ``tick`` (0 at tick 0)."""
+        if isinstance(self.counts, PhaseCounts):
+            return self.counts.at(population, tick)
         if tick <= 0:
             return np.zeros_like(self.counts[population][:, 0])
         idx = np.searchsorted(self.grid, tick)
@@ -391,6 +393,44 @@ def simulate(net: Network, x: np.ndarray, ticks: int, *, backend: str = "fast", 
     return result
 
 
+class PhaseCounts(dict):
+    """The readout counts of a looped run, kept per copy on the local ticks of its phase.
+
+    A copy's counts are 0 before its phase and frozen after it, so storing them on the absolute grid
+    would repeat N-1 phases' worth of constant values (gigabytes for the full-size preset). ``[pop]``
+    still gives the ``(B, G, C, H, W)`` array on the absolute grid (built on each access; tests);
+    :meth:`at` reads one tick without building it.
+    """
+
+    def __init__(self, local: dict, local_grid: np.ndarray, grid: np.ndarray, offsets: dict, phase_ticks: int):
+        super().__init__(local)
+        self.local_grid, self.grid, self.offsets, self.phase_ticks = local_grid, grid, offsets, phase_ticks
+
+    def at(self, pop: str, tick: int) -> np.ndarray:
+        c = dict.__getitem__(self, pop)
+        local = min(max(int(tick) - self.offsets[pop], 0), self.phase_ticks)
+        if local == 0:
+            return np.zeros_like(c[:, 0])
+        idx = int(np.searchsorted(self.local_grid, local))
+        if idx >= len(self.local_grid) or self.local_grid[idx] != local:
+            raise ValidationError(f"tick {tick} is not on the simulation grid")
+        return c[:, idx]
+
+    def __getitem__(self, pop: str) -> np.ndarray:
+        c = dict.__getitem__(self, pop)
+        local = np.clip(self.grid - self.offsets[pop], 0, self.phase_ticks)
+        out = np.zeros((c.shape[0], len(self.grid)) + c.shape[2:], np.uint32)
+        ok = local > 0
+        out[:, ok] = c[:, np.searchsorted(self.local_grid, local[ok])]
+        return out
+
+    def items(self):
+        return ((k, self[k]) for k in self)
+
+    def values(self):
+        return (self[k] for k in self)
+
+
 def finish_result(spec: RunSpec, backend: str, counts_local: dict[str, np.ndarray], local_grid: np.ndarray,
                   spikes: dict[str, float], synops: dict[str, float], trains: dict[str, np.ndarray] | None,
                   info: dict | None = None) -> SimResult:
@@ -399,10 +439,15 @@ def finish_result(spec: RunSpec, backend: str, counts_local: dict[str, np.ndarra
     ``counts_local[pop]`` is ``(B, len(local_grid), C, H, W)`` cumulative counts of an unrolled
     population at the local ticks ``local_grid`` (which must contain every ``grid - offset`` that
     lies in ``[1, spec.ticks]``). For the looped schedule a copy's counts are 0 before its phase and
-    frozen after it.
+    frozen after it (kept as :class:`PhaseCounts`).
     """
     grid = spec.grid
     counts = {}
+    if spec.schedule == "looped":
+        offsets = {pop: spec.offset(pop) for pop in counts_local}
+        counts = PhaseCounts({p: np.asarray(c, np.uint32) for p, c in counts_local.items()}, np.asarray(local_grid),
+                             grid, offsets, spec.ticks)
+        counts_local = {}
     for pop, c in counts_local.items():
         off = spec.offset(pop)
         local = np.clip(grid - off, 0, spec.ticks)
@@ -446,7 +491,7 @@ def synapses_per_pre_neuron(net: Network) -> dict[str, float]:
     return out
 
 
-__all__ = ["BACKENDS", "REGENERATING_BACKENDS", "SCHEDULES", "RunSpec", "SimResult", "default_grid", "encode_input",
+__all__ = ["BACKENDS", "REGENERATING_BACKENDS", "SCHEDULES", "PhaseCounts", "RunSpec", "SimResult", "default_grid", "encode_input",
            "finish_result", "get_backend", "local_grid", "prepare_run", "preprocess", "regenerated_spikes",
            "regular_train", "simulate",
            "synapses_per_pre_neuron"]

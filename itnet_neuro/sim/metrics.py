@@ -114,9 +114,10 @@ class Decoder:
             return text
         name, _, value = str(text).partition(":")
         try:
-            return cls(name.strip(), float(value) if value else None)
+            parameter = float(value) if value else None
         except ValueError:
             raise ValidationError(f"decoder {text!r}: the parameter after ':' must be a number") from None
+        return cls(name.strip(), parameter)
 
     @property
     def spec(self) -> str:
@@ -173,7 +174,6 @@ def iter_rates(result: SimResult, population: str, t0: int, decoder: Decoder, de
     unrolled population whose readout window starts at ``t0``, or None before ``t0``."""
     grid = result.grid
     cap = _cap(result, t0)
-    counts = result.counts[population]
     indices = range(len(grid)) if indices is None else indices
     if decoder.name == "exponential":
         yield from _iter_exponential(result, population, t0, cap, decoder.parameter, indices)
@@ -209,7 +209,7 @@ def _iter_exponential(result: SimResult, population: str, t0: int, cap, tau: flo
                 yield None
             continue
         if t > last_t:
-            c = result.counts[population][:, g].astype(np.float64)
+            c = _count(result, population, t)
             prev = _count(result, population, t0 - 1) if last_c is None else last_c
             dt = t - last_t
             decay = keep ** dt
