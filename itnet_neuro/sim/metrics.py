@@ -145,7 +145,7 @@ DECODERS = {"cumulative": None, "from-depth": None, "late": ("fraction", 0.5), "
 
 #: The decoder results use unless told otherwise: the best anytime mIoU in
 #: ``benchmarks/results/decoders.json`` (written by ``benchmarks/bench_decoders.py``).
-DEFAULT_DECODER = Decoder("cumulative")
+DEFAULT_DECODER = Decoder("late", 0.25)
 
 
 def needed_ticks(decoder: Decoder, grid, starts: dict[str, int], caps: dict[str, int | None],
