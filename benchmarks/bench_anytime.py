@@ -6,8 +6,9 @@ synthetic test images, the fast backend and the default decoder:
 1. allocate looped with ``--phase-ticks auto`` and the regenerating state buffer (phase T measured);
    looped with the same T and the replaying buffer; unrolled (cores and buffer cost of each);
 2. simulate looped-regenerating, looped-replay and unrolled for the same total time, 6 × T ticks;
-3. the regenerating buffer's rate window W: the default ``T - D`` (D: one iteration's depth), and
-   ``(T - D) / 2``, ``(T - D) / 4``; with T > 64 also 64-tick phases (the issue asks for at most 64).
+3. the regenerating buffer's rate window W: ``T - D`` (D: one iteration's depth), ``(T - D) / 2`` and
+   ``(T - D) / 4`` (one of them the default, :func:`mapping.schedule.default_window`); with T > 64 also
+   64-tick phases (the issue asks for at most 64).
 
 Writes ``benchmarks/results/anytime_schedules.json`` and ``docs/anytime_schedules.png`` (mIoU of every
 output over wall-clock hardware time, one panel per schedule).
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -68,21 +68,21 @@ def main(argv=None) -> int:
     from itnet_neuro.sim.plots import plot_schedules
     from itnet_neuro.utils import write_json
     from mapping.allocate import plan
-    from mapping.schedule import iteration_depth
+    from mapping.schedule import default_window, iteration_depth
 
-    doc = {"command": "nice -n 5 python benchmarks/bench_anytime.py" + (" " + " ".join(argv) if argv else ""),
-           "started": time.strftime("%Y-%m-%d %H:%M:%S"),
-           "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
-           "load_average_before": list(os.getloadavg()), "chip": CHIP, "model": "itnet_small_shared.h5",
-           "data": "synthetic test split", "allocations": {}, "runs": {}}
+    from common import header
+
+    doc = header("nice -n 5 python benchmarks/bench_anytime.py" + (" " + " ".join(argv) if argv else ""))
+    doc |= {"chip": CHIP, "model": "itnet_small_shared.h5", "data": "synthetic test split", "allocations": {},
+            "runs": {}}
     net, keras_model, _ = load_model(None)
     n_it = net.block.iterations
     depth = iteration_depth(net)
-    common = dict(network=net, ann_model=keras_model, images=args.images, keep_predictions=False)
+    shared = dict(network=net, ann_model=keras_model, images=args.images, keep_predictions=False)
 
     def run(name, alloc_path, **kw):
         t0 = time.perf_counter()
-        res = run_experiment(alloc=alloc_path, **common, **kw)
+        res = run_experiment(alloc=alloc_path, **shared, **kw)
         doc["runs"][name] = _trim(res) | {"process_seconds": round(time.perf_counter() - t0, 1)}
         gaps = " ".join(f"{o['gap']:+.3f}" for o in doc["runs"][name]["outputs"])
         print(f"{name}: {res['ticks']} ticks, gaps to the ANN {gaps} ({time.perf_counter() - t0:.0f} s)", flush=True)
@@ -102,8 +102,9 @@ def main(argv=None) -> int:
         shown = {f"looped, regenerating buffer ({n_it} × {phase} ticks)": run("looped-regenerate", a_regen),
                  f"looped, exact replay ({n_it} × {phase} ticks)": run("looped-replay", a_replay),
                  f"unrolled ({total} ticks)": run("unrolled", a_unrolled, ticks=total)}
-        for div in (2, 4):
-            w = max(1, (phase - depth) // div)
+        default = default_window(phase, depth)
+        doc["window_ticks_default"] = default
+        for w in sorted({phase - depth, (phase - depth) // 2, (phase - depth) // 4} - {default}, reverse=True):
             run(f"looped-regenerate-window-{w}", a_regen, window_ticks=w)
         if phase > 64:
             run("looped-regenerate-64", a_regen, phase_ticks=64)

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -104,10 +103,10 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     from itnet_neuro.utils import write_json
 
-    doc = {"command": "nice -n 5 python benchmarks/bench_decoders.py" + (" " + " ".join(argv) if argv else ""),
-           "started": time.strftime("%Y-%m-%d %H:%M:%S"),
-           "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
-           "load_average_before": list(os.getloadavg()), "decoders": DECODERS, "runs": {}}
+    from common import header
+
+    doc = header("nice -n 5 python benchmarks/bench_decoders.py" + (" " + " ".join(argv) if argv else ""))
+    doc |= {"decoders": DECODERS, "runs": {}}
     for name in args.runs:
         doc["runs"][name] = run_one(name, RUNS[name], args.images)
     score = {spec: round(float(np.mean([np.mean(r["decoders"][spec]["anytime_mean_miou"])

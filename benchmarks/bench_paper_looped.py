@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -83,10 +82,9 @@ def main(argv=None) -> int:
 
     from itnet_neuro.utils import write_json
 
-    doc = {"command": "nice -n 5 python benchmarks/bench_paper_looped.py",
-           "started": time.strftime("%Y-%m-%d %H:%M:%S"),
-           "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
-           "load_average_before": list(os.getloadavg())}
+    from common import header
+
+    doc = header("nice -n 5 python benchmarks/bench_paper_looped.py")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         net_path, alloc_path = tmp / "paper.snn.h5", tmp / "alloc.json"

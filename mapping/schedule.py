@@ -45,7 +45,7 @@ state buffer's, one of :data:`STATE_BUFFERS`:
     one-to-one by S and an emitter node ``S~emit`` that drives the feedback connections; with 1: one
     node ``S~regen`` doing both), allocated and counted like any population; ``"core-memory"`` stores
     ``bytes_per_state_neuron`` per state neuron with S's cores. A chip without a regenerator replays.
-    The default window is :func:`default_window`.
+    The default window is :func:`default_window`, the later half of what follows one iteration's depth.
 
 ``"replay"`` (exact)
     Iteration n at local tick τ receives the spikes S emitted *in phase n-1* at local tick
@@ -164,9 +164,14 @@ def iteration_depth(net) -> int:
 
 
 def default_window(phase_ticks: int, depth: int) -> int:
-    """Ticks of the final window over which the regenerating buffer measures the state's rate:
-    the settled part of the phase, ``T - depth``, at least 1 and at most T."""
-    return int(min(phase_ticks, max(1, int(phase_ticks) - int(depth))))
+    """Ticks of the final window over which the regenerating buffer measures the state's rate: the
+    later half of the phase after one iteration's depth, ``(T - depth) // 2``, at least 1 and at most T.
+
+    Measured (``benchmarks/results/anytime_schedules.json``, shipped model on Loihi, 6 × 64 ticks):
+    windows of ``T - D``, ``(T - D)/2`` and ``(T - D)/4`` ticks; the half forgets the iteration's
+    start-up transient and still averages enough ticks.
+    """
+    return int(min(phase_ticks, max(1, (int(phase_ticks) - int(depth)) // 2)))
 
 
 def _check_buffer(state_buffer: str) -> None:

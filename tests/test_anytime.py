@@ -215,7 +215,7 @@ def test_regenerating_buffer_is_costed_per_chip():
     loihi = plan(net, "loihi", "looped", phase_ticks=40)
     sb = loihi.view.state_buffer
     assert sb["mode"] == "regenerate" and sb["mechanism"] == "generator-neurons"
-    assert sb["regen_neurons"] == 2 * size and sb["window_ticks"] == 40 - 3
+    assert sb["regen_neurons"] == 2 * size and sb["window_ticks"] == (40 - 3) // 2
     regen = {n.name for n in loihi.view.nodes if n.kind == "regen"}
     assert regen == {"state~count", "state~emit"}
     fb = next(e for e in loihi.view.edges if e.name == "state_to_hidden")
@@ -260,7 +260,8 @@ def test_looped_ticks_say_what_runs():
     assert (phase, total) == (42, 252) and "4 tick(s) fewer" in note
     phase, total, note = looped_ticks(6, 256, None, 64)
     assert (phase, total) == (64, 384) and "--ticks 256 does not set" in note and "allocation" in note
-    assert looped_ticks(6, 384, 64, None)[2] == "looped schedule: 6 phases × 64 ticks = 384 ticks (phase from --phase-ticks)"
+    assert looped_ticks(6, 384, 64, None)[2] == ("looped schedule: 6 phases × 64 ticks = 384 ticks "
+                                                 "(phase from --phase-ticks)")
     with pytest.raises(ValidationError, match="--ticks >= 6"):
         looped_ticks(6, 5, None, None)
 

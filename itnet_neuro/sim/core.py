@@ -34,7 +34,8 @@ Tick semantics (shared by ``reference``, ``fast``, ``nengo``, ``nengo-dl`` and `
     local ticks of phase ``n-1`` (``m`` spikes), re-emitted from local tick 1 of phase ``n`` as a
     regular train, ``floor(k·m/W + 1/2)`` spikes by local tick ``k`` (:func:`regular_train`),
     delivered after the connection's delay. Backends: ``fast`` and ``reference``
-    (:data:`REGENERATING_BACKENDS`).
+    (:data:`REGENERATING_BACKENDS`). The buffer is simulated as exact: the chip's realization of it
+    (an emitter neuron's quantized bias, BrainScaleS-2's analog rate error) is not modelled.
   - ``"replay"``: the spikes the state emitted at local tick ``τ - d`` of phase ``n-1``. Hence the
     spikes of ``pop`` in phase ``n`` at local tick ``τ`` equal those of ``pop@n`` of the unrolled
     network at tick ``τ`` (tests check it). Every backend.
@@ -491,7 +492,7 @@ def synapses_per_pre_neuron(net: Network) -> dict[str, float]:
     return out
 
 
-__all__ = ["BACKENDS", "REGENERATING_BACKENDS", "SCHEDULES", "PhaseCounts", "RunSpec", "SimResult", "default_grid", "encode_input",
-           "finish_result", "get_backend", "local_grid", "prepare_run", "preprocess", "regenerated_spikes",
+__all__ = ["BACKENDS", "REGENERATING_BACKENDS", "SCHEDULES", "PhaseCounts", "RunSpec", "SimResult", "default_grid",
+           "encode_input", "finish_result", "get_backend", "local_grid", "prepare_run", "preprocess", "regenerated_spikes",
            "regular_train", "simulate",
            "synapses_per_pre_neuron"]

@@ -375,7 +375,7 @@ def output_metrics(result: SimResult, net: Network, labels: np.ndarray | None = 
             for key, name in (("first_output_tick", "seconds_to_first_output"),
                               ("first_spike_tick", "seconds_to_first_spike"),
                               ("ticks_to_90", "seconds_to_90"), ("ticks_to_99", "seconds_to_99")):
-                entry[name] = None if entry[key] is None else entry[key] * tick_seconds
+                entry[name] = None if entry[key] is None else float(f"{entry[key] * tick_seconds:.9g}")
         if keep_predictions_at:
             entry["predictions"] = kept
         out.append(entry)

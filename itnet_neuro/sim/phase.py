@@ -128,8 +128,8 @@ def choose_phase_ticks(net: Network, chip, *, images: int = 2, data: str = "synt
             break
         phase = min(probe, STEP * math.ceil(1.5 * phase / STEP))
     record = {"method": "measured (itnet_neuro.sim.phase.choose_phase_ticks)", "phase_ticks": phase,
-              "state_buffer": state_buffer, "phase_depth_ticks": depth, "probe_phase_ticks": probe, "images": images, "data": data,
-              "chip": hw.name, "decoder": decoder.spec, "tolerance": tolerance,
+              "state_buffer": state_buffer, "phase_depth_ticks": depth, "probe_phase_ticks": probe, "images": images,
+              "data": data, "chip": hw.name, "decoder": decoder.spec, "tolerance": tolerance,
               "probe_final_agreement": [round(float(c[-1]), 4) for c in ref],
               "settle_local_ticks": settle, "verified": tries,
               "seconds": round(time.perf_counter() - t_start, 1)}
