@@ -36,6 +36,9 @@ log = logging.getLogger("itnet_neuro.sim")
 
 #: Agreement (mIoU against the ANN's class maps, 0…1) an output may lose to a shorter phase.
 DEFAULT_TOLERANCE = 0.01
+#: Below this agreement of every output at the probe's end the measurement says nothing (recorded as
+#: a warning): e.g. the random-weight paper preset, whose spiking network hardly fires.
+WEAK_AGREEMENT = 0.2
 
 
 def probe_phase(depth: int, max_phase: int) -> int:
@@ -133,6 +136,11 @@ def choose_phase_ticks(net: Network, chip, *, images: int = 2, data: str = "synt
               "probe_final_agreement": [round(float(c[-1]), 4) for c in ref],
               "settle_local_ticks": settle, "verified": tries,
               "seconds": round(time.perf_counter() - t_start, 1)}
+    if max(float(c[-1]) for c in ref) < WEAK_AGREEMENT:
+        record["warning"] = (f"every output agrees with the ANN below {WEAK_AGREEMENT:g} at the probe's end (an "
+                             "untrained or nearly silent network?): the measurement cannot tell convergence, so "
+                             "the phase is one iteration's depth rounded up")
+        log.warning(f"phase ticks auto: {record['warning']}")
     log.info(f"phase ticks auto: {phase} (outputs settle within {tolerance:g} of the {probe}-tick probe by local "
              f"ticks {settle}; {record['seconds']} s)")
     return phase, record
