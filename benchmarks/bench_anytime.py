@@ -35,10 +35,10 @@ KEEP = ("schedule", "ticks", "phase_ticks", "state_buffer", "decoder", "images",
 
 
 def _alloc(a, folder: Path, name: str) -> tuple[Path, dict]:
-    from mapping.report import write_json
+    from mapping import allocfile
 
     path = folder / f"{name}.json"
-    write_json(a, path)
+    allocfile.write(a, path)
     sb = a.view.state_buffer if a.schedule == "looped" else None
     return path, {"schedule": a.schedule, "feasible": a.feasible, "cores": a.cores_used, "chips": a.chips_used,
                   "phase_ticks": a.phase_ticks if a.schedule == "looped" else None, "state_buffer": sb,

@@ -39,10 +39,10 @@ def worker(step: str, net_path: Path, alloc_path: Path, out: Path) -> None:
     t0 = time.perf_counter()
     if step == "phase":
         from itnet_neuro.sim.phase import plan_auto_phase
-        from mapping.report import write_json
+        from mapping import allocfile
 
         alloc = plan_auto_phase(net, "loihi", "looped", images=2)
-        write_json(alloc, alloc_path)
+        allocfile.write(alloc, alloc_path)
         res = {"phase_ticks": alloc.phase_ticks, "feasible": alloc.feasible, "cores": alloc.cores_used,
                "chips": alloc.chips_used, "state_buffer": alloc.view.state_buffer, "choice": alloc.phase_choice}
     else:

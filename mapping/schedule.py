@@ -88,7 +88,8 @@ def _read_out(net) -> set[str]:
     return {t.population for r in net.readouts for t in r.terms}
 
 
-def _split_copy(name: str) -> tuple[str, int | None]:
+def split_copy(name: str) -> tuple[str, int | None]:
+    """``("conv", 3)`` for the name ``conv@3`` of an unrolled copy (node or connection), else ``(name, None)``."""
     if "@" in name:
         base, it = name.rsplit("@", 1)
         if it.isdigit():
@@ -102,7 +103,7 @@ def unrolled_view(net) -> View:
     read = _read_out(flat)
     nodes = []
     for p in flat.populations:
-        base, it = _split_copy(p.name) if net.block is not None else (p.name, None)
+        base, it = split_copy(p.name) if net.block is not None else (p.name, None)
         nodes.append(Node(name=p.name, population=base, iteration=it, shape=p.shape, table_rows=1,
                           multiplexed=False, read_out=p.name in read))
     edges = []
@@ -111,7 +112,7 @@ def unrolled_view(net) -> View:
     shapes[flat.input.name] = flat.input.shape
     for c in flat.connections:
         pre_shape, post_shape = shapes[c.pre], shapes[c.post]
-        base = _split_copy(c.name)[0] if net.block is not None else c.name
+        base = split_copy(c.name)[0] if net.block is not None else c.name
         key = (base, pre_shape, post_shape, c.pre == flat.input.name)
         if key not in templates:  # the copies of one connection share geometry and weights
             templates[key] = edge_from_connection(c, pre_shape, post_shape, from_input=c.pre == flat.input.name)
@@ -143,7 +144,8 @@ def arrival_ticks(net, *, longest: bool = True, state_buffer: str | None = None)
     for p in flat.populations:
         cands = []
         for c in flat.incoming(p.name):
-            start = 1 if c.name.rsplit("@", 1)[0] in fb and "@" in c.name else ticks.get(c.pre)
+            base, it = split_copy(c.name)
+            start = 1 if it is not None and base in fb else ticks.get(c.pre)
             if start is not None:
                 cands.append(start + c.delay)
         ticks[p.name] = pick(cands) if cands else None
@@ -158,8 +160,8 @@ def iteration_depth(net) -> int:
         return 0
     ticks = arrival_ticks(net, state_buffer="regenerate")
     watch = set(net.block.state) | _read_out(net) or set(net.block.populations)
-    vals = [t for name, t in ticks.items() if t is not None and _split_copy(name)[0] in watch
-            and _split_copy(name)[1] is not None]
+    vals = [t for name, t in ticks.items() if t is not None and split_copy(name)[0] in watch
+            and split_copy(name)[1] is not None]
     return max(vals, default=0)
 
 

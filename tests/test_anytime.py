@@ -283,3 +283,32 @@ def test_choose_phase_ticks_on_a_small_network():
     assert record["phase_depth_ticks"] == 3 and record["probe_phase_ticks"] == 32
     assert 4 <= phase <= 32 and phase % 4 == 0 and record["verified"][-1]["phase_ticks"] == phase
     assert len(record["settle_local_ticks"]) == 3
+
+
+def test_alloc_json_carries_the_state_buffer_and_the_phase_choice(tmp_path):
+    import json as _json
+
+    from itnet_neuro.errors import SchemaError
+    from mapping import allocfile
+    from mapping.allocate import plan
+
+    a = plan(tiny_iterative_network(), "loihi", "looped", phase_ticks=40)
+    a.phase_choice = {"method": "measured", "phase_ticks": 40}
+    path = tmp_path / "alloc.json"
+    allocfile.write(a, path)
+    f = allocfile.read(path)
+    assert f.state_buffer == allocfile.StateBufferRef("regenerate", "generator-neurons", (40 - 3) // 2)
+    assert f.phase_choice == {"method": "measured", "phase_ticks": 40}
+    assert "regular train" in f.looped["semantics"]
+    doc = _json.loads(path.read_text())
+    del doc["looped"]["state_buffer"]["mode"]  # a schema-2 file from before the regenerating buffer
+    path.write_text(_json.dumps(doc))
+    assert allocfile.read(path).state_buffer.mode == "replay"
+    doc["looped"]["state_buffer"].update(mode="regenerate", window_ticks=41)
+    path.write_text(_json.dumps(doc))
+    with pytest.raises(SchemaError, match="window_ticks"):
+        allocfile.read(path)
+    doc["looped"]["state_buffer"]["mode"] = "magic"
+    path.write_text(_json.dumps(doc))
+    with pytest.raises(SchemaError, match="'magic' is not one of regenerate, replay"):
+        allocfile.read(path)

@@ -145,13 +145,14 @@ def read_rates(path: str | None) -> dict | None:
 
 def run(args) -> int:
     from itnet_neuro.errors import AllocationError
-    from mapping.report import plot_cores, table, write_json
+    from mapping import allocfile
+    from mapping.report import plot_cores, table
 
     out = Path(args.output)
     net = load_model_network(args.model, out.parent)
     alloc = _plan(net, args)
     print(table(alloc))
-    write_json(alloc, out)
+    allocfile.write(alloc, out)
     print(f"wrote {out}")
     plot = args.plot if args.plot is not None else str(out.with_name(out.stem + "_cores.png"))
     if plot.lower() != "none":

@@ -111,14 +111,14 @@ def looped_ticks(n_it: int, ticks: int | None, phase_ticks: int | None, alloc_ph
 def _buffer_choice(hw, phase: int, alloc_phase: int | None, state_buffer, window_ticks):
     """``(state_buffer, window_ticks, note)``: the arguments, else the allocation's, else the default
     (replay on a chip without a regenerator)."""
-    sb = hw.state_buffer if hw is not None else {}
-    mode = state_buffer or sb.get("mode")
+    sb = hw.state_buffer if hw is not None else None
+    mode = state_buffer or (sb.mode if sb is not None else None)
     note = None
     if mode is None and hw is not None and hw.chip.state_buffer.regenerator is None:
         mode, note = "replay", f"{hw.name} has no state-buffer regenerator: the state buffer replays"
-    if window_ticks is None and mode in (None, "regenerate") and sb.get("mode") == "regenerate" \
+    if window_ticks is None and mode in (None, "regenerate") and sb is not None and sb.mode == "regenerate" \
             and alloc_phase == phase:
-        window_ticks = sb.get("window_ticks")
+        window_ticks = sb.window_ticks
     return mode, window_ticks, note
 
 
@@ -128,13 +128,16 @@ def run_experiment(model=None, *, alloc=None, chip=None, backend: str = "fast", 
                    window_ticks: int | None = None, decoder=None,
                    split: str = "test", seed: int = 0, chip_seed: int = 0, grid_points: int = 96,
                    batch_size: int | None = None, plot_dir=None, network: Network | None = None,
-                   ann_model=None, keep_predictions: bool = True, **backend_options) -> dict:
+                   ann_model=None, keep_predictions: bool = True, ignore_limits: bool = False,
+                   **backend_options) -> dict:
     """Run one simulation experiment and return the results dict (see ``itnet-neuro simulate --help``).
 
     ``network`` (with optional ``ann_model``, the Keras model it came from) replaces loading ``model``,
-    e.g. to run one conversion on several chips. ``ticks`` (default :data:`DEFAULT_TICKS`) is the
-    length of an unrolled run; a looped run is N whole phases (:func:`looped_ticks` says which).
-    ``decoder``: :class:`itnet_neuro.sim.metrics.Decoder` or its spec (default
+    e.g. to run one conversion on several chips. An infeasible ``alloc`` is refused
+    (:class:`~itnet_neuro.errors.AllocationError`) unless ``ignore_limits``; the results then say so
+    (``ignore_limits``, ``violations``). ``ticks`` (default :data:`DEFAULT_TICKS`) is the length of an
+    unrolled run; a looped run is N whole phases (:func:`looped_ticks` says which). ``decoder``:
+    :class:`itnet_neuro.sim.metrics.Decoder` or its spec (default
     :data:`~itnet_neuro.sim.metrics.DEFAULT_DECODER`).
     """
     from itnet_neuro.sim.core import default_grid, simulate
@@ -148,7 +151,7 @@ def run_experiment(model=None, *, alloc=None, chip=None, backend: str = "fast", 
         net, keras_model, desc = load_model(model)
     hw = None
     if alloc is not None:
-        hw = Hardware.from_allocation(alloc, seed=chip_seed)
+        hw = Hardware.from_allocation(alloc, seed=chip_seed, ignore_limits=ignore_limits)
     elif chip is not None:
         hw = Hardware.from_chip(chip, seed=chip_seed)
     if schedule is None:
@@ -219,6 +222,8 @@ def run_experiment(model=None, *, alloc=None, chip=None, backend: str = "fast", 
                     "iterations": n_it},
         "chip": None if hw is None else hw.name,
         "chip_seed": None if hw is None else chip_seed,
+        "ignore_limits": bool(ignore_limits),
+        "violations": [] if hw is None else [v.to_dict() for v in hw.violations],
         "tick_seconds": tick_s,
         "grid": [int(t) for t in grid],
         "outputs": outputs,
@@ -233,6 +238,9 @@ def run_experiment(model=None, *, alloc=None, chip=None, backend: str = "fast", 
     }
     if hw is not None:
         results["weight_rms_error"] = hw.report.get("weight_rms_error", {})
+        results["clipped"] = dict(hw.report.get("clipped", {}))  # parameters clipped to the chip's ranges
+        results["clip_factors"] = hw.report.get("clip_factors", {})
+        results["neuron"] = hw.report.get("neuron")
     if plot_dir is not None:
         from itnet_neuro.sim.plots import plot_all
 
