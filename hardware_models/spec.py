@@ -45,7 +45,7 @@ from hardware_models.errors import SpecError
 from hardware_models.formulas import FORMULA_ROLES
 
 __all__ = ["PACKAGED_CHIPS_DIR", "NONE", "Source", "ChipLevel", "CoreSpec", "WeightSpec", "NeuronSpec",
-           "TimingSpec", "EnergySpec", "NoiseSpec", "ChipSpec", "load_chip", "list_chips",
+           "TimingSpec", "EnergySpec", "NoiseSpec", "StateBufferSpec", "ChipSpec", "load_chip", "list_chips",
            "SECTIONS"]
 
 #: Folder of the packaged chip TOML files (one per chip, file stem = chip name).
@@ -557,6 +557,49 @@ class NoiseSpec(_Section):
                 and self.temporal_noise_rel_std == 0)
 
 
+REGENERATORS = ("generator-neurons", "core-memory")
+
+
+@_documented
+@dataclass(frozen=True)
+class StateBufferSpec(_Section):
+    """How the looped schedule's state buffer *regenerates* a rate code on this chip (DESIGN.md §6).
+
+    In phase n the buffer feeds the iterative block a regular spike train at the rate each state
+    neuron fired in the final window of phase n−1 (``mapping.schedule``). Realizations:
+
+    - ``"generator-neurons"``: per state neuron ``neurons_per_state_neuron`` extra neurons on the
+      cores — with 2, a counter that integrates the state neuron's spikes over the window and an
+      emitter, an IF neuron whose bias the chip's management processor rewrites at the phase
+      boundary to ``count / W · θ`` so that it fires the regular train; with 1, a programmable
+      neuron keeps both;
+    - ``"core-memory"``: software cores keep ``bytes_per_state_neuron`` per state neuron (window
+      count and the emitter's accumulator) in core memory and emit the train from code;
+    - None (``"none"``): the chip cannot regenerate (a looped run replays the spike train verbatim).
+    """
+
+    SECTION: ClassVar[str] = "state_buffer"
+
+    regenerator: str | None = _f("Mechanism that regenerates the state's rate code between phases; None if "
+                                 "the chip cannot.", "str", optional=True, choices=REGENERATORS)
+    neurons_per_state_neuron: int | None = _f(
+        "Extra neurons per state neuron for regenerator = 'generator-neurons' (counter + emitter, or one "
+        "programmable neuron doing both).", "int", unit="neurons", optional=True, ge=1, le=2)
+    bytes_per_state_neuron: float | None = _f(
+        "Core memory per state neuron for regenerator = 'core-memory' (window count + emitter accumulator).",
+        "float", unit="bytes/neuron", optional=True, gt=0)
+
+    def _check(self) -> None:
+        need = {"generator-neurons": "neurons_per_state_neuron", "core-memory": "bytes_per_state_neuron"}
+        for mech, name in need.items():
+            value = getattr(self, name)
+            if self.regenerator == mech and value is None:
+                raise SpecError(f"state_buffer.{name}", f"must be given when state_buffer.regenerator is {mech!r}")
+            if self.regenerator != mech and value is not None:
+                raise SpecError(f"state_buffer.{name}", f"must be {NONE!r} unless state_buffer.regenerator is "
+                                f"{mech!r}", value)
+
+
 #: TOML table name → section class, in file order.
 SECTIONS: dict[str, type] = {
     "chip": ChipLevel,
@@ -566,6 +609,7 @@ SECTIONS: dict[str, type] = {
     "timing": TimingSpec,
     "energy": EnergySpec,
     "noise": NoiseSpec,
+    "state_buffer": StateBufferSpec,
 }
 
 CHIP_KINDS = ("digital", "mixed-signal", "ideal")
@@ -579,8 +623,8 @@ class ChipSpec(_Section):
     ``sources`` maps dotted keys (``"core.max_neurons"``) to :class:`Source`; ``path`` is the file it
     was loaded from (empty when constructed in code). The sections are ``chip``
     (:class:`ChipLevel`), ``core`` (:class:`CoreSpec`), ``weights`` (:class:`WeightSpec`), ``neuron``
-    (:class:`NeuronSpec`), ``timing`` (:class:`TimingSpec`), ``energy`` (:class:`EnergySpec`) and
-    ``noise`` (:class:`NoiseSpec`).
+    (:class:`NeuronSpec`), ``timing`` (:class:`TimingSpec`), ``energy`` (:class:`EnergySpec`), ``noise``
+    (:class:`NoiseSpec`) and ``state_buffer`` (:class:`StateBufferSpec`).
     """
 
     SECTION: ClassVar[str] = ""
@@ -597,6 +641,7 @@ class ChipSpec(_Section):
     timing: TimingSpec = field(default=None)
     energy: EnergySpec = field(default=None)
     noise: NoiseSpec = field(default=None)
+    state_buffer: StateBufferSpec = field(default=None)
     sources: Mapping[str, Source] = field(default_factory=dict, compare=False, repr=False)
     path: str = field(default="", compare=False)
 
@@ -622,6 +667,10 @@ class ChipSpec(_Section):
             raise SpecError("timing.acceleration_factor", "must be given for a mixed-signal chip")
         if self.kind == "ideal" and not self.noise.is_noiseless:
             raise SpecError("noise", "must be all 0 for the ideal chip")
+        if self.state_buffer.regenerator == "generator-neurons" and not self.neuron.parameters_switchable_at_runtime:
+            raise SpecError("state_buffer.regenerator", "'generator-neurons' rewrites the emitter's bias at every "
+                            "phase boundary, so it needs neuron.parameters_switchable_at_runtime = true",
+                            self.state_buffer.regenerator)
 
     # -- convenience -------------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ Public API (imported lazily, so ``import mapping`` stays cheap)::
     from mapping import allocfile; allocfile.write(alloc, "alloc.json"); allocfile.read("alloc.json")
 
 Modules: :mod:`~mapping.chip` (the one adapter to the chip spec), :mod:`~mapping.view` (nodes and
-edge geometry), :mod:`~mapping.schedule` (looped/unrolled, the state-buffer semantics),
+edge geometry), :mod:`~mapping.schedule` (looped/unrolled, the regenerating and replaying state buffers, latency),
 :mod:`~mapping.partition` (tiling), :mod:`~mapping.pack` (bin packing), :mod:`~mapping.place`
 (mesh placement), :mod:`~mapping.convlayer` (DYNAP-CNN cores), :mod:`~mapping.allocate`,
 :mod:`~mapping.report`, :mod:`~mapping.allocfile` (``alloc.json``, the one reader and writer),
@@ -21,7 +21,8 @@ edge geometry), :mod:`~mapping.schedule` (looped/unrolled, the state-buffer sema
 
 _API = {"allocate": "mapping.allocate", "plan": "mapping.allocate", "find_violations": "mapping.allocate",
         "lower_bound_cores": "mapping.allocate", "Allocation": "mapping.allocate", "Violation": "mapping.violations",
-        "compare": "mapping.compare", "SCHEDULES": "mapping.schedule", "DEFAULT_PHASE_TICKS": "mapping.schedule"}
+        "compare": "mapping.compare", "SCHEDULES": "mapping.schedule", "DEFAULT_PHASE_TICKS": "mapping.schedule",
+        "STATE_BUFFERS": "mapping.schedule"}
 
 __all__ = sorted(_API)
 

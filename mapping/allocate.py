@@ -25,7 +25,7 @@ from mapping.convlayer import assign_layers, layer_requirements
 from mapping.pack import pack_classes
 from mapping.partition import RESOURCES, _group_boxes, partition
 from mapping.place import assign_chips, place
-from mapping.schedule import DEFAULT_PHASE_TICKS, SCHEDULES, build_view
+from mapping.schedule import DEFAULT_PHASE_TICKS, DEFAULT_STATE_BUFFER, SCHEDULES, build_view
 from mapping.view import View
 from mapping.violations import Violation, merge_copies
 
@@ -73,6 +73,8 @@ class Allocation:
     alternatives: dict = field(default_factory=dict)
     phase_ticks: int = DEFAULT_PHASE_TICKS
     conv_layer: dict = field(default_factory=dict)
+    #: How ``phase_ticks`` was chosen when it was measured (``allocate --phase-ticks auto``), else None.
+    phase_choice: dict | None = None
     #: Nodes in which even one neuron exceeds a per-core limit (reported as violations): they are
     #: tiled with that limit raised to what one neuron needs, so their cores exceed it.
     unfit_nodes: tuple = ()
@@ -192,7 +194,8 @@ def _lower_bound(view: View, limits: Limits) -> tuple[int, dict]:
     return lb, detail
 
 
-def lower_bound_cores(net, chip, schedule: str = "unrolled", *, phase_ticks: int = DEFAULT_PHASE_TICKS) -> int:
+def lower_bound_cores(net, chip, schedule: str = "unrolled", *, phase_ticks: int = DEFAULT_PHASE_TICKS,
+                      state_buffer: str = DEFAULT_STATE_BUFFER) -> int:
     """Lower bound on the cores ``net`` needs on ``chip`` under ``schedule``, independent of the allocator.
 
     ``max`` over resources of ⌈network total / per-core limit⌉ (see :func:`_lower_bound`); for
@@ -202,9 +205,10 @@ def lower_bound_cores(net, chip, schedule: str = "unrolled", *, phase_ticks: int
     limits = limits_of(spec)
     if schedule == "auto":
         cands = ["unrolled"] + (["looped"] if limits.switchable and net.block is not None else [])
-        return min(lower_bound_cores(net, spec, s, phase_ticks=phase_ticks) for s in cands)
+        return min(lower_bound_cores(net, spec, s, phase_ticks=phase_ticks, state_buffer=state_buffer)
+                   for s in cands)
     _check_schedule(schedule)
-    return _lower_bound(build_view(net, schedule, limits, phase_ticks), limits)[0]
+    return _lower_bound(build_view(net, schedule, limits, phase_ticks, state_buffer), limits)[0]
 
 
 # ------------------------------------------------------------------------------------- driver
@@ -458,10 +462,11 @@ def _core_res(p: Packing) -> dict:
     return {k: np.bincount(p.tile_core, weights=v, minlength=p.n_cores).astype(np.int64) for k, v in p.tile_res.items()}
 
 
-def _run(net, spec, schedule: str, phase_ticks: int, rates) -> Allocation:
+def _run(net, spec, schedule: str, phase_ticks: int, rates, state_buffer: str = DEFAULT_STATE_BUFFER,
+         window_ticks: int | None = None) -> Allocation:
     t0 = time.perf_counter()
     limits = limits_of(spec)
-    view = build_view(net, schedule, limits, phase_ticks)
+    view = build_view(net, schedule, limits, phase_ticks, state_buffer, window_ticks)
     violations: list[Violation] = []
     if schedule == "looped" and net.block is not None and not limits.switchable:
         violations.append(Violation("(schedule)", None, "switchable", 1, None,
@@ -488,7 +493,8 @@ def _summary(a: Allocation) -> dict:
 
 
 def plan(net, chip, schedule: str = "auto", *, phase_ticks: int = DEFAULT_PHASE_TICKS,
-         rates: dict | None = None) -> Allocation:
+         rates: dict | None = None, state_buffer: str = DEFAULT_STATE_BUFFER,
+         window_ticks: int | None = None) -> Allocation:
     """Allocate and return the result, feasible or not (never raises for infeasibility).
 
     Parameters
@@ -503,28 +509,33 @@ def plan(net, chip, schedule: str = "auto", *, phase_ticks: int = DEFAULT_PHASE_
         T, ticks per phase of the looped schedule (sizes its state buffer).
     rates : dict, optional
         Population name → mean spikes per neuron per tick (calibration), for the traffic estimate.
+    state_buffer : {"regenerate", "replay"}
+        What carries the state between looped phases (:mod:`mapping.schedule`).
+    window_ticks : int, optional
+        Rate window of the regenerating buffer (default :func:`mapping.schedule.default_window`).
     """
     _check_schedule(schedule)
+    run = functools.partial(_run, rates=rates, state_buffer=state_buffer, window_ticks=window_ticks)
     if int(phase_ticks) < 1:
         raise ValidationError(f"phase_ticks must be >= 1, got {phase_ticks}")
     spec = _load(chip)
     limits = limits_of(spec)
     if schedule != "auto":
-        a = _run(net, spec, schedule, phase_ticks, rates)
+        a = run(net, spec, schedule, phase_ticks)
         a.schedule_reason = f"requested (--schedule {schedule})"
         if net.block is None:
             a.schedule_reason += "; the network has no iterative block, so both schedules are the same"
         return a
     if net.block is None:
-        a = _run(net, spec, "unrolled", phase_ticks, rates)
+        a = run(net, spec, "unrolled", phase_ticks)
         a.schedule_reason = "the network has no iterative block: looped and unrolled are the same"
         return a
-    unrolled = _run(net, spec, "unrolled", phase_ticks, rates)
+    unrolled = run(net, spec, "unrolled", phase_ticks)
     if not limits.switchable:
         unrolled.schedule_reason = (f"unrolled: looped is not possible on {spec.name} (its neuron parameters "
                                     "cannot change at run time: neuron.parameters_switchable_at_runtime = false)")
         return unrolled
-    looped = _run(net, spec, "looped", phase_ticks, rates)
+    looped = run(net, spec, "looped", phase_ticks)
     if looped.feasible and (not unrolled.feasible or looped.cores_used <= unrolled.cores_used):
         best, other = looped, unrolled
         why = (f"looped: {looped.cores_used} cores vs {unrolled.cores_used} unrolled"
@@ -545,13 +556,13 @@ def plan(net, chip, schedule: str = "auto", *, phase_ticks: int = DEFAULT_PHASE_
 
 
 def allocate(net, chip, schedule: str = "auto", *, phase_ticks: int = DEFAULT_PHASE_TICKS,
-             rates: dict | None = None) -> Allocation:
+             rates: dict | None = None, state_buffer: str = DEFAULT_STATE_BUFFER) -> Allocation:
     """Allocate ``net`` on ``chip``; raise :class:`~itnet_neuro.errors.AllocationError` if infeasible.
 
     The error lists every :class:`~mapping.violations.Violation` and carries the complete result as
     ``exc.allocation`` (for the report). Parameters as :func:`plan`.
     """
-    a = plan(net, chip, schedule, phase_ticks=phase_ticks, rates=rates)
+    a = plan(net, chip, schedule, phase_ticks=phase_ticks, rates=rates, state_buffer=state_buffer)
     if not a.feasible:
         exc = AllocationError(a.violations, f"allocation on {a.spec.name} ({a.schedule}) infeasible: "
                               f"{len(a.violations)} violation(s); first: {a.violations[0]}")
@@ -560,6 +571,7 @@ def allocate(net, chip, schedule: str = "auto", *, phase_ticks: int = DEFAULT_PH
     return a
 
 
-def find_violations(net, chip, schedule: str = "auto", *, phase_ticks: int = DEFAULT_PHASE_TICKS) -> list[Violation]:
+def find_violations(net, chip, schedule: str = "auto", *, phase_ticks: int = DEFAULT_PHASE_TICKS,
+                    state_buffer: str = DEFAULT_STATE_BUFFER) -> list[Violation]:
     """Every reason ``net`` does not fit ``chip`` under ``schedule`` (empty: it fits)."""
-    return list(plan(net, chip, schedule, phase_ticks=phase_ticks).violations)
+    return list(plan(net, chip, schedule, phase_ticks=phase_ticks, state_buffer=state_buffer).violations)

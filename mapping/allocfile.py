@@ -23,6 +23,7 @@ add up), is refused with one line naming the file, the key and the fix.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 from dataclasses import dataclass, field
@@ -85,7 +86,8 @@ class TileRecord:
     neurons, own : int
         Neurons with and without the fan-out copies of the chip (``neurons - own`` copies).
     kind : str
-        ``"population"`` or ``"relay"``.
+        ``"population"``, ``"relay"`` (replaying state buffer) or ``"regen"`` (regenerating state
+        buffer: ``"<state>~regen"``, ``"<state>~count"``, ``"<state>~emit"``).
     multiplexed : bool
         A looped block member.
     """
@@ -162,6 +164,27 @@ class CoreRecord:
 
 
 @dataclass(frozen=True)
+class StateBufferRef:
+    """The looped schedule's state buffer (``looped.state_buffer`` in the file; :mod:`mapping.schedule`).
+
+    Attributes
+    ----------
+    mode : str
+        ``"regenerate"`` (a steady rate code of the previous phase's final window) or ``"replay"``
+        (phase n-1's spike train verbatim; files written before the regenerating buffer existed).
+    mechanism : str
+        How the chip realizes it (``"generator-neurons"``, ``"core-memory"``, ``"synaptic-delay"``,
+        ``"memory"``, ``"relay-neurons"``; ``"none"`` without feedback).
+    window_ticks : int or None
+        ``regenerate``: ticks at the end of a phase whose spike count sets the regenerated rate.
+    """
+
+    mode: str
+    mechanism: str
+    window_ticks: int | None = None
+
+
+@dataclass(frozen=True)
 class AllocFile:
     """Everything ``alloc.json`` holds (see :func:`mapping.allocfile.from_allocation` for each field).
 
@@ -194,8 +217,14 @@ class AllocFile:
     per_layer: tuple
     conv_layers: tuple
     cores: tuple = ()
+    state_buffer: StateBufferRef | None = None
     schema_version: int = ALLOC_SCHEMA_VERSION
     path: str = field(default="", compare=False)
+
+    @property
+    def phase_choice(self) -> dict | None:
+        """How ``phase_ticks`` was measured (``allocate --phase-ticks auto``), else None."""
+        return None if self.looped is None else self.looped.get("phase_ticks_choice")
 
     @functools.cached_property
     def _tiles_by_population(self) -> dict:
@@ -263,14 +292,31 @@ def _chip_ref(a) -> ChipRef:
     return ChipRef(spec.name, spec.full_name, lim.architecture, str(getattr(spec, "path", "") or ""), limits)
 
 
+#: What the ``looped.state_buffer`` of ``alloc.json`` does, by its ``mode`` (mapping.schedule).
+BUFFER_SEMANTICS = {
+    "regenerate": "see mapping.schedule: in phase n every state neuron's rate over the last window_ticks of phase "
+                  "n-1 (m spikes) is re-emitted as a regular train from local tick 1 (floor(k·m/W + 1/2) spikes by "
+                  "local tick k), delivered after the feedback connection's delay; block neurons restart from "
+                  "v_init at every phase start",
+    "replay": "see mapping.schedule: iteration n at local tick τ of phase n receives the state spikes iteration "
+              "n-1 emitted at local tick τ - d of phase n-1 (d: the feedback connection's delay), i.e. a delay "
+              "line of phase_ticks + d ticks; block neurons restart from v_init at every phase start",
+}
+
+
 def _looped(a) -> dict | None:
     if a.schedule != "looped":
         return None
-    return {"phase_ticks": a.phase_ticks, "state_buffer": a.view.state_buffer,
-            "semantics": "see mapping.schedule: iteration n at local tick τ of phase n receives the state "
-                         "spikes iteration n-1 emitted at local tick τ - d of phase n-1 (d: the feedback "
-                         "connection's delay), i.e. a delay line of phase_ticks + d ticks; block "
-                         "neurons restart from v_init at every phase start"}
+    sb = a.view.state_buffer
+    return {"phase_ticks": a.phase_ticks, "phase_ticks_choice": a.phase_choice, "state_buffer": sb,
+            "semantics": BUFFER_SEMANTICS[sb.get("mode", "replay")]}
+
+
+def _state_buffer(looped: dict | None) -> StateBufferRef | None:
+    if not looped:
+        return None
+    sb = looped.get("state_buffer") or {}
+    return StateBufferRef(sb.get("mode", "replay"), sb.get("mechanism", "none"), sb.get("window_ticks"))
 
 
 def from_allocation(a, *, cores: bool = True) -> AllocFile:
@@ -303,7 +349,8 @@ def from_allocation(a, *, cores: bool = True) -> AllocFile:
                        "readouts": "decoded by the host from the spikes of " + (", ".join(readouts) or "-")
                                    + " (one off-chip destination per neuron, counted in fan-out)"},
         placement=_plain(a.traffic), seconds=round(a.seconds, 3), per_layer=tuple(_plain(per_layer(a))),
-        conv_layers=tuple(_plain(a.conv_layer.get("layers", []))), cores=records)
+        conv_layers=tuple(_plain(a.conv_layer.get("layers", []))), cores=records,
+        state_buffer=_state_buffer(_plain(_looped(a))))
 
 
 # ------------------------------------------------------------------------------------- to JSON
@@ -468,7 +515,24 @@ def _head(doc: _Doc, path) -> AllocFile:
         per_layer=tuple(x.obj for x in doc.items("per_layer")),
         conv_layers=tuple(x.obj for x in doc.items("conv_layers")), path=str(path))
     _check_head(f, doc)
+    if f.looped is not None:
+        f = dataclasses.replace(f, state_buffer=_read_state_buffer(doc, f.phase_ticks))
     return f
+
+
+def _read_state_buffer(doc: _Doc, phase_ticks: int | None) -> StateBufferRef:
+    """``looped.state_buffer``: its mode (``replay`` where a file predates it) and the regenerating window."""
+    from mapping.schedule import STATE_BUFFERS
+
+    sb = doc.sub("looped").sub("state_buffer")
+    mode = sb.get("mode", "str") if "mode" in sb.obj else "replay"
+    if mode not in STATE_BUFFERS:
+        sb.fail("mode", f"{mode!r} is not one of {', '.join(STATE_BUFFERS)}")
+    window = sb.get("window_ticks", "int?") if "window_ticks" in sb.obj else None
+    if mode == "regenerate" and not (window is not None and 1 <= window <= (phase_ticks or 0)):
+        sb.fail("window_ticks", f"{window} for the regenerating buffer (needs 1 <= window <= phase_ticks "
+                                f"{phase_ticks})")
+    return StateBufferRef(mode, sb.get("mechanism", "str"), window)
 
 
 def _check_head(f: AllocFile, doc: _Doc) -> None:

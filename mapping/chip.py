@@ -59,6 +59,10 @@ class Limits:
         Neuron parameters can be rewritten at run time (the looped schedule needs it).
     max_delay : float
         Longest synaptic delay in ticks; ``inf`` = unbounded.
+    regenerator, regen_neurons, regen_bytes
+        How the looped state buffer regenerates a rate code (``state_buffer.*`` of the spec):
+        ``"generator-neurons"`` with ``regen_neurons`` extra neurons per state neuron,
+        ``"core-memory"`` with ``regen_bytes`` per state neuron, or ``None`` (replay only).
     conv-layer fields
         ``kernel_memory_words``, ``neuron_memory_words``, ``bias_memory_words`` (tuples, one entry per
         core, or None), the formula names, ``max_kernel_size``, ``max_stride``, ``max_channels``,
@@ -96,6 +100,9 @@ class Limits:
     max_kernel_size: float = INF
     max_stride: float = INF
     max_channels: float = INF
+    regenerator: str | None = None
+    regen_neurons: int | None = None
+    regen_bytes: float | None = None
 
     @property
     def two_rows(self) -> bool:
@@ -181,6 +188,9 @@ def limits_of(spec) -> Limits:
         max_kernel_size=_lim(core.max_kernel_size),
         max_stride=_lim(core.max_stride),
         max_channels=_lim(core.max_channels),
+        regenerator=spec.state_buffer.regenerator,
+        regen_neurons=spec.state_buffer.neurons_per_state_neuron,
+        regen_bytes=spec.state_buffer.bytes_per_state_neuron,
     )
 
 

@@ -89,7 +89,7 @@ def table(a) -> str:
     head = ["layer", "×", "cores", "neurons", "+copies", "neur%", "axon%", "syn%", "memory"]
     lines = []
     for (name, kind), g in groups.items():
-        tag = " (looped)" if g["multiplexed"] else (" (relay)" if kind == "relay" else "")
+        tag = " (looped)" if g["multiplexed"] else (f" ({kind})" if kind != "population" else "")
         lines.append([name + tag, str(g["copies"]), f"{g['cores']:,}", f"{g['neurons']:,}",
                       f"{g['neuron_copies']:,}", _fmt_pct(avg(g["util"], "neurons")),
                       _fmt_pct(avg(g["util"], "axons")), _fmt_pct(avg(g["util"], "synapses")),
@@ -109,14 +109,22 @@ def table(a) -> str:
         out.append(f"placement: spikes×hops {tr['spike_hops']:.3g} vs {tr['spike_hops_random']:.3g} random "
                    f"({tr['spike_hops'] / tr['spike_hops_random']:.2f}×), rates {tr['rates'].split(' ')[0]}")
     if a.schedule == "looped" and a.view.state_buffer.get("mechanism") not in (None, "none"):
-        sb = a.view.state_buffer
-        out.append(f"state buffer: delay line of {sb['delay_ticks']} ticks via {sb['mechanism']}"
-                   + (f" ({sb['relay_neurons']:,} relay neurons)" if sb["relay_neurons"] else ""))
+        out.append(_buffer_line(a.view.state_buffer))
     for v in a.violations[:20]:
         out.append(f"  violation: {v}")
     if len(a.violations) > 20:
         out.append(f"  ... and {len(a.violations) - 20} more (see the JSON)")
     return "\n".join(out)
+
+
+def _buffer_line(sb: dict) -> str:
+    if sb.get("mode") == "regenerate":
+        cost = (f"{sb['regen_neurons']:,} generator neurons" if sb["regen_neurons"]
+                else f"{_bytes(sb['memory_bytes'])} of core memory")
+        return (f"state buffer: regenerates a rate code (window {sb['window_ticks']} of {sb['phase_ticks']} ticks) "
+                f"via {sb['mechanism']}, {cost}")
+    return (f"state buffer: replays via a delay line of {sb['delay_ticks']} ticks ({sb['mechanism']})"
+            + (f", {sb['relay_neurons']:,} relay neurons" if sb["relay_neurons"] else ""))
 
 
 def _bytes(n: int) -> str:
@@ -140,10 +148,10 @@ def plot_cores(a, path) -> None:
 
     pops = []
     for n in a.view.nodes:
-        key = n.population if n.kind == "population" else f"{n.population} (relay)"
+        key = n.population if n.kind == "population" else f"{n.population} ({n.kind})"
         if key not in pops:
             pops.append(key)
-    node_layer = np.array([pops.index(n.population if n.kind == "population" else f"{n.population} (relay)")
+    node_layer = np.array([pops.index(n.population if n.kind == "population" else f"{n.population} ({n.kind})")
                            for n in a.view.nodes])
     # Colour of a core: the layer holding most of its neurons.
     core_layer = np.full(a.cores_used, -1, np.int64)

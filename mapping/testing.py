@@ -154,7 +154,14 @@ def random_chip(rng: np.random.Generator, base: str | None = None):
                        max_chips=maybe(1, 50, 0.5), shared_memory_bytes=maybe(1 << 14, 1 << 22, 0.7))
     neuron = replace(spec.neuron, parameters_switchable_at_runtime=bool(rng.integers(2)),
                      max_synaptic_delay_ticks=maybe(1, 40, 0.3))
-    return replace(spec, name=f"random-{base}", chip=chip, core=core, weights=weights, neuron=neuron, path="")
+    regen = str(rng.choice(["generator-neurons", "core-memory", "none"]))
+    if regen == "generator-neurons" and not neuron.parameters_switchable_at_runtime:
+        regen = "none"
+    buffer = replace(spec.state_buffer, regenerator=None if regen == "none" else regen,
+                     neurons_per_state_neuron=int(rng.integers(1, 3)) if regen == "generator-neurons" else None,
+                     bytes_per_state_neuron=float(rng.integers(1, 9)) if regen == "core-memory" else None)
+    return replace(spec, name=f"random-{base}", chip=chip, core=core, weights=weights, neuron=neuron,
+                   state_buffer=buffer, path="")
 
 
 def itnet_like_network(height: int = 360, width: int = 480, width_f: int = 51, iterations: int = 16,

@@ -104,7 +104,7 @@ def test_auto_prefers_the_smaller_feasible_schedule():
                                                       (200, "relay-neurons", 3)])
 def test_state_buffer_is_a_delay_line_of_phase_plus_delay(phase, mechanism, stages):
     net = tiny_iterative_network(channels=3)  # feedback delay 1; loihi's longest delay is 62 ticks
-    a = plan(net, "loihi", "looped", phase_ticks=phase)
+    a = plan(net, "loihi", "looped", phase_ticks=phase, state_buffer="replay")
     sb = a.view.state_buffer
     assert sb["delay_ticks"] == phase + 1 and sb["mechanism"] == mechanism and sb["relay_stages"] == stages
     state = net.population("state").size
@@ -119,7 +119,7 @@ def test_state_buffer_is_a_delay_line_of_phase_plus_delay(phase, mechanism, stag
 def test_state_buffer_in_memory_on_a_memory_based_core():
     spec = _spec("loihi", neuron_state_bytes_per_neuron=32.0)
     net = tiny_iterative_network(channels=3)
-    a = plan(net, spec, "looped", phase_ticks=100)
+    a = plan(net, spec, "looped", phase_ticks=100, state_buffer="replay")
     sb = a.view.state_buffer
     assert sb["mechanism"] == "memory" and sb["relay_neurons"] == 0
     assert sb["memory_bytes"] == net.population("state").size * 100 // 8

@@ -34,14 +34,16 @@ def assert_same_spikes(a: SimResult, b: SimResult):
 
 
 @pytest.mark.parametrize("net_name", sorted(NETS))
-@pytest.mark.parametrize("schedule", ["unrolled", "looped"])
-def test_fast_equals_reference(net_name, schedule):
+@pytest.mark.parametrize("schedule, buffer", [("unrolled", None), ("looped", "replay"), ("looped", "regenerate")])
+def test_fast_equals_reference(net_name, schedule, buffer):
     net = NETS[net_name]()
     x = dyadic_input((2,) + net.input.shape, seed=3)
-    ref = simulate(net, x, 24, backend="reference", schedule=schedule, record=True)
+    kw = dict(schedule=schedule, record=True, state_buffer=buffer, window_ticks=5 if buffer == "regenerate" else None)
+    ref = simulate(net, x, 24, backend="reference", **kw)
     for chunk in (1, 5, 64):
-        fast = simulate(net, x, 24, backend="fast", schedule=schedule, record=True, chunk_ticks=chunk)
+        fast = simulate(net, x, 24, backend="fast", chunk_ticks=chunk, **kw)
         assert_same_spikes(ref, fast)
+        assert fast.synaptic_ops == pytest.approx(ref.synaptic_ops, rel=1e-9)
     assert sum(ref.spikes_per_population.values()) > 100  # the comparison is not vacuous
 
 
@@ -76,7 +78,7 @@ def test_looped_is_unrolled_shifted(net_name):
     net = NETS[net_name]()
     x = dyadic_input((2,) + net.input.shape, seed=0)
     n_it = net.block.iterations
-    looped = simulate(net, x, 10 * n_it, backend="reference", schedule="looped", record=True)
+    looped = simulate(net, x, 10 * n_it, backend="reference", schedule="looped", record=True, state_buffer="replay")
     unrolled = simulate(net, x, 10, backend="reference", schedule="unrolled", record=True)
     tp = looped.phase_ticks
     assert tp == 10
@@ -95,7 +97,7 @@ def test_looped_output_holds_its_phase_end_value():
     net = NETS["tiny"]()
     x = dyadic_input((2,) + net.input.shape, seed=0)
     n_it, tp = net.block.iterations, 10
-    looped = simulate(net, x, tp * n_it, backend="reference", schedule="looped",
+    looped = simulate(net, x, tp * n_it, backend="reference", schedule="looped", state_buffer="replay",
                       grid=np.arange(1, tp * n_it + 1))
     unrolled = simulate(net, x, tp, backend="reference", schedule="unrolled", grid=np.arange(1, tp + 1))
     unet = net.unroll()
@@ -206,14 +208,15 @@ def test_decode_and_miou_by_hand():
     c[0, :, 0, 0, 1] = [0, 0, 0]
     c[0, :, 1, 0, 1] = [1, 1, 2]   # pixel 1: class 1
     res = _toy_result({"p": c}, [1, 2, 4])
-    logits = decode(res, net, net.readouts[0], 2)
+    logits = decode(res, net, net.readouts[0], 2, decoder="cumulative")
     np.testing.assert_allclose(logits[0, :, 0, :], [[0.5, 0.0], [0.25, 0.5]])
     labels = np.array([[[0, 1]]])
-    out = output_metrics(res, net, labels, tick_seconds=0.5)[0]
+    ann = [np.eye(2)[labels].transpose(0, 3, 1, 2)]  # an ANN that is right everywhere: mIoU 1
+    out = output_metrics(res, net, labels, ann, tick_seconds=0.5, decoder="cumulative")[0]
     # tick 1: pixel 0 → logits (0, 0) → class 0, pixel 1 → class 1: both right → mIoU 1
     # tick 2: pixel 0 → (1, 0) → class 0; right again
     assert out["miou_over_time"] == [1.0, 1.0, 1.0]
-    assert out["first_output_tick"] == 1  # one identity connection (delay 1) from the input
+    assert out["first_output_tick"] == out["first_spike_tick"] == 1  # one connection (delay 1) from the input
     assert out["ticks_to_90"] == 1 and out["seconds_to_first_output"] == 0.5
 
 

@@ -47,8 +47,8 @@ def test_nengo_sparse_transforms_equal_reference():
 def test_nengo_looped_schedule():
     net = NETS["tiny"]()
     x = dyadic_input((1,) + net.input.shape)
-    ref = simulate(net, x, 30, backend="reference", schedule="looped", record=True)
-    got = simulate(net, x, 30, backend="nengo", schedule="looped", record=True)
+    ref = simulate(net, x, 30, backend="reference", schedule="looped", record=True, state_buffer="replay")
+    got = simulate(net, x, 30, backend="nengo", schedule="looped", record=True, state_buffer="replay")
     for k in ref.trains:
         np.testing.assert_array_equal(ref.trains[k], got.trains[k])
 

@@ -12,7 +12,12 @@ Every population is tiled into core-sized pieces that respect the chip's per-cor
 input axons incl. sign handling, synapses, synapse memory, output axons, fan-out copies), the tiles
 are packed into cores, the cores placed on the chips' meshes. The iterative block runs `looped` (one
 copy, time-multiplexed over N phases; needs run-time parameter switching) or `unrolled` (one copy per
-iteration); `auto` picks the smallest feasible one and says why. Writes alloc.json and a PNG core
+iteration); `auto` picks the smallest feasible one and says why. Between looped phases the state
+buffer regenerates a rate code of the previous phase's final window (--state-buffer regenerate, costed
+from the chip's [state_buffer] table) or replays its spikes exactly (--state-buffer replay, a delay
+line of a phase). --phase-ticks auto measures the phase length: one iteration's depth plus a short
+simulated convergence on a few synthetic images with the chip's quantization (a few seconds to
+minutes; recorded in alloc.json under looped.phase_ticks_choice). Writes alloc.json and a PNG core
 map, prints a per-layer table. Exit code 3 when the network does not fit (the report is still
 written, listing every violation with what to change).
 
@@ -23,6 +28,7 @@ examples:
   itnet-neuro allocate --chip truenorth
   itnet-neuro allocate model.snn.h5 --chip loihi --schedule looped -o loihi.json --plot loihi.png
   itnet-neuro allocate model.h5 --chip my_chip.toml
+  itnet-neuro allocate model.snn.h5 --chip loihi --phase-ticks auto
 """
 
 log = logging.getLogger("itnet_neuro")
@@ -35,7 +41,7 @@ def add_model_argument(parser) -> None:
 
 
 def add_arguments(parser) -> None:
-    from mapping.schedule import DEFAULT_PHASE_TICKS, SCHEDULES
+    from mapping.schedule import DEFAULT_PHASE_TICKS, SCHEDULES, STATE_BUFFERS
 
     add_model_argument(parser)
     parser.add_argument("--chip", required=True, help="packaged chip name (see `itnet-neuro chips`) or a chip .toml")
@@ -44,11 +50,40 @@ def add_arguments(parser) -> None:
     parser.add_argument("-o", "--output", default="alloc.json", help="allocation report (default: alloc.json)")
     parser.add_argument("--plot", default=None,
                         help="core-map PNG (default: OUTPUT with _cores.png); 'none' to skip")
-    parser.add_argument("--phase-ticks", type=int, default=DEFAULT_PHASE_TICKS,
-                        help=f"ticks per phase of the looped schedule (default {DEFAULT_PHASE_TICKS})")
+    parser.add_argument("--phase-ticks", type=_phase_ticks, default=DEFAULT_PHASE_TICKS,
+                        help=f"ticks per phase of the looped schedule, or 'auto' to measure it (default "
+                             f"{DEFAULT_PHASE_TICKS})")
+    parser.add_argument("--state-buffer", choices=STATE_BUFFERS, default="regenerate",
+                        help="looped: regenerate the state's rate code (default) or replay its spikes exactly")
+    parser.add_argument("--window-ticks", type=int, default=None,
+                        help="looped, regenerate: the rate window at the end of a phase (default: phase "
+                             "minus one iteration's depth)")
     parser.add_argument("--rates", default=None,
                         help="JSON of calibration rates {population: spikes per neuron per tick} for the "
                              "placement's traffic estimate (default: uniform)")
+
+
+def _phase_ticks(text: str):
+    import argparse
+
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of ticks or 'auto', got {text!r}") from None
+
+
+def _plan(net, args):
+    """The allocation; with ``--phase-ticks auto`` the looped phase is measured where the result loops."""
+    kw = dict(rates=read_rates(args.rates), state_buffer=args.state_buffer, window_ticks=args.window_ticks)
+    if args.phase_ticks == "auto":
+        from itnet_neuro.sim.phase import plan_auto_phase
+
+        return plan_auto_phase(net, args.chip, args.schedule, **kw)
+    from mapping.allocate import plan
+
+    return plan(net, args.chip, args.schedule, phase_ticks=args.phase_ticks, **kw)
 
 
 def load_model_network(model: str | None, cache_dir: Path):
@@ -111,12 +146,11 @@ def read_rates(path: str | None) -> dict | None:
 def run(args) -> int:
     from itnet_neuro.errors import AllocationError
     from mapping import allocfile
-    from mapping.allocate import plan
     from mapping.report import plot_cores, table
 
     out = Path(args.output)
     net = load_model_network(args.model, out.parent)
-    alloc = plan(net, args.chip, args.schedule, phase_ticks=args.phase_ticks, rates=read_rates(args.rates))
+    alloc = _plan(net, args)
     print(table(alloc))
     allocfile.write(alloc, out)
     print(f"wrote {out}")

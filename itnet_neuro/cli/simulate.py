@@ -12,22 +12,33 @@ thresholds and biases (every clip counted in results.json `clipped` and printed)
 by --chip-seed), trial-to-trial noise, tick length and energy figures are applied. An infeasible
 allocation is refused (exit 3) unless --ignore-limits, which simulates it anyway and says so in
 results.json (ignore_limits, violations) and the table. Writes results.json (-o) with, per output:
-ann_miou, snn_miou, miou_over_time (on the tick grid `grid`), first_output_tick, ticks_to_90,
-ticks_to_99 and seconds_to_first_output; plus spikes, synaptic_ops and energy_joules per image. --plot
-DIR draws the anytime mIoU curves, predictions per output at chosen ticks, and spike rates per layer.
+ann_miou, snn_miou, miou_over_time (on the tick grid `grid`), first_output_tick (the depth: longest
+path from the input), first_spike_tick (shortest path), ticks_to_90 / ticks_to_99 (to 90% / 99% of
+the ANN's mIoU for that output, null if never) and the same in hardware seconds; plus spikes,
+synaptic_ops and energy_joules per image. --plot DIR draws the anytime mIoU curves, predictions per
+output at chosen ticks, and spike rates per layer.
 
-Ticks follow one semantics in every backend (see itnet_neuro.sim.core): delay d delivers spikes of
-tick t at tick t + d; --schedule looped runs iteration n in phase n of --ticks/N ticks.
+Ticks follow one semantics in every backend (see itnet_neuro.sim.core): delay d delivers the spikes
+of tick t at tick t + d, so an output's first_output_tick is its depth (the paper's latency).
+--schedule looped runs iteration n in phase n: N whole phases of --phase-ticks, else the
+allocation's phase length, else --ticks/N ticks (the run says which, and how it differs from
+--ticks). Between phases the state buffer regenerates a steady rate code of the previous
+iteration's final window (--state-buffer regenerate, the default; fast and reference backends) or
+replays its spike train exactly (--state-buffer replay, every backend). --decoder sets how spike
+counts become rates (default: the measured best; results.json records it).
 
 Examples:
   itnet-neuro simulate --images 4 --ticks 256 -o results.json --plot plots/
   itnet-neuro simulate model.snn.h5 --chip truenorth --backend fast --ticks 128
   itnet-neuro simulate model.snn.h5 --alloc alloc.json --schedule looped
+  itnet-neuro simulate model.snn.h5 --chip loihi --schedule looped --phase-ticks 64 --state-buffer replay
+  itnet-neuro simulate --chip ideal --ticks 128 --decoder sliding:32
 """
 
 
 def add_arguments(parser) -> None:
     from itnet_neuro.sim.core import BACKENDS, SCHEDULES
+    from mapping.schedule import STATE_BUFFERS
 
     parser.add_argument("model", nargs="?", default=None, help="model.snn.h5 or model.h5 (default: shipped model)")
     hw = parser.add_mutually_exclusive_group()
@@ -38,11 +49,21 @@ def add_arguments(parser) -> None:
     parser.add_argument("--data", default="synthetic", help="synthetic | camvid:DIR | cityscapes:DIR")
     parser.add_argument("--split", default="test", help="dataset split (default: test)")
     parser.add_argument("--images", type=int, default=4, help="number of images (default: 4)")
-    parser.add_argument("--ticks", type=int, default=256,  # a simulation length, not a chip figure
-                        help="simulated ticks in total (default: 256)")
+    parser.add_argument("--ticks", type=int, default=None,  # a simulation length, not a chip figure
+                        help="simulated ticks in total (default: 256; looped: see above)")
     parser.add_argument("--schedule", default=None, choices=SCHEDULES,
                         help="block schedule (default: the allocation's, else unrolled)")
-    parser.add_argument("--phase-ticks", type=int, default=None, help="looped: ticks per phase (default ticks/N)")
+    parser.add_argument("--phase-ticks", type=int, default=None,
+                        help="looped: ticks per phase (default: the allocation's, else ticks/N)")
+    parser.add_argument("--state-buffer", default=None, choices=STATE_BUFFERS,
+                        help="looped: regenerate a rate code or replay the spike train (default: the "
+                             "allocation's, else regenerate)")
+    parser.add_argument("--window-ticks", type=int, default=None,
+                        help="looped, regenerate: the rate window at the end of a phase (default: the "
+                             "allocation's, else phase minus one iteration's depth)")
+    parser.add_argument("--decoder", default=None,
+                        help="cumulative | from-depth | late[:fraction] | sliding[:ticks] | exponential[:tau] "
+                             "(default: the measured best, see benchmarks/results/decoders.json)")
     parser.add_argument("--batch-size", type=int, default=None, help="images per batch (default: what fits)")
     parser.add_argument("--grid-points", type=int, default=96, help="ticks at which outputs are decoded")
     parser.add_argument("--seed", type=int, default=0, help="input-encoding seed")
@@ -59,18 +80,24 @@ def run(args) -> int:
 
     results = run_experiment(args.model, alloc=args.alloc, chip=args.chip, backend=args.backend, data=args.data,
                              images=args.images, ticks=args.ticks, schedule=args.schedule,
-                             phase_ticks=args.phase_ticks, split=args.split, seed=args.seed,
+                             phase_ticks=args.phase_ticks, state_buffer=args.state_buffer,
+                             window_ticks=args.window_ticks, decoder=args.decoder, split=args.split, seed=args.seed,
                              chip_seed=args.chip_seed, grid_points=args.grid_points, batch_size=args.batch_size,
                              plot_dir=args.plot, ignore_limits=args.ignore_limits)
     write_json(args.output, results)
-    print(f"{results['backend']} · {results['schedule']} · {results['ticks']} ticks · {results['images']} image(s)"
-          f" · chip {results['chip'] or 'none (ideal IF)'}" + _limits_note(results))
-    print(f"{'output':>6} {'ANN mIoU':>9} {'SNN mIoU':>9} {'first tick':>10} {'→90%':>6} {'→99%':>6}")
+    buf = results["state_buffer"]
+    print(f"{results['backend']} · {results['schedule']} · {results['ticks']} ticks"
+          + (f" ({results['phase_ticks']}-tick phases, state buffer {buf['mode']})" if buf else "")
+          + f" · {results['images']} image(s) · chip {results['chip'] or 'none (ideal IF)'}"
+          + f" · decoder {results['decoder']['spec']}" + _limits_note(results))
+    print(f"{'output':>6} {'ANN mIoU':>9} {'SNN mIoU':>9} {'depth tick':>10} {'1st spike':>9} {'→90% ANN':>8} "
+          f"{'→99% ANN':>8}")
     for o in results["outputs"]:
         def f(v, fmt):
             return "—" if v is None else format(v, fmt)
         print(f"{o['index'] + 1:>6} {f(o['ann_miou'], '9.3f')} {f(o['snn_miou'], '9.3f')} "
-              f"{f(o['first_output_tick'], '10d')} {f(o['ticks_to_90'], '6d')} {f(o['ticks_to_99'], '6d')}")
+              f"{f(o['first_output_tick'], '10d')} {f(o['first_spike_tick'], '9d')} {f(o['ticks_to_90'], '8d')} "
+              f"{f(o['ticks_to_99'], '8d')}")
     if results.get("clipped") is not None:
         from itnet_neuro.sim.hardware import clip_summary
 

@@ -222,7 +222,7 @@ def verify(result, images: np.ndarray | None = None, *, tolerance: float = 0.1, 
                        backend="fast", grid=[spiking_ticks])
         agree = {}
         for r in unrolled.readouts:
-            lg = np.transpose(decode(sim, unrolled, r, 0), (0, 2, 3, 1))
+            lg = np.transpose(decode(sim, unrolled, r, 0, decoder="cumulative"), (0, 2, 3, 1))
             ref = keras_logits(r, lg)
             agree[r.name] = float(np.mean(np.argmax(lg, -1) == np.argmax(ref, -1)))
         report.spiking[spiking_ticks] = agree

@@ -689,7 +689,10 @@ class Network:
                        readouts=tuple(readouts), block=None, metadata=meta)
 
     def depth(self) -> dict[str, int]:
-        """Ticks until each population can first receive input: the longest delay path from the input."""
+        """Depth of every population of the unrolled network: the longest delay path from the input (which
+        emits at tick 0), i.e. the tick by which input has arrived along *every* path — the paper's
+        latency (§2.3). Input can first arrive earlier, along the shortest path
+        (:func:`mapping.schedule.arrival_ticks` with ``longest=False``). 0 where no path leads."""
         depth = {self.input.name: 0}
         net = self.unroll()
         for p in net.populations:

@@ -28,14 +28,23 @@ Tick semantics (shared by ``reference``, ``fast``, ``nengo``, ``nengo-dl`` and `
 * **Schedules.** ``unrolled``: :meth:`Network.unroll` — one copy ``pop@n`` of each block member per
   iteration, all running from tick 1 (pipelined). ``looped``: one copy of the block, run in phases
   of ``T_phase`` ticks; phase ``n`` covers the absolute ticks ``(n-1)·T_phase + 1 … n·T_phase``, uses
-  row ``n-1`` of the parameter tables and starts from ``v = v_init · θ``. Local tick ``τ`` of phase
-  ``n`` receives, through a feedback connection, the spikes the block's state emitted at local tick
-  ``τ - d`` of phase ``n-1`` (the state buffer replays phase ``n-1``); populations outside the block run
-  during phase 1 (``T_phase`` ticks), and a connection from them into iteration ``n`` replays their
-  phase-1 spikes at local ticks (none do in an ItNet: the data block feeds iteration 1 only). Hence
-  the spikes of ``pop`` in phase ``n`` at local tick ``τ`` equal those of ``pop@n`` of the unrolled
-  network at tick ``τ`` (tests check it). Results of both schedules use the unrolled names ``pop@n``
-  and absolute ticks.
+  row ``n-1`` of the parameter tables and starts from ``v = v_init · θ``; populations outside the
+  block run during phase 1 (``T_phase`` ticks), and a connection from them into iteration ``n``
+  replays their phase-1 spikes at local ticks (none do in an ItNet: the data block feeds iteration 1
+  only). What a feedback connection delivers in phase ``n`` is the *state buffer*'s
+  (:mod:`mapping.schedule`, :data:`mapping.schedule.STATE_BUFFERS`):
+
+  - ``"regenerate"`` (default): the rate of every state neuron over the last ``W = window_ticks``
+    local ticks of phase ``n-1`` (``m`` spikes), re-emitted from local tick 1 of phase ``n`` as a
+    regular train, ``floor(k·m/W + 1/2)`` spikes by local tick ``k`` (:func:`regular_train`),
+    delivered after the connection's delay. Backends: ``fast`` and ``reference``
+    (:data:`REGENERATING_BACKENDS`). The buffer is simulated as exact: the chip's realization of it
+    (an emitter neuron's quantized bias, BrainScaleS-2's analog rate error) is not modelled.
+  - ``"replay"``: the spikes the state emitted at local tick ``τ - d`` of phase ``n-1``. Hence the
+    spikes of ``pop`` in phase ``n`` at local tick ``τ`` equal those of ``pop@n`` of the unrolled
+    network at tick ``τ`` (tests check it). Every backend.
+
+  Results of both schedules use the unrolled names ``pop@n`` and absolute ticks.
 * **Decoding.** A readout decodes, at tick ``t``, the rate of its populations over their *window*
   ``[t0, t]`` — ``rate = (count(t) - count(t0 - 1)) / (t - t0 + 1)`` — times ``decode_scale``, with
   ``t0 = 1`` for the unrolled schedule and ``t0 = (n-1)·T_phase + 1`` for output ``n`` of the looped
@@ -63,8 +72,14 @@ import numpy as np
 
 from itnet_neuro.errors import SimulationError, ValidationError
 from itnet_neuro.ir.graph import Network
+from mapping.schedule import (DEFAULT_STATE_BUFFER, STATE_BUFFERS, default_window, feedback_names, iteration_depth,
+                              split_copy)
 
 SCHEDULES = ("unrolled", "looped")
+
+#: Backends that simulate the regenerating state buffer (the others run the looped schedule as the
+#: unrolled copies shifted by a phase, which is the replaying buffer).
+REGENERATING_BACKENDS = ("fast", "reference")
 
 #: backend name → "module:function"; each function has the signature of :func:`_backend_signature`.
 BACKENDS: dict[str, str] = {
@@ -99,7 +114,7 @@ class SimResult:
         ``(G,)`` ticks (1-based, increasing) at which cumulative counts were taken.
     counts : dict of str to np.ndarray
         Unrolled readout population name → ``(B, G, C, H, W)`` cumulative spike counts at ``grid``
-        (uint32).
+        (uint32); for the looped schedule a :class:`PhaseCounts` (use :meth:`count_at`).
     window_start : dict of str to int
         Readout name → first tick ``t0`` of its decoding window.
     spikes_per_population : dict of str to float
@@ -114,6 +129,10 @@ class SimResult:
     wall_seconds : float
     info : dict
         Backend-specific extras (e.g. neurons that needed the sequential update).
+    state_buffer : str or None
+        ``"regenerate"`` or ``"replay"`` for the looped schedule, else None.
+    window_ticks : int or None
+        Rate window of the regenerating buffer.
     """
 
     backend: str
@@ -129,9 +148,13 @@ class SimResult:
     images: int = 0
     wall_seconds: float = 0.0
     info: dict[str, Any] = field(default_factory=dict)
+    state_buffer: str | None = None
+    window_ticks: int | None = None
 
     def count_at(self, population: str, tick: int) -> np.ndarray:
         """Cumulative counts ``(B, C, H, W)`` of ``population`` at grid tick ``tick`` (0 at tick 0)."""
+        if isinstance(self.counts, PhaseCounts):
+            return self.counts.at(population, tick)
         if tick <= 0:
             return np.zeros_like(self.counts[population][:, 0])
         idx = np.searchsorted(self.grid, tick)
@@ -162,6 +185,10 @@ class RunSpec:
         Absolute ticks of the result grid.
     readout_populations : tuple of str
         Unrolled populations that readouts decode.
+    state_buffer : str or None
+        Looped schedule: ``"regenerate"`` or ``"replay"`` (module docstring); None for unrolled.
+    window_ticks : int or None
+        Regenerating buffer: ticks of the final window whose spike count sets the regenerated rate.
     """
 
     net: Network
@@ -173,6 +200,17 @@ class RunSpec:
     phase_ticks: int | None
     grid: np.ndarray
     readout_populations: tuple[str, ...]
+    state_buffer: str | None = None
+    window_ticks: int | None = None
+
+    @property
+    def regenerated(self) -> frozenset[str]:
+        """Unrolled connections (``name@n``) whose input the regenerating buffer supplies."""
+        if self.schedule != "looped" or self.state_buffer != "regenerate":
+            return frozenset()
+        fb = feedback_names(self.net)
+        return frozenset(c.name for c in self.unrolled.connections
+                         if split_copy(c.name)[1] is not None and split_copy(c.name)[0] in fb)
 
     @property
     def total_ticks(self) -> int:
@@ -241,12 +279,49 @@ def preprocess(net: Network, raw: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.transpose(x, (0, 3, 1, 2)))
 
 
+def regular_train(count: np.ndarray, window: int, k0: int, k1: int) -> np.ndarray:
+    """Spikes the regenerating buffer emits at local ticks ``k0 … k1-1`` (1-based; none before 1).
+
+    ``count`` ``(B, ...)`` integer spike counts over a window of ``window`` ticks; returns
+    ``(B, k1 - k0, ...)`` uint8 with ``floor((2km + W) / 2W) - floor((2(k-1)m + W) / 2W)`` at tick
+    ``k`` — so ``floor(k·m/W + 1/2)`` spikes by tick ``k``, a regular train at rate ``m / W`` —
+    in exact integer arithmetic.
+    """
+    m = np.asarray(count, np.int64)[:, None]
+    k = np.arange(k0, k1, dtype=np.int64).reshape((1, -1) + (1,) * (m.ndim - 2))
+    w = int(window)
+    spikes = (2 * k * m + w) // (2 * w) - (2 * (k - 1) * m + w) // (2 * w)
+    return np.where(k >= 1, spikes, 0).astype(np.uint8)
+
+
+def regenerated_spikes(count: np.ndarray, window: int, until: int) -> int:
+    """Spikes a regenerating buffer with window counts ``count`` emits at local ticks ``1 … until``."""
+    m = np.asarray(count, np.int64)
+    return int(((2 * max(int(until), 0) * m + window) // (2 * window)).sum())
+
+
+def _buffer_args(net: Network, phase_ticks: int, state_buffer, window_ticks):
+    """Validated ``(state_buffer, window_ticks)`` of a looped run."""
+    state_buffer = state_buffer or DEFAULT_STATE_BUFFER
+    if state_buffer not in STATE_BUFFERS:
+        raise ValidationError(f"unknown state buffer {state_buffer!r}; valid: {', '.join(STATE_BUFFERS)}")
+    if state_buffer == "replay":
+        return state_buffer, None
+    w = default_window(phase_ticks, iteration_depth(net)) if window_ticks is None else int(window_ticks)
+    if not 1 <= w <= phase_ticks:
+        raise ValidationError(f"state-buffer window of {w} ticks: must be between 1 and the phase's "
+                              f"{phase_ticks} ticks")
+    return state_buffer, w
+
+
 def prepare_run(net: Network, x: np.ndarray, ticks: int, schedule: str = "unrolled", grid=None,
-                phase_ticks: int | None = None, seed: int = 0) -> RunSpec:
+                phase_ticks: int | None = None, seed: int = 0, state_buffer: str | None = None,
+                window_ticks: int | None = None) -> RunSpec:
     """Validate the arguments shared by every backend and build the :class:`RunSpec`.
 
     ``ticks`` is the total simulated time ``T``; for ``looped`` it is split into ``N`` phases of
-    ``T_phase = phase_ticks or T // N`` ticks.
+    ``T_phase = phase_ticks or T // N`` ticks (the run is always ``N · T_phase`` ticks), with the
+    given state buffer (default ``"regenerate"``, window :func:`mapping.schedule.default_window`).
     """
     if schedule not in SCHEDULES:
         raise ValidationError(f"unknown schedule {schedule!r}; valid: {', '.join(SCHEDULES)}")
@@ -266,6 +341,8 @@ def prepare_run(net: Network, x: np.ndarray, ticks: int, schedule: str = "unroll
                 raise ValidationError(f"looped schedule: {ticks} ticks for {n_it} iterations leave "
                                       f"{ticks // n_it} per phase; use --ticks >= {n_it}")
             ticks = phase_ticks
+    buffer, window = (None, None) if schedule == "unrolled" else _buffer_args(net, ticks, state_buffer,
+                                                                                window_ticks)
     if schedule == "unrolled":
         phase_ticks = None
     total = ticks * (n_it if schedule == "looped" else 1)
@@ -276,12 +353,14 @@ def prepare_run(net: Network, x: np.ndarray, ticks: int, schedule: str = "unroll
     ro_pops = tuple(dict.fromkeys(t.population for r in unrolled.readouts for t in r.terms))
     spikes = encode_input(net, x, ticks, seed)
     return RunSpec(net=net, unrolled=unrolled, inputs=x, input_spikes=spikes, ticks=int(ticks), schedule=schedule,
-                   phase_ticks=phase_ticks, grid=g.astype(int), readout_populations=ro_pops)
+                   phase_ticks=phase_ticks, grid=g.astype(int), readout_populations=ro_pops, state_buffer=buffer,
+                   window_ticks=window)
 
 
 def simulate(net: Network, x: np.ndarray, ticks: int, *, backend: str = "fast", schedule: str = "unrolled",
              grid=None, phase_ticks: int | None = None, record: bool = False, seed: int = 0,
-             hardware=None, **options) -> SimResult:
+             hardware=None, state_buffer: str | None = None, window_ticks: int | None = None,
+             **options) -> SimResult:
     """Simulate ``net`` on the preprocessed inputs ``x`` ``(B, C, H, W)`` for ``ticks`` ticks.
 
     Parameters
@@ -298,18 +377,65 @@ def simulate(net: Network, x: np.ndarray, ticks: int, *, backend: str = "fast", 
         Chip effects: weights, the chip's neuron, ranges and mismatch go into the network itself
         (:meth:`itnet_neuro.sim.hardware.Hardware.apply`); the backends draw its trial-to-trial noise
         (``fast``, ``reference``, ``brian2``; ``nengo`` and ``nengo-dl`` refuse a chip that has it).
+    state_buffer : {"regenerate", "replay"}, optional
+        Looped schedule: what carries the state between phases (module docstring; default
+        ``"regenerate"``, which only :data:`REGENERATING_BACKENDS` simulate).
+    window_ticks : int, optional
+        Regenerating buffer: the rate window (default :func:`mapping.schedule.default_window`).
     options
         Backend-specific keywords (e.g. ``batch_size``, ``max_memory`` for ``fast``).
     """
     run = get_backend(backend)
     if hardware is not None:
         net = hardware.apply(net, schedule)
-    spec = prepare_run(net, x, ticks, schedule, grid, phase_ticks, seed)
+    spec = prepare_run(net, x, ticks, schedule, grid, phase_ticks, seed, state_buffer, window_ticks)
+    if spec.state_buffer == "regenerate" and backend not in REGENERATING_BACKENDS:
+        raise SimulationError(f"backend {backend!r} runs the looped schedule as the unrolled copies shifted by a "
+                              "phase, i.e. with the replaying state buffer only; use state_buffer='replay' "
+                              f"(--state-buffer replay) or backend {' or '.join(map(repr, REGENERATING_BACKENDS))}")
     t0 = time.perf_counter()
     result = run(spec, record=record, hardware=hardware, seed=seed, **options)
     result.wall_seconds = time.perf_counter() - t0
     result.backend = backend
     return result
+
+
+class PhaseCounts(dict):
+    """The readout counts of a looped run, kept per copy on the local ticks of its phase.
+
+    A copy's counts are 0 before its phase and frozen after it, so storing them on the absolute grid
+    would repeat N-1 phases' worth of constant values (gigabytes for the full-size preset). ``[pop]``
+    still gives the ``(B, G, C, H, W)`` array on the absolute grid (built on each access; tests);
+    :meth:`at` reads one tick without building it.
+    """
+
+    def __init__(self, local: dict, local_grid: np.ndarray, grid: np.ndarray, offsets: dict, phase_ticks: int):
+        super().__init__(local)
+        self.local_grid, self.grid, self.offsets, self.phase_ticks = local_grid, grid, offsets, phase_ticks
+
+    def at(self, pop: str, tick: int) -> np.ndarray:
+        c = dict.__getitem__(self, pop)
+        local = min(max(int(tick) - self.offsets[pop], 0), self.phase_ticks)
+        if local == 0:
+            return np.zeros_like(c[:, 0])
+        idx = int(np.searchsorted(self.local_grid, local))
+        if idx >= len(self.local_grid) or self.local_grid[idx] != local:
+            raise ValidationError(f"tick {tick} is not on the simulation grid")
+        return c[:, idx]
+
+    def __getitem__(self, pop: str) -> np.ndarray:
+        c = dict.__getitem__(self, pop)
+        local = np.clip(self.grid - self.offsets[pop], 0, self.phase_ticks)
+        out = np.zeros((c.shape[0], len(self.grid)) + c.shape[2:], np.uint32)
+        ok = local > 0
+        out[:, ok] = c[:, np.searchsorted(self.local_grid, local[ok])]
+        return out
+
+    def items(self):
+        return ((k, self[k]) for k in self)
+
+    def values(self):
+        return (self[k] for k in self)
 
 
 def finish_result(spec: RunSpec, backend: str, counts_local: dict[str, np.ndarray], local_grid: np.ndarray,
@@ -320,10 +446,15 @@ def finish_result(spec: RunSpec, backend: str, counts_local: dict[str, np.ndarra
     ``counts_local[pop]`` is ``(B, len(local_grid), C, H, W)`` cumulative counts of an unrolled
     population at the local ticks ``local_grid`` (which must contain every ``grid - offset`` that
     lies in ``[1, spec.ticks]``). For the looped schedule a copy's counts are 0 before its phase and
-    frozen after it.
+    frozen after it (kept as :class:`PhaseCounts`).
     """
     grid = spec.grid
     counts = {}
+    if spec.schedule == "looped":
+        offsets = {pop: spec.offset(pop) for pop in counts_local}
+        counts = PhaseCounts({p: np.asarray(c, np.uint32) for p, c in counts_local.items()}, np.asarray(local_grid),
+                             grid, offsets, spec.ticks)
+        counts_local = {}
     for pop, c in counts_local.items():
         off = spec.offset(pop)
         local = np.clip(grid - off, 0, spec.ticks)
@@ -343,7 +474,8 @@ def finish_result(spec: RunSpec, backend: str, counts_local: dict[str, np.ndarra
         trains = shifted
     return SimResult(backend=backend, schedule=spec.schedule, ticks=spec.total_ticks, phase_ticks=spec.phase_ticks,
                      grid=grid, counts=counts, window_start=spec.window_start(), spikes_per_population=spikes,
-                     synaptic_ops=synops, trains=trains, images=int(spec.inputs.shape[0]), info=info or {})
+                     synaptic_ops=synops, trains=trains, images=int(spec.inputs.shape[0]), info=info or {},
+                     state_buffer=spec.state_buffer, window_ticks=spec.window_ticks)
 
 
 def local_grid(spec: RunSpec) -> np.ndarray:
@@ -366,5 +498,7 @@ def synapses_per_pre_neuron(net: Network) -> dict[str, float]:
     return out
 
 
-__all__ = ["BACKENDS", "SCHEDULES", "RunSpec", "SimResult", "default_grid", "encode_input", "finish_result",
-           "get_backend", "local_grid", "prepare_run", "preprocess", "simulate", "synapses_per_pre_neuron"]
+__all__ = ["BACKENDS", "REGENERATING_BACKENDS", "SCHEDULES", "PhaseCounts", "RunSpec", "SimResult", "default_grid",
+           "encode_input", "finish_result", "get_backend", "local_grid", "prepare_run", "preprocess", "regenerated_spikes",
+           "regular_train", "simulate",
+           "synapses_per_pre_neuron"]

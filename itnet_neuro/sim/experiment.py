@@ -79,9 +79,53 @@ def ann_logits(net: Network, keras_model, x: np.ndarray) -> list[np.ndarray]:
     return [np.transpose(np.asarray(outs[r.index]), (0, 3, 1, 2)) for r in net.unroll().readouts]
 
 
+#: Simulated ticks when ``--ticks`` is not given (a simulation length, not a chip figure).
+DEFAULT_TICKS = 256
+
+
+def looped_ticks(n_it: int, ticks: int | None, phase_ticks: int | None, alloc_phase: int | None):
+    """``(T_phase, total, note)`` of a looped run: the phase from ``--phase-ticks``, else the
+    allocation's, else ``--ticks // N``; the run is always N whole phases, and ``note`` says exactly
+    what runs and how it differs from a ``--ticks`` that was given."""
+    if phase_ticks:
+        phase, source = int(phase_ticks), "--phase-ticks"
+    elif alloc_phase:
+        phase, source = int(alloc_phase), "the allocation"
+    else:
+        want = DEFAULT_TICKS if ticks is None else int(ticks)
+        phase, source = want // n_it, f"{want} ticks / {n_it} iterations"
+        if phase < 1:
+            raise ValidationError(f"looped schedule: {want} ticks leave no tick per phase for {n_it} iterations; "
+                                  f"use --ticks >= {n_it}")
+    total = n_it * phase
+    note = f"looped schedule: {n_it} phases × {phase} ticks = {total} ticks (phase from {source})"
+    if ticks is not None and int(ticks) != total:
+        if source.endswith("iterations"):
+            note += f"; --ticks {ticks} is not a multiple of {n_it}, so {int(ticks) - total} tick(s) fewer run"
+        else:
+            note += (f"; --ticks {ticks} does not set the length of a looped run (whole phases of the "
+                     f"{source}'s length); give --phase-ticks to change it")
+    return phase, total, note
+
+
+def _buffer_choice(hw, phase: int, alloc_phase: int | None, state_buffer, window_ticks):
+    """``(state_buffer, window_ticks, note)``: the arguments, else the allocation's, else the default
+    (replay on a chip without a regenerator)."""
+    sb = hw.state_buffer if hw is not None else None
+    mode = state_buffer or (sb.mode if sb is not None else None)
+    note = None
+    if mode is None and hw is not None and hw.chip.state_buffer.regenerator is None:
+        mode, note = "replay", f"{hw.name} has no state-buffer regenerator: the state buffer replays"
+    if window_ticks is None and mode in (None, "regenerate") and sb is not None and sb.mode == "regenerate" \
+            and alloc_phase == phase:
+        window_ticks = sb.window_ticks
+    return mode, window_ticks, note
+
+
 def run_experiment(model=None, *, alloc=None, chip=None, backend: str = "fast", data: str = "synthetic",
-                   images: int = 4, ticks: int = 256,  # a simulation length, not a chip figure
-                   schedule: str | None = None, phase_ticks: int | None = None,
+                   images: int = 4, ticks: int | None = None, schedule: str | None = None,
+                   phase_ticks: int | None = None, state_buffer: str | None = None,
+                   window_ticks: int | None = None, decoder=None,
                    split: str = "test", seed: int = 0, chip_seed: int = 0, grid_points: int = 96,
                    batch_size: int | None = None, plot_dir=None, network: Network | None = None,
                    ann_model=None, keep_predictions: bool = True, ignore_limits: bool = False,
@@ -91,11 +135,14 @@ def run_experiment(model=None, *, alloc=None, chip=None, backend: str = "fast", 
     ``network`` (with optional ``ann_model``, the Keras model it came from) replaces loading ``model``,
     e.g. to run one conversion on several chips. An infeasible ``alloc`` is refused
     (:class:`~itnet_neuro.errors.AllocationError`) unless ``ignore_limits``; the results then say so
-    (``ignore_limits``, ``violations``).
+    (``ignore_limits``, ``violations``). ``ticks`` (default :data:`DEFAULT_TICKS`) is the length of an
+    unrolled run; a looped run is N whole phases (:func:`looped_ticks` says which). ``decoder``:
+    :class:`itnet_neuro.sim.metrics.Decoder` or its spec (default
+    :data:`~itnet_neuro.sim.metrics.DEFAULT_DECODER`).
     """
     from itnet_neuro.sim.core import default_grid, simulate
     from itnet_neuro.sim.hardware import Hardware
-    from itnet_neuro.sim.metrics import layer_activity, output_metrics
+    from itnet_neuro.sim.metrics import Decoder, decoding_grid, layer_activity, output_metrics
 
     t_start = time.perf_counter()
     if network is not None:
@@ -109,23 +156,38 @@ def run_experiment(model=None, *, alloc=None, chip=None, backend: str = "fast", 
         hw = Hardware.from_chip(chip, seed=chip_seed)
     if schedule is None:
         schedule = (hw.schedule if hw is not None and hw.schedule in ("looped", "unrolled") else "unrolled")
-    if hw is not None and phase_ticks is None:
-        phase_ticks = hw.phase_ticks
     if schedule == "looped" and hw is not None and not hw.chip.looped_schedule_allowed:
         raise ValidationError(f"chip {hw.name!r} cannot rewrite neuron parameters at run time, so the looped "
                               "schedule cannot run on it (chip.neuron.parameters_switchable_at_runtime); "
                               "use --schedule unrolled")
+    decoder = Decoder.parse(decoder)
     x, labels, void = load_images(data, net, images, split, seed)
     n_it = 1 if net.block is None else net.block.iterations
-    total = ticks if schedule == "unrolled" else (phase_ticks or ticks // n_it) * n_it
+    notes = []
+    if schedule == "looped" and net.block is not None:
+        alloc_phase = hw.phase_ticks if hw is not None else None
+        phase_ticks, total, note = looped_ticks(n_it, ticks, phase_ticks, alloc_phase)
+        state_buffer, window_ticks, buf_note = _buffer_choice(hw, phase_ticks, alloc_phase, state_buffer,
+                                                              window_ticks)
+        notes += [note] + ([buf_note] if buf_note else [])
+    else:
+        total = DEFAULT_TICKS if ticks is None else int(ticks)
+        phase_ticks = state_buffer = window_ticks = None
+    for n in notes:
+        log.info(n)
     grid = default_grid(total, grid_points)
-    result = simulate(net, x, ticks, backend=backend, schedule=schedule, grid=grid, phase_ticks=phase_ticks,
-                      seed=seed, hardware=hw, batch_size=batch_size, **backend_options)
+    if schedule == "looped" and net.block is not None:  # the phase ends: where each output is final
+        grid = np.unique(np.concatenate([grid, np.arange(1, n_it + 1) * phase_ticks]))
+    sim_grid = decoding_grid(net, grid, decoder, schedule, phase_ticks, state_buffer)
+    result = simulate(net, x, total, backend=backend, schedule=schedule, grid=sim_grid, phase_ticks=phase_ticks,
+                      seed=seed, hardware=hw, batch_size=batch_size, state_buffer=state_buffer,
+                      window_ticks=window_ticks, **backend_options)
     ann = ann_logits(net, keras_model, x)
     tick_s = hw.tick_seconds if hw is not None else None
-    g = result.grid
+    g = grid
     keep = tuple(sorted({int(g[min(len(g) - 1, int(round(f * (len(g) - 1))))]) for f in (0.1, 0.25, 0.5, 1.0)}))
-    outputs = output_metrics(result, net, labels, ann, void, tick_s, keep if keep_predictions else ())
+    outputs = output_metrics(result, net, labels, ann, void, tick_s, keep if keep_predictions else (), decoder,
+                             report_grid=grid)
     unet = net.unroll()
     layers = layer_activity(result, net)
     per_image = max(result.images, 1)
@@ -136,7 +198,8 @@ def run_experiment(model=None, *, alloc=None, chip=None, backend: str = "fast", 
     energy = None
     energy_detail = None
     if hw is not None:
-        est = hw.energy(spikes, synops, neuron_updates, result.ticks)
+        buffer_spikes = result.info.get("state_buffer_spikes", 0.0) / per_image  # the regenerator's own
+        est = hw.energy(spikes + buffer_spikes, synops, neuron_updates, result.ticks)
         known = [v for v in est.components.values() if v is not None]
         energy = float(est.total_j) if known else None  # None: the chip publishes no energy figure
         energy_detail = {"components": dict(est.components), "missing": list(est.missing),
@@ -145,7 +208,13 @@ def run_experiment(model=None, *, alloc=None, chip=None, backend: str = "fast", 
         "backend": backend,
         "schedule": result.schedule,
         "ticks": int(result.ticks),
+        "requested_ticks": ticks,
         "phase_ticks": result.phase_ticks,
+        "state_buffer": None if result.state_buffer is None else {
+            "mode": result.state_buffer, "window_ticks": result.window_ticks,
+            "spikes_per_image": result.info.get("state_buffer_spikes", 0.0) / per_image},
+        "run_notes": notes,
+        "decoder": decoder.to_json(),
         "images": int(result.images),
         "data": data,
         "model": desc,
@@ -156,7 +225,7 @@ def run_experiment(model=None, *, alloc=None, chip=None, backend: str = "fast", 
         "ignore_limits": bool(ignore_limits),
         "violations": [] if hw is None else [v.to_dict() for v in hw.violations],
         "tick_seconds": tick_s,
-        "grid": [int(t) for t in g],
+        "grid": [int(t) for t in grid],
         "outputs": outputs,
         "spikes": {"per_image": spikes, "per_layer": {k: v["spikes"] for k, v in layers.items()}},
         "synaptic_ops": {"per_image": synops, "per_layer": {k: v["synaptic_ops_in"] for k, v in layers.items()}},

@@ -23,8 +23,12 @@ matches the float64 reference/nengo/brian2 spike for spike even on arbitrary flo
 converted tiny ItNet float32 moves ~0.5% of per-neuron counts at rounding ties), membrane sums in
 float64. The ``looped`` schedule runs
 the unrolled copies for ``T_phase`` ticks and places copy ``n`` at offset ``(n-1)·T_phase``, which
-is what the looped schedule computes (:mod:`itnet_neuro.sim.core`; the literal phase-by-phase loop
-in :mod:`itnet_neuro.sim.reference` is tested against it).
+is what the looped schedule computes with the replaying state buffer (:mod:`itnet_neuro.sim.core`;
+the literal phase-by-phase loop in :mod:`itnet_neuro.sim.reference` is tested against it). With the
+regenerating buffer copy ``n``'s feedback input depends on copy ``n-1``'s *final* window, so the
+copies run in stages, one iteration after the other (stage 1 with the populations outside the
+block), and a regenerated connection's frames are the buffer's regular train
+(:func:`itnet_neuro.sim.core.regular_train`) instead of its presynaptic copy's spikes.
 
 Memory is estimated before anything runs (:func:`estimate_memory`); a batch that would not fit is
 refused with the batch size that would.
@@ -38,7 +42,8 @@ import numpy as np
 
 from itnet_neuro.errors import SimulationError
 from itnet_neuro.ir.graph import Network
-from itnet_neuro.sim.core import RunSpec, SimResult, finish_result, local_grid, synapses_per_pre_neuron
+from itnet_neuro.sim.core import (RunSpec, SimResult, finish_result, local_grid, regenerated_spikes, regular_train,
+                                  synapses_per_pre_neuron)
 from itnet_neuro.utils import progress
 
 
@@ -220,7 +225,15 @@ def run(spec: RunSpec, *, record: bool = False, hardware=None, seed: int = 0, ba
     trains = {p.name: np.zeros((images, ticks) + p.nhwc, np.uint8) for p in pops} if record else None
     in_name = net.input.name
     n_chunks = -(-ticks // chunk)
-    bar = progress(total=-(-images // batch) * n_chunks, desc="fast", unit="chunk",
+    stages = _stages(spec, pops)
+    stage_of = {p.name: k for k, st in enumerate(stages) for p in st}
+    regen = spec.regenerated
+    counted = {c.pre for c in net.connections if c.name in regen}  # state copies the buffer measures
+    # outside populations read by a later stage at the same local ticks (mapping.schedule, rule 3)
+    carried = {c.pre for c in net.connections if c.name not in regen and c.pre != net.input.name
+               and stage_of[c.pre] < stage_of[c.post]}
+    regen_spikes = 0.0
+    bar = progress(total=-(-images // batch) * n_chunks * len(stages), desc="fast", unit="chunk",
                    disable=None if show_progress is None else not show_progress)
     for b0 in range(0, images, batch):
         b1 = min(images, b0 + batch)
@@ -240,11 +253,13 @@ def run(spec: RunSpec, *, record: bool = False, hardware=None, seed: int = 0, ba
         v = {p.name: np.broadcast_to(p.v_init * p.theta, (nb,) + p.nhwc).astype(np.float64) for p in pops}
         tails = {p.name: np.zeros((nb, dmax) + p.nhwc, np.uint8) for p in pops}
         running = {name: np.zeros((nb,) + index[name].nhwc, np.uint32) for name in ro_pops}
-        for t0 in range(1, ticks + 1, chunk):
+        window = {name: np.zeros((nb,) + index[name].nhwc, np.int64) for name in counted}
+        kept = {name: np.zeros((nb, ticks) + index[name].nhwc, np.uint8) for name in carried}
+        for stage, t0 in ((st, t) for st in stages for t in range(1, ticks + 1, chunk)):
             t1 = min(ticks + 1, t0 + chunk)
             tc = t1 - t0
             buf: dict[str, np.ndarray] = {}
-            for p in pops:
+            for p in stage:
                 cur = np.zeros((nb, tc) + p.nhwc, fdt)
                 for conn, prep in p.incoming:
                     d = conn.delay
@@ -260,6 +275,11 @@ def run(spec: RunSpec, *, record: bool = False, hardware=None, seed: int = 0, ba
                         a, z = max(e0, 0), min(e1, in_spikes.shape[1])
                         if z > a:
                             frames[:, a - e0:z - e0] = in_spikes[:, a:z]
+                    elif conn.name in regen:  # the regenerating state buffer (module docstring)
+                        frames = regular_train(window[conn.pre], spec.window_ticks, t0 - d, t1 - d)
+                        synops[conn.name] += float(frames.sum(dtype=np.int64)) * per_pre[conn.name]
+                    elif stage_of[conn.pre] < stage_of[p.name]:
+                        frames = _shifted(kept[conn.pre], t0 - d, t1 - d)
                     else:
                         both = np.concatenate([tails[conn.pre], buf[conn.pre]], axis=1)
                         frames = both[:, dmax - d:dmax - d + tc]
@@ -285,7 +305,13 @@ def run(spec: RunSpec, *, record: bool = False, hardware=None, seed: int = 0, ba
                 count = float(s.sum(dtype=np.int64))
                 spikes_total[p.name] += count
                 for conn in net.outgoing(p.name):
-                    synops[conn.name] += count * per_pre[conn.name]
+                    if conn.name not in regen:
+                        synops[conn.name] += count * per_pre[conn.name]
+                if p.name in carried:
+                    kept[p.name][:, t0 - 1:t1 - 1] = s
+                if p.name in counted and t1 > ticks - spec.window_ticks + 1:
+                    lo = max(t0, ticks - spec.window_ticks + 1)
+                    window[p.name] += s[:, lo - t0:].sum(axis=1, dtype=np.int64)
                 if p.name in ro_pops:
                     cs = np.cumsum(s, axis=1, dtype=np.uint32)
                     cs += running[p.name][:, None]
@@ -301,13 +327,35 @@ def run(spec: RunSpec, *, record: bool = False, hardware=None, seed: int = 0, ba
             for name in list(buf):
                 tails[name] = _tail(tails[name], buf.pop(name), dmax)
             bar.update(1)
+        regen_spikes += sum(regenerated_spikes(m, spec.window_ticks, ticks) for m in window.values())
     bar.close()
     counts = {name: np.ascontiguousarray(np.moveaxis(c, -1, 2)) for name, c in counts_out.items()}
     if record:
         trains = {name: np.ascontiguousarray(np.moveaxis(t, -1, 2)) for name, t in trains.items()}
     info = {"batch_size": batch, "chunk_ticks": chunk, "sequential_neuron_chunks": n_sequential,
             "threads": os.cpu_count()}
+    if regen:
+        info["state_buffer_spikes"] = regen_spikes
     return finish_result(spec, "fast", counts, lg, spikes_total, synops, trains, info)
+
+
+def _shifted(train: np.ndarray, e0: int, e1: int) -> np.ndarray:
+    """Frames of ``train`` ``(B, T, ...)`` (index k = emission at tick k+1) emitted at ticks ``e0 … e1-1``."""
+    out = np.zeros((train.shape[0], e1 - e0) + train.shape[2:], train.dtype)
+    a = max(e0, 1)
+    if e1 > a:
+        out[:, a - e0:] = train[:, a - 1:e1 - 1]
+    return out
+
+
+def _stages(spec: RunSpec, pops: list) -> list[list]:
+    """Populations in the order they run: all at once, or — with the regenerating state buffer —
+    iteration by iteration (the populations outside the block, which only feed iteration 1, with it)."""
+    if not spec.regenerated:
+        return [pops]
+    n_it = spec.iterations
+    stage_of = [int(p.name.rsplit("@", 1)[1]) if "@" in p.name else 1 for p in pops]
+    return [[p for p, k in zip(pops, stage_of) if k == n] for n in range(1, n_it + 1)]
 
 
 def _tail(old: np.ndarray, new: np.ndarray, dmax: int) -> np.ndarray:

@@ -128,6 +128,12 @@ class Hardware:
         """The allocation's violations (empty without one, or when it is feasible)."""
         return () if self.allocation is None else tuple(self.allocation.violations)
 
+    @property
+    def state_buffer(self):
+        """The allocation's looped state buffer (:class:`mapping.allocfile.StateBufferRef`: ``mode``,
+        ``window_ticks``), None without one."""
+        return None if self.allocation is None else self.allocation.state_buffer
+
     # ------------------------------------------------------------------ the network on the chip
     def apply(self, net: Network, schedule: str) -> Network:
         """``net`` as this chip instance realizes it (see the module docstring).

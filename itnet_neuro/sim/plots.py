@@ -93,6 +93,40 @@ def plot_chip_comparison(results_by_chip: dict, path) -> Path:
     return save_figure(fig, path)
 
 
+def plot_schedules(results_by_schedule: dict, path) -> Path:
+    """mIoU of every output over wall-clock hardware time, one panel per schedule (``{label: results}``,
+    e.g. unrolled, looped-replay, looped-regenerating on one chip), on shared axes; the ANN's mIoU
+    dotted, each looped phase boundary a thin vertical line."""
+    use_agg_backend()
+    import matplotlib.pyplot as plt
+
+    if not results_by_schedule:
+        raise ValueError("plot_schedules: no results to plot")
+    n = len(results_by_schedule)
+    fig, axes = plt.subplots(1, n, figsize=(4.4 * n, 4.0), sharey=True, sharex=True, squeeze=False)
+    cmap = plt.get_cmap("viridis")
+    for ax, (label, res) in zip(axes[0], results_by_schedule.items()):
+        ts = res.get("tick_seconds") or 1.0
+        ms = np.asarray(res["grid"]) * ts * 1e3
+        outs = res["outputs"]
+        for i, o in enumerate(outs):
+            col = cmap(i / max(len(outs) - 1, 1))
+            y = np.array([np.nan if v is None else v for v in o["miou_over_time"]])
+            ax.plot(ms, y, color=col, lw=1.5, label=f"output {o['index'] + 1}")
+            if o.get("ann_miou") is not None:
+                ax.axhline(o["ann_miou"], color=col, lw=0.6, ls=":")
+        if res.get("phase_ticks"):
+            for k in range(1, res["ticks"] // res["phase_ticks"]):
+                ax.axvline(k * res["phase_ticks"] * ts * 1e3, color="0.8", lw=0.6, zorder=0)
+        ax.set_title(label, fontsize=9)
+        ax.set_xlabel("hardware time (ms)" if res.get("tick_seconds") else "tick")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("mIoU (dotted: ANN)")
+    axes[0][0].set_ylim(bottom=0)
+    axes[0][-1].legend(fontsize=7, loc="lower right")
+    return save_figure(fig, path)
+
+
 def plot_predictions(results: dict, path, labels=None, ann=None) -> Path:
     """Class maps of image 0: one row per output, one column per kept tick, plus ANN and labels."""
     use_agg_backend()

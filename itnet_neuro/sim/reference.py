@@ -6,8 +6,9 @@ independently of the TensorFlow ones in :mod:`itnet_neuro.sim.kernels.tf_ops`), 
 its bias, and fires and resets one neuron update at a time (:mod:`itnet_neuro.sim.core` states the
 semantics; every neuron option of the IR — per-neuron maps, reset to zero, leak, saturation — and a
 chip's trial-to-trial noise are modelled). The looped schedule is implemented literally — phases,
-parameter row ``n-1``, a state buffer replaying phase ``n-1`` — so that the tests can check the
-``fast`` simulator's shortcut (looped = unrolled copies shifted by ``(n-1)·T_phase``) against it.
+parameter row ``n-1``, a state buffer replaying phase ``n-1`` or regenerating its final-window rate
+as a regular train — so that the tests can check the ``fast`` simulator (looped replay = unrolled
+copies shifted by ``(n-1)·T_phase``; regeneration phase by phase) against it.
 
 ``apply_op``, ``connection_matrix`` and ``resize_matrix`` are importable from here as before; they live
 in :mod:`itnet_neuro.sim.kernels.numpy_ops` and :mod:`itnet_neuro.ir.ops`.
@@ -19,7 +20,8 @@ import numpy as np
 
 from itnet_neuro.ir.graph import Network, Population
 from itnet_neuro.ir.ops import resize_matrix  # noqa: F401  (historical import path)
-from itnet_neuro.sim.core import RunSpec, SimResult, finish_result, local_grid, synapses_per_pre_neuron
+from itnet_neuro.sim.core import (RunSpec, SimResult, finish_result, local_grid, regenerated_spikes, regular_train,
+                                  synapses_per_pre_neuron)
 from itnet_neuro.sim.kernels.numpy_ops import apply_op, connection_matrix  # noqa: F401
 
 
@@ -60,6 +62,23 @@ def _input_emission(spec: RunSpec, e: int) -> np.ndarray:
     return spec.inputs.astype(np.float64) if spec.input_spikes is None else spec.input_spikes[:, e].astype(np.float64)
 
 
+def _regenerated(spec: RunSpec, trains: dict, n: int, window_counts: dict) -> dict:
+    """State population → emission function of the regenerating buffer in phase ``n`` (empty for
+    replay and for phase 1): the spike count of its copy ``n-1`` over the last ``window_ticks`` of
+    phase ``n-1``, re-emitted as a regular train from local tick 1 (:func:`regular_train`)."""
+    if spec.state_buffer != "regenerate" or n < 2:
+        return {}
+    w, t = spec.window_ticks, spec.ticks
+    out = {}
+    for c in spec.net.connections:
+        if c.feedback and c.pre not in out:
+            m = trains[f"{c.pre}@{n - 1}"][:, t - w + 1:t + 1].sum(axis=1, dtype=np.int64)
+            window_counts[f"{c.pre}@{n - 1}"] = m
+            out[c.pre] = (lambda e, m=m: None if e < 1 or e > t
+                          else regular_train(m, w, e, e + 1)[:, 0].astype(np.float64))
+    return out
+
+
 def run(spec: RunSpec, *, record: bool = False, hardware=None, seed: int = 0, **_) -> SimResult:
     """Run ``spec`` tick by tick (see the module docstring) with ``hardware``'s trial-to-trial noise."""
     batch = spec.inputs.shape[0]
@@ -81,9 +100,12 @@ def run(spec: RunSpec, *, record: bool = False, hardware=None, seed: int = 0, **
         return trains[copy or pre][:, e].astype(np.float64) if e >= 1 else None
 
     def integrate(net: Network, conns, t: int, resolve) -> np.ndarray | float:
+        """``resolve(c)``: the unrolled copy ``c.pre`` stands for, or a function of the emission tick
+        giving what the state buffer emits then (the regenerating buffer)."""
         total = 0.0
         for c in conns:
-            x = emission(net, c.pre, t - c.delay, resolve(c))
+            src = resolve(c)
+            x = src(t - c.delay) if callable(src) else emission(net, c.pre, t - c.delay, src)
             if x is not None and x.any():
                 y = apply_op(net, c, x)
                 shape = list(y.shape)
@@ -101,6 +123,7 @@ def run(spec: RunSpec, *, record: bool = False, hardware=None, seed: int = 0, **
                 trains[p.name][:, t] = neurons[p.name].step(cur, t)
     else:
         net = spec.net
+        window_counts: dict[str, np.ndarray] = {}  # state copy → its spike count over the buffer's window
         members = set(net.block.populations)
         outside = [p for p in net.populations if p.name not in members]
         neurons = {p.name: _Neurons(p, 0, batch, noise=noise) for p in outside}
@@ -110,10 +133,11 @@ def run(spec: RunSpec, *, record: bool = False, hardware=None, seed: int = 0, **
         block = [p for p in net.populations if p.name in members]
         for n in range(1, net.block.iterations + 1):
             state = {p.name: _Neurons(p, n - 1, batch, f"{p.name}@{n}", noise) for p in block}  # row n-1, v_init·θ
+            regen = _regenerated(spec, trains, n, window_counts)
 
-            def resolve(c, n=n):
-                if c.feedback:
-                    return f"{c.pre}@{n - 1}"  # the state buffer: phase n-1's spikes at local ticks
+            def resolve(c, n=n, regen=regen):
+                if c.feedback:  # the state buffer: phase n-1's spikes at local ticks, or their regenerated rate
+                    return regen[c.pre] if regen else f"{c.pre}@{n - 1}"
                 return f"{c.pre}@{n}" if c.pre in members else None
 
             for t in range(1, ticks + 1):
@@ -131,8 +155,14 @@ def run(spec: RunSpec, *, record: bool = False, hardware=None, seed: int = 0, **
         if c.pre == unet.input.name:
             x = spec.inputs if spec.input_spikes is None else spec.input_spikes
             events = np.count_nonzero(x) * (ticks if spec.input_spikes is None else 1)
+        elif c.name in spec.regenerated:  # the buffer's spikes that arrive within the phase
+            events = regenerated_spikes(window_counts[c.pre], spec.window_ticks, ticks - c.delay)
         else:
             events = spikes[c.pre]
         synops[c.name] = float(events * per_pre[c.name])
     out = {name: tr[:, 1:] for name, tr in trains.items()} if record else None
-    return finish_result(spec, "reference", counts, lg, spikes, synops, out)
+    info = {}
+    if spec.regenerated:
+        info["state_buffer_spikes"] = float(sum(regenerated_spikes(m, spec.window_ticks, ticks)
+                                                for m in window_counts.values()))
+    return finish_result(spec, "reference", counts, lg, spikes, synops, out, info)
