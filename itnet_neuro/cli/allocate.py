@@ -35,16 +35,18 @@ def add_model_argument(parser) -> None:
 
 
 def add_arguments(parser) -> None:
+    from itnet_neuro.cli import args
     from mapping.schedule import DEFAULT_PHASE_TICKS, SCHEDULES
 
     add_model_argument(parser)
-    parser.add_argument("--chip", required=True, help="packaged chip name (see `itnet-neuro chips`) or a chip .toml")
+    parser.add_argument("--chip", required=True, type=args.chip,
+                        help="packaged chip name (see `itnet-neuro chips`) or a chip .toml")
     parser.add_argument("--schedule", choices=SCHEDULES, default="auto",
                         help="schedule of the iterative block (default: auto, the smallest feasible)")
     parser.add_argument("-o", "--output", default="alloc.json", help="allocation report (default: alloc.json)")
     parser.add_argument("--plot", default=None,
                         help="core-map PNG (default: OUTPUT with _cores.png); 'none' to skip")
-    parser.add_argument("--phase-ticks", type=int, default=DEFAULT_PHASE_TICKS,
+    parser.add_argument("--phase-ticks", type=args.positive_int, default=DEFAULT_PHASE_TICKS,
                         help=f"ticks per phase of the looped schedule (default {DEFAULT_PHASE_TICKS})")
     parser.add_argument("--rates", default=None,
                         help="JSON of calibration rates {population: spikes per neuron per tick} for the "

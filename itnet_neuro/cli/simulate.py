@@ -24,26 +24,32 @@ Examples:
 
 
 def add_arguments(parser) -> None:
+    from itnet_neuro.cli import args
     from itnet_neuro.sim.core import BACKENDS, SCHEDULES
 
     parser.add_argument("model", nargs="?", default=None, help="model.snn.h5 or model.h5 (default: shipped model)")
     hw = parser.add_mutually_exclusive_group()
     hw.add_argument("--alloc", default=None, help="alloc.json from `itnet-neuro allocate` (chip + schedule)")
-    hw.add_argument("--chip", default=None, help="chip name (`itnet-neuro chips`) or TOML path")
+    hw.add_argument("--chip", default=None, type=args.chip, help="chip name (`itnet-neuro chips`) or TOML path")
     parser.add_argument("--backend", default="fast", choices=[b for b in BACKENDS if b != "reference"] + ["reference"],
                         help="simulator (default: fast)")
-    parser.add_argument("--data", default="synthetic", help="synthetic | camvid:DIR | cityscapes:DIR")
-    parser.add_argument("--split", default="test", help="dataset split (default: test)")
-    parser.add_argument("--images", type=int, default=4, help="number of images (default: 4)")
-    parser.add_argument("--ticks", type=int, default=256,  # a simulation length, not a chip figure
+    parser.add_argument("--data", default="synthetic", type=args.dataset,
+                        help="synthetic | camvid:DIR | cityscapes:DIR")
+    parser.add_argument("--split", default="test", choices=("train", "val", "test"),
+                        help="dataset split (default: test)")
+    parser.add_argument("--images", type=args.positive_int, default=4, help="number of images (default: 4)")
+    parser.add_argument("--ticks", type=args.positive_int, default=256,  # a simulation length, not a chip figure
                         help="simulated ticks in total (default: 256)")
     parser.add_argument("--schedule", default=None, choices=SCHEDULES,
                         help="block schedule (default: the allocation's, else unrolled)")
-    parser.add_argument("--phase-ticks", type=int, default=None, help="looped: ticks per phase (default ticks/N)")
-    parser.add_argument("--batch-size", type=int, default=None, help="images per batch (default: what fits)")
-    parser.add_argument("--grid-points", type=int, default=96, help="ticks at which outputs are decoded")
-    parser.add_argument("--seed", type=int, default=0, help="input-encoding seed")
-    parser.add_argument("--chip-seed", type=int, default=0, help="chip instance (mismatch pattern, noise)")
+    parser.add_argument("--phase-ticks", type=args.positive_int, default=None,
+                        help="looped: ticks per phase (default ticks/N)")
+    parser.add_argument("--batch-size", type=args.positive_int, default=None,
+                        help="images per batch (default: what fits)")
+    parser.add_argument("--grid-points", type=args.positive_int, default=96, help="ticks at which outputs are decoded")
+    parser.add_argument("--seed", type=args.nonnegative_int, default=0, help="input-encoding seed")
+    parser.add_argument("--chip-seed", type=args.nonnegative_int, default=0,
+                        help="chip instance (mismatch pattern, noise)")
     parser.add_argument("-o", "--output", default="results.json", help="results file (default: results.json)")
     parser.add_argument("--plot", default=None, metavar="DIR", help="write plots into DIR")
 

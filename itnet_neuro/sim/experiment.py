@@ -35,11 +35,9 @@ def load_model(path: str | os.PathLike | None):
         raise ModelFileError(f"{path}: no such model file")
     if path.name.endswith(".snn.h5"):
         return load_network(path), None, str(path)
-    import h5py
+    from itnet_neuro.model.io import read_root_attr
 
-    with h5py.File(path, "r") as f:
-        is_ir = f.attrs.get("format") == "itnet-neuro-snn"
-    if is_ir:
+    if read_root_attr(path, "format", missing_hint="give a .snn.h5 or a Keras .h5") == "itnet-neuro-snn":
         return load_network(path), None, str(path)
     from itnet_neuro.convert import convert_model
 
