@@ -139,7 +139,7 @@ def _set_attr(obj, key, value):
 
 
 IR_CASES = {
-    "another schema version": (lambda f: f.attrs.__setitem__("schema_version", 2), "schema version 2"),
+    "another schema version": (lambda f: f.attrs.__setitem__("schema_version", 99), "schema version 99"),
     "inconsistent shapes": (_set_attr("populations/hidden", "shape", [4, 5, 4]), "hidden"),
     "absurd population": (_set_attr("populations/hidden", "shape", [4, 10**6, 10**6]), "neurons"),
     "memory bomb": (_replace_dataset("hidden_to_state/weight", shape=(10**5, 10**5), dtype="f4",
