@@ -546,8 +546,8 @@ def _open_json(path):
 def _load_whole(path: Path):
     try:
         return json.loads(path.read_text())
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise SchemaError(f"{path}: not a JSON allocation ({exc}); {FIX}") from None
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError; RecursionError: deep nesting
+        raise SchemaError(f"{path}: not a JSON allocation ({type(exc).__name__}: {str(exc)[:200]}); {FIX}") from None
 
 
 def _split_file(path: Path):
@@ -559,7 +559,7 @@ def _split_file(path: Path):
             if line.rstrip("\n") == _CORES_LINE:
                 try:
                     return json.loads("".join(head).rstrip().rstrip(",") + "\n}"), True
-                except ValueError:
+                except (ValueError, RecursionError):
                     break
             head.append(line)
     return _load_whole(path), False
@@ -575,6 +575,13 @@ def read_header(path) -> AllocFile:
 
 
 def _core_dicts(path: Path, streamed: bool, doc: dict):
+    try:
+        yield from _core_lines(path, streamed, doc)
+    except UnicodeDecodeError as exc:
+        raise SchemaError(f"{path}: not UTF-8 text (byte {exc.start}); {FIX}") from None
+
+
+def _core_lines(path: Path, streamed: bool, doc: dict):
     if not streamed:
         yield from _Doc(path, doc).get("cores", "list")
         return
@@ -588,11 +595,11 @@ def _core_dicts(path: Path, streamed: bool, doc: dict):
                 return
             try:
                 yield json.loads(text)
-            except ValueError:
+            except (ValueError, RecursionError):
                 if n:
                     raise SchemaError(f"{path}: key 'cores[{n}]': not one JSON object on its line; {FIX}") from None
                 # Not one core per line (e.g. the document of to_dict pretty-printed): read it whole.
-                yield from _core_dicts(path, False, _load_whole(path))
+                yield from _core_lines(path, False, _load_whole(path))
                 return
 
 

@@ -5,6 +5,8 @@ Targets (each starts from the valid files in this repository as its seed corpus)
 * ``chip``: bytes → a chip TOML file → :func:`hardware_models.spec.load_chip`, then an allocation of a
   small random network when the chip loads. Allowed outcomes: a spec, or ``SpecError`` /
   ``ItnetNeuroError`` with a one-line message.
+* ``alloc``: bytes → an ``alloc.json`` → :func:`mapping.allocfile.read` and the check that it fits the
+  network it was made for. Allowed: an allocation, or ``SchemaError`` / ``ValidationError`` in one line.
 * ``ir``: bytes → a ``.snn.h5`` file → :func:`itnet_neuro.ir.load_network` (each read runs the HDF5
   check in a child process, so this target is slow: a few inputs per second).
 
@@ -13,6 +15,7 @@ Anything else raised is a finding: atheris prints it with the input that caused 
 Usage::
 
     python scripts/fuzz_atheris.py chip -atheris_runs=5000
+    python scripts/fuzz_atheris.py alloc -atheris_runs=5000
     python scripts/fuzz_atheris.py ir -atheris_runs=200 -max_len=65536
 
 SECURITY.md says how this fits with the hypothesis fuzz tests in tests/test_untrusted.py.
@@ -38,6 +41,8 @@ with atheris.instrument_imports():
     from itnet_neuro.errors import ItnetNeuroError, SchemaError
     from itnet_neuro.ir import load_network, save_network
     from itnet_neuro.ir.examples import tiny_iterative_network
+    from itnet_neuro.sim.experiment import check_allocation_matches
+    from mapping import allocfile
     from mapping.allocate import plan
     from mapping.testing import random_network
 
@@ -65,6 +70,18 @@ def fuzz_chip(data: bytes) -> None:
             _one_line(exc)
 
 
+TINY = tiny_iterative_network()
+
+
+def fuzz_alloc(data: bytes) -> None:
+    path = WORK / "alloc.json"
+    path.write_bytes(data)
+    try:
+        check_allocation_matches(allocfile.read(path), TINY, path)
+    except ItnetNeuroError as exc:
+        _one_line(exc)
+
+
 def fuzz_ir(data: bytes) -> None:
     path = WORK / "net.snn.h5"
     path.write_bytes(data)
@@ -80,18 +97,22 @@ def seed_corpus(target: str) -> Path:
     if target == "chip":
         for toml in PACKAGED_CHIPS_DIR.glob("*.toml"):
             (corpus / toml.name).write_bytes(toml.read_bytes())
+    elif target == "alloc":
+        for schedule in ("looped", "unrolled"):
+            allocfile.write(plan(TINY, "loihi", schedule), corpus / f"{schedule}.json")
     else:
-        save_network(tiny_iterative_network(), corpus / "tiny.snn.h5")
+        save_network(TINY, corpus / "tiny.snn.h5")
     return corpus
 
 
 def main() -> None:
     target = sys.argv[1] if len(sys.argv) > 1 else ""
-    if target not in ("chip", "ir"):
-        sys.exit("usage: fuzz_atheris.py {chip,ir} [libFuzzer options, e.g. -atheris_runs=5000]")
+    targets = {"chip": fuzz_chip, "alloc": fuzz_alloc, "ir": fuzz_ir}
+    if target not in targets:
+        sys.exit(f"usage: fuzz_atheris.py {{{','.join(targets)}}} [libFuzzer options, e.g. -atheris_runs=5000]")
     corpus = seed_corpus(target)
     argv = [sys.argv[0], *sys.argv[2:], str(corpus)]
-    atheris.Setup(argv, fuzz_chip if target == "chip" else fuzz_ir)
+    atheris.Setup(argv, targets[target])
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     atheris.Fuzz()
 

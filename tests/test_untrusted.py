@@ -381,7 +381,7 @@ def test_fuzz_chip_loader(tmp_path, mutation):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("target,runs", [("chip", 3000), ("ir", 30)])
+@pytest.mark.parametrize("target,runs", [("chip", 3000), ("alloc", 3000), ("ir", 30)])
 def test_atheris_finds_nothing(target, runs, tmp_path):
     """Coverage-guided fuzzing (atheris, optional: ``pip install -e '.[fuzz]'``) of the same readers."""
     import os
@@ -412,3 +412,129 @@ def test_a_file_that_makes_libhdf5_loop_is_refused_in_time():
         load_network(path)
     assert "\n" not in str(err.value) and path.name in str(err.value)
     assert time.monotonic() - t0 < TIMEOUT_BASE_S + 30
+
+
+# ------------------------------------------------------------------------------------------ alloc.json
+
+
+@pytest.fixture(scope="module")
+def alloc_file(ir_file):
+    from mapping import allocfile
+    from mapping.allocate import plan
+
+    path = ir_file.parent / "alloc.json"
+    allocfile.write(plan(load_network(ir_file), "loihi", "looped"), path)
+    return path
+
+
+def _json_edit(fn):
+    def edit(text):
+        import json
+
+        doc = json.loads(text)
+        fn(doc)
+        return json.dumps(doc, indent=1)
+    return edit
+
+
+def _widen_first_tile(doc):
+    """Tile 0 of core 0 claims channels [0, 99): every count adjusted so only the shape is wrong."""
+    core, tile = doc["cores"][0], doc["cores"][0]["tiles"][0]
+    per_channel = (tile["rows"][1] - tile["rows"][0]) * (tile["cols"][1] - tile["cols"][0])
+    extra = (99 - (tile["channels"][1] - tile["channels"][0])) * per_channel
+    tile.update(channels=[0, 99], own=tile["own"] + extra, neurons=tile["neurons"] + extra)
+    core["neurons"] += extra
+
+
+ALLOC_CASES = {
+    "another schema version": (_json_edit(lambda d: d.__setitem__("schema_version", 1)), "schema"),
+    "made for another network": (_json_edit(lambda d: d["input"].__setitem__("shape", [3, 16, 16])),
+                                 "made for an input of shape"),
+    "a population it does not have": (_json_edit(lambda d: d["cores"][0]["tiles"][0].__setitem__(
+        "population", "ghost")), "'ghost'"),
+    "a tile beyond its population": (_json_edit(_widen_first_tile), "beyond its shape"),
+    "wrong type": (_json_edit(lambda d: d.__setitem__("cores_used", "one")), "cores_used"),
+    "counts that do not add up": (_json_edit(lambda d: d["cores"][0].__setitem__("axons", 1)), "axons"),
+    "truncated": (lambda text: text[:len(text) // 2], "alloc.json"),
+    "deeply nested": (lambda text: text.replace('"notes": [', '"notes": [' + "[" * 100000, 1), "alloc.json"),
+    "not UTF-8": (lambda text: text.replace('"tiles"', '"ti\udcfflles"', 1), "alloc.json"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ALLOC_CASES))
+def test_hostile_allocation_is_one_line_exit_1(case, ir_file, alloc_file, tmp_path, capsys):
+    edit, expect = ALLOC_CASES[case]
+    path = tmp_path / "alloc.json"
+    path.write_bytes(edit(alloc_file.read_text()).encode("utf-8", "surrogateescape"))
+    out = tmp_path / "results.json"
+    line = _cli_refuses(["simulate", str(ir_file), "--alloc", str(path), "--ticks", "8", "--images", "1",
+                         "-o", str(out)], capsys, "alloc.json")
+    assert expect in line
+    assert not out.exists()
+
+
+ALLOC_VALUES = st.one_of(st.integers(-2**70, 2**70), st.floats(allow_nan=True), st.none(), st.booleans(),
+                         st.text(max_size=20), st.lists(st.integers(-5, 10**9), max_size=4),
+                         st.dictionaries(st.text(max_size=5), st.integers(), max_size=2))
+ALLOC_MUTATIONS = st.one_of(
+    st.tuples(st.just("value"), st.integers(0, 10**6), ALLOC_VALUES),
+    st.tuples(st.just("delete"), st.integers(0, 10**6), st.none()),
+    st.tuples(st.just("truncate"), st.integers(0, 10**6), st.none()),
+    st.tuples(st.just("flip"), st.integers(0, 10**6), st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)),
+                                                               min_size=1, max_size=8)),
+)
+
+
+def _json_paths(obj, prefix=()):
+    yield prefix
+    items = obj.items() if isinstance(obj, dict) else enumerate(obj[:4]) if isinstance(obj, list) else ()
+    for k, v in items:
+        yield from _json_paths(v, prefix + (k,))
+
+
+def _check_alloc_reader(src, net, tmp_path, mutation):
+    import json
+
+    from hardware_models.errors import SpecError
+    from itnet_neuro.errors import ItnetNeuroError
+    from itnet_neuro.sim.experiment import check_allocation_matches
+    from mapping import allocfile
+
+    kind, k, arg = mutation
+    path = tmp_path / "alloc.json"
+    if kind in ("truncate", "flip"):
+        data = bytearray(src.read_bytes())
+        data = data[:k % len(data)] if kind == "truncate" else data
+        for pos, byte in (arg or ()):
+            data[pos % len(data)] = byte
+        path.write_bytes(bytes(data))
+    else:
+        doc = json.loads(src.read_text())
+        paths = list(_json_paths(doc))[1:]
+        where = paths[k % len(paths)]
+        parent = doc
+        for key in where[:-1]:
+            parent = parent[key]
+        if kind == "delete":
+            del parent[where[-1]]
+        else:
+            parent[where[-1]] = arg
+        path.write_text(json.dumps(doc, indent=(None if k % 2 else 2)))
+    try:
+        alloc = allocfile.read(path)
+        check_allocation_matches(alloc, net, path)
+    except (ItnetNeuroError, SpecError) as exc:
+        assert "\n" not in str(exc) and "alloc.json" in str(exc), str(exc)
+
+
+@settings(max_examples=40, **_FUZZ)
+@given(mutation=ALLOC_MUTATIONS)
+def test_fuzz_alloc_reader_short(ir_file, alloc_file, tmp_path, mutation):
+    _check_alloc_reader(alloc_file, load_network(ir_file), tmp_path, mutation)
+
+
+@pytest.mark.slow
+@settings(max_examples=1000, **_FUZZ)
+@given(mutation=ALLOC_MUTATIONS)
+def test_fuzz_alloc_reader(ir_file, alloc_file, tmp_path, mutation):
+    _check_alloc_reader(alloc_file, load_network(ir_file), tmp_path, mutation)
