@@ -59,10 +59,24 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield tmp_path
         os.chmod(tmp_path, 0o666 & ~umask)
+        _test_write_delay()
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def _test_write_delay() -> None:
+    """Sleep ``ITNET_NEURO_TEST_WRITE_DELAY`` seconds between writing a temporary file and renaming it.
+
+    Only for tests: it holds a process in the window where an interruption could leave a partial file,
+    so that ``tests/test_interrupt.py`` can signal it there (issue 14 §3). Unset, it costs nothing.
+    """
+    delay = os.environ.get("ITNET_NEURO_TEST_WRITE_DELAY")
+    if delay:
+        import time
+
+        time.sleep(float(delay))
 
 
 def write_json(path: str | os.PathLike, obj, *, indent: int = 2) -> Path:
