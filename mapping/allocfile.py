@@ -40,7 +40,7 @@ FIX = "re-run itnet-neuro allocate"
 ALLOC_KEYS = ("schema_version", "chip", "network", "input", "schedule", "schedule_reason", "alternatives",
               "feasible", "cores_used", "chips_used", "n_chips", "phase_ticks", "lower_bound_cores",
               "lower_bound_detail", "ratio_to_lower_bound", "violations", "quantization", "looped", "notes",
-              "not_allocated", "placement", "seconds", "per_layer", "conv_layers", "axon_fields")
+              "not_allocated", "placement", "per_layer", "conv_layers", "axon_fields")
 
 #: Order of the values of one axon record in the file.
 AXON_FIELDS = ("tile", "source", "iteration", "c0", "c1", "r0", "r1", "q0", "q1", "sign", "copy")
@@ -190,7 +190,7 @@ class AllocFile:
     notes: tuple
     not_allocated: dict
     placement: dict
-    seconds: float
+    seconds: float | None  # how long allocating took; not written, so the same inputs give the same bytes
     per_layer: tuple
     conv_layers: tuple
     cores: tuple = ()
@@ -319,7 +319,7 @@ def _head_json(f: AllocFile) -> dict:
             "lower_bound_detail": f.lower_bound_detail, "ratio_to_lower_bound": f.ratio_to_lower_bound,
             "violations": [v.to_dict() for v in f.violations], "quantization": f.quantization,
             "looped": f.looped, "notes": list(f.notes), "not_allocated": f.not_allocated,
-            "placement": f.placement, "seconds": f.seconds, "per_layer": list(f.per_layer),
+            "placement": f.placement, "per_layer": list(f.per_layer),
             "conv_layers": list(f.conv_layers), "axon_fields": list(AXON_FIELDS)}
 
 
@@ -464,7 +464,8 @@ def _head(doc: _Doc, path) -> AllocFile:
         violations=tuple(_violation(v.obj, v) for v in doc.items("violations")),
         quantization=doc.get("quantization", "dict"), looped=doc.get("looped", "dict?"),
         notes=tuple(x.obj for x in doc.items("notes", "str")), not_allocated=doc.get("not_allocated", "dict"),
-        placement=doc.get("placement", "dict"), seconds=doc.get("seconds", "num"),
+        placement=doc.get("placement", "dict"),
+        seconds=doc.get("seconds", "num") if "seconds" in doc.obj else None,  # written before issue 14
         per_layer=tuple(x.obj for x in doc.items("per_layer")),
         conv_layers=tuple(x.obj for x in doc.items("conv_layers")), path=str(path))
     _check_head(f, doc)
