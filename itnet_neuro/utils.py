@@ -113,9 +113,22 @@ def save_figure(fig, path: str | os.PathLike, dpi: int = 120) -> Path:
 
 
 def import_tf():
-    """Import TensorFlow quietly (its C++ banner is noise for CLI users) and return the module."""
+    """Import TensorFlow quietly (its C++ banner is noise for CLI users) and return the module.
+
+    TensorFlow 2.12 requires jax, and ``tf.lite`` imports it at start-up only to offer converting jax
+    functions, which we never do: 1.0–1.4 s of a 4–7 s import on 2 cores (``python -X importtime``,
+    issue 14). Unless something already imported jax, it is hidden during the import (``tf.lite``
+    catches the ImportError) and importable as usual afterwards.
+    """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
+    hide = "tensorflow" not in sys.modules and "jax" not in sys.modules
+    if hide:
+        sys.modules["jax"] = None  # makes `import jax` raise ImportError
+    try:
+        import tensorflow as tf
+    finally:
+        if hide and "jax" in sys.modules and sys.modules["jax"] is None:
+            del sys.modules["jax"]
 
     tf.get_logger().setLevel("ERROR")
     return tf

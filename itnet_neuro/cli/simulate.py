@@ -53,21 +53,46 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seed", type=args.nonnegative_int, default=0, help="input-encoding seed")
     parser.add_argument("--chip-seed", type=args.nonnegative_int, default=0,
                         help="chip instance (mismatch pattern, noise)")
+    parser.add_argument("--precision", default=None, choices=("float32", "float64"),
+                        help="fast: arithmetic of the currents (default float32; float64 matches the reference "
+                             "spike for spike on any weights)")
+    parser.add_argument("--brian2-target", default=None, choices=("numpy", "cython"),
+                        help="brian2: code generation target (default numpy; cython compiles one extension per "
+                             "generated code object on the first run, cached afterwards)")
     parser.add_argument("--ignore-limits", action="store_true",
                         help="simulate an infeasible --alloc anyway (stamped in results.json and the table)")
     parser.add_argument("-o", "--output", default="results.json", help="results file (default: results.json)")
     parser.add_argument("--plot", default=None, metavar="DIR", help="write plots into DIR")
 
 
+def _backend_options(args) -> tuple[dict, str | None]:
+    """``(options, None)``, or ``({}, usage error)`` for an option of another backend than the one chosen."""
+    opts = {}
+    for flag, value, backend, key in (("--precision", args.precision, "fast", "precision"),
+                                      ("--brian2-target", args.brian2_target, "brian2", "target")):
+        if value is not None:
+            if args.backend != backend:
+                return {}, f"{flag} is an option of --backend {backend}, not {args.backend}"
+            opts[key] = value
+    return opts, None
+
+
 def run(args) -> int:
+    import sys
+
     from itnet_neuro.sim.experiment import run_experiment
     from itnet_neuro.utils import write_json
+
+    options, usage = _backend_options(args)
+    if usage:
+        print(f"itnet-neuro simulate: error: {usage}", file=sys.stderr)
+        return 2
 
     results = run_experiment(args.model, alloc=args.alloc, chip=args.chip, backend=args.backend, data=args.data,
                              images=args.images, ticks=args.ticks, schedule=args.schedule,
                              phase_ticks=args.phase_ticks, split=args.split, seed=args.seed,
                              chip_seed=args.chip_seed, grid_points=args.grid_points, batch_size=args.batch_size,
-                             plot_dir=args.plot, ignore_limits=args.ignore_limits)
+                             plot_dir=args.plot, ignore_limits=args.ignore_limits, **options)
     write_json(args.output, results)
     print(f"{results['backend']} · {results['schedule']} · {results['ticks']} ticks · {results['images']} image(s)"
           f" · chip {results['chip'] or 'none (ideal IF)'}" + _limits_note(results))
