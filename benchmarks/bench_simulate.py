@@ -1,21 +1,29 @@
-"""Simulation backends on the same small ItNet: wall time, peak memory, spike agreement; and `fast` at full size.
+"""Simulation backends on the same small ItNet, cold and warm; and `fast` at full size.
 
 Part 1: the model engineer's ``tiny`` preset (48×64 input, f = 8, N = 4) with random weights (seed 0),
 converted by ``itnet_neuro.convert.convert_model`` — the same IR, the same synthetic test images and the
 same ticks for every backend: ``fast`` (float32 currents, the default; and float64), ``nengo`` (reference
-simulator), ``nengo-dl`` and ``brian2`` (numpy target by default: its cython target generates one C++
-extension per code object and group — hundreds for this network — which took over ten minutes of
-compiling before the first tick here; ``--brian2-target cython`` measures it with a cache warmed by a
-short first run), plus the
-tick-by-tick numpy ``reference``. Every backend runs in its own subprocess, so its peak RSS (which
-includes the imported libraries) is its own. Agreement: spike counts per neuron against the reference.
+simulator), ``nengo-dl``, ``brian2`` on its numpy target and on its compiled cython target, and the
+tick-by-tick numpy ``reference``. Each backend is timed twice:
+
+* **cold**: the whole process, as a user runs it — ``python -m itnet_neuro simulate NET --backend B …``
+  from start to exit (imports, loading, building, compiling, simulating, writing results.json); for
+  brian2's cython target with an empty compiled-code cache (its first run ever);
+* **warm**: a second identical ``simulate()`` call in one process after a first (libraries imported,
+  TensorFlow kernels initialised, brian2's code compiled and cached); nengo and nengo-dl build their
+  simulator again in every call, so their warm time includes the build, and ``run_steps_seconds`` says
+  how much of it was the simulation proper.
+
+Ratios are taken between runs of this one invocation only (``speedup``), never against absolute times of
+another run: the machine is shared with other jobs (``machine.shared``, load averages before and after).
+Agreement: spike counts per neuron against the reference loop.
 
 Part 2: ``paper-camvid-shared`` (480×360, f = 51, N = 16) with random weights, one image, 256 ticks, with
-``fast`` (looped schedule: 16 phases of 16 ticks; ``--full-unrolled`` adds the unrolled schedule, 16 copies
-of the block for all 256 ticks).
+``fast``: the looped schedule (16 phases of 16 ticks: each iteration sees 16 ticks) and the unrolled one
+(16 copies of the block, all 256 ticks); cold and warm as above.
 
-    python benchmarks/bench_simulate.py            # writes benchmarks/results/simulate.json
-    python benchmarks/bench_simulate.py --quick    # smaller run, no file
+    nice -n 5 python benchmarks/bench_simulate.py            # writes benchmarks/results/simulate.json
+    python benchmarks/bench_simulate.py --quick              # smaller run, no file
 """
 
 from __future__ import annotations
@@ -61,60 +69,96 @@ def _convert(preset: str, path: Path, n_calibration: int) -> dict:
             "conversion_seconds": round(seconds, 1)}
 
 
+def _options(name: str) -> tuple[str, dict]:
+    backend, _, variant = name.partition(":")
+    if backend == "fast":
+        return backend, {"precision": variant or "float32"}
+    if backend == "brian2":
+        return backend, {"target": variant or "numpy"}
+    return backend, {}
+
+
 def worker(args) -> None:
-    """One backend in this process: simulate, write counts and timings."""
+    """One backend in this process: the same simulation twice (first, then warm); counts and timings."""
     from itnet_neuro.ir.io import load_network
     from itnet_neuro.sim.core import simulate
     from itnet_neuro.sim.experiment import load_images
 
     net = load_network(args.net)
     x, _, _ = load_images("synthetic", net, args.images)
-    backend, _, variant = args.worker.partition(":")
-    opts = {}
-    if backend == "fast":
-        opts["precision"] = variant or "float32"
-    if backend == "brian2":
-        opts["target"] = variant or "cython"
-    warm = None
-    if backend in ("fast", "brian2"):  # compiled-code cache / TensorFlow kernels warm, as a user's second run
+    backend, opts = _options(args.worker)
+    calls = []
+    if args.warmup_ticks:  # a short first call instead of a second full one (the full-size unrolled run)
+        n_it = net.block.iterations if net.block is not None and args.schedule == "looped" else 1
         t0 = time.perf_counter()
-        n_it = net.block.iterations if net.block is not None else 1
-        simulate(net, x[:1], 2 * n_it if args.schedule == "looped" else 2, backend=backend, schedule=args.schedule,
-                 **opts)
-        warm = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    res = simulate(net, x, args.ticks, backend=backend, schedule=args.schedule, record=args.record, **opts)
-    wall = time.perf_counter() - t0
-    out = {"backend": args.worker, "wall_seconds": wall, "warmup_seconds": warm,
+        simulate(net, x[:1], args.warmup_ticks * n_it, backend=backend, schedule=args.schedule, **opts)
+        calls.append({"seconds": time.perf_counter() - t0, "info": {"ticks": args.warmup_ticks * n_it}})
+    while len(calls) < 2:
+        t0 = time.perf_counter()
+        res = simulate(net, x, args.ticks, backend=backend, schedule=args.schedule, record=args.record, **opts)
+        calls.append({"seconds": time.perf_counter() - t0, "info": {
+            k: v for k, v in res.info.items() if k != "sequential_neuron_chunks"}})
+    out = {"backend": args.worker, "first_call_seconds": calls[0]["seconds"], "first_call_info": calls[0]["info"],
+           "warm_seconds": calls[1]["seconds"], "warm_info": calls[1]["info"],
+           "warm_after": f"a {args.warmup_ticks}-tick call" if args.warmup_ticks else "an identical call",
            "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-           "spikes": float(sum(res.spikes_per_population.values())), "info": {
-               k: v for k, v in res.info.items() if k != "sequential_neuron_chunks"}}
+           "spikes": float(sum(res.spikes_per_population.values()))}
     if args.record:
         np.savez_compressed(args.counts, **{k.replace("/", "_"): v.sum(axis=1, dtype=np.int32)
                                             for k, v in res.trains.items()})
     Path(args.result).write_text(json.dumps(out))
 
 
-def run_worker(name: str, net: Path, images: int, ticks: int, schedule: str, record: bool, tmp: Path,
-               timeout: int) -> dict:
-    result = tmp / f"{name.replace(':', '_')}.json"
-    counts = tmp / f"{name.replace(':', '_')}.npz"
-    cmd = [sys.executable, __file__, "--worker", name, "--net", str(net), "--images", str(images), "--ticks",
-           str(ticks), "--schedule", schedule, "--result", str(result), "--counts", str(counts)]
-    if record:
-        cmd.append("--record")
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", ITNET_NEURO_PROGRESS="0")
+def _env(cwd: Path) -> dict:
+    """Environment of a measured process: our code first; brian2 reads ``brian_preferences`` from ``cwd``."""
+    return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", ITNET_NEURO_PROGRESS="0",
+                PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+
+
+def cold_run(name: str, net: Path, images: int, ticks: int, schedule: str, tmp: Path, timeout: int) -> dict:
+    """The whole ``itnet-neuro simulate`` process, as a user runs it; wall seconds from start to exit."""
+    backend, opts = _options(name)
+    cmd = [sys.executable, "-m", "itnet_neuro", "simulate", str(net), "--backend", backend, "--images", str(images),
+           "--ticks", str(ticks), "--schedule", schedule, "-o", str(tmp / f"cold_{name.replace(':', '_')}.json")]
+    if "precision" in opts:
+        cmd += ["--precision", opts["precision"]]
+    if "target" in opts:
+        cmd += ["--brian2-target", opts["target"]]
     t0 = time.perf_counter()
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=_env(tmp), cwd=tmp)
     except subprocess.TimeoutExpired:
-        return {"backend": name, "error": f"timed out after {timeout} s"}
+        return {"error": f"timed out after {timeout} s"}
+    seconds = time.perf_counter() - t0
     if proc.returncode:
-        return {"backend": name, "error": proc.stderr.strip().splitlines()[-1] if proc.stderr else "failed"}
+        return {"error": (proc.stderr.strip().splitlines() or ["failed"])[-1]}
+    return {"seconds": seconds, "command": "itnet-neuro " + " ".join(cmd[3:-2]) + " -o results.json"}
+
+
+def run_worker(name: str, net: Path, images: int, ticks: int, schedule: str, record: bool, tmp: Path,
+               timeout: int, *, cold: bool = True, warmup_ticks: int = 0) -> dict:
+    """Cold (the CLI process) then warm (a worker process calling simulate twice) for one backend."""
+    result = tmp / f"{name.replace(':', '_')}.json"
+    counts = tmp / f"{name.replace(':', '_')}.npz"
+    cold = cold_run(name, net, images, ticks, schedule, tmp, timeout) if cold else {"skipped": "too long"}
+    cmd = [sys.executable, __file__, "--worker", name, "--net", str(net), "--images", str(images), "--ticks",
+           str(ticks), "--schedule", schedule, "--result", str(result), "--counts", str(counts),
+           "--warmup-ticks", str(warmup_ticks)]
+    if record:
+        cmd.append("--record")
+    t0 = time.perf_counter()
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=_env(tmp), cwd=tmp)
+    except subprocess.TimeoutExpired:
+        return {"backend": name, "cold": cold, "error": f"timed out after {timeout} s"}
+    if proc.returncode:
+        return {"backend": name, "cold": cold, "error": (proc.stderr.strip().splitlines() or ["failed"])[-1]}
     out = json.loads(result.read_text())
-    out["process_seconds"] = time.perf_counter() - t0
+    out["cold"] = cold
+    out["worker_process_seconds"] = time.perf_counter() - t0
     out["counts_file"] = str(counts) if record else None
-    print(f"  {name:16s} {out['wall_seconds']:8.2f} s   peak RSS {out['peak_rss_bytes'] / 2**30:5.2f} GiB", flush=True)
+    print(f"  {name:16s} cold {cold.get('seconds', float('nan')):8.2f} s   warm {out['warm_seconds']:8.2f} s   "
+          f"peak RSS {out['peak_rss_bytes'] / 2**30:5.2f} GiB", flush=True)
     return out
 
 
@@ -128,40 +172,74 @@ def agreement(ref_file: str, other_file: str) -> dict:
             "identical_spike_counts": diff == 0, "spikes_reference": spikes_a, "spikes": spikes_b}
 
 
+BACKENDS = ("reference", "fast:float32", "fast:float64", "nengo", "brian2:numpy", "brian2:cython", "nengo-dl")
+
+
 def _small_part(out: dict, args, small: Path, images: int, ticks: int, tmp: Path) -> None:
-    """Part 1: every backend on the converted tiny preset, in subprocesses."""
+    """Part 1: every backend on the converted tiny preset, cold and warm, in subprocesses."""
     print("converting the tiny preset …", flush=True)
     out["small"] = {"network": _convert("tiny", small, 4), "images": images, "ticks": ticks,
                     "schedule": "unrolled", "data": "synthetic test split"}
-    backends = ["reference", "fast:float32", "fast:float64", "nengo", f"brian2:{args.brian2_target}", "nengo-dl"]
+    # brian2's cython cache starts empty, so its cold run is a user's first run (brian2 reads this file
+    # from the working directory of every process here)
+    (tmp / "brian_preferences").write_text(f"codegen.runtime.cython.cache_dir = '{tmp / 'brian_cache'}'\n")
     runs = {}
-    for name in backends:
-        runs[name] = run_worker(name, small, images, ticks, "unrolled", True, tmp, timeout=1800)
-    ref = runs["reference"]
+    for name in args.backends.split(","):
+        runs[name] = run_worker(name, small, images, ticks, "unrolled", True, tmp, timeout=args.timeout)
+    ref = runs.get("reference", {})
     for name, r in runs.items():
-        if "error" not in r and "error" not in ref and name != "reference":
+        if "error" not in r and "error" not in ref and name != "reference" and ref:
             r["agreement_with_reference"] = agreement(ref["counts_file"], r["counts_file"])
     for r in runs.values():
         r.pop("counts_file", None)
     out["small"]["runs"] = runs
-    out["small"]["speedup"] = _speedups(runs)
+    out["small"]["speedup"] = speedups(runs)
 
 
-def _speedups(runs: dict) -> dict:
-    """Wall-time ratios other / fast for every pair (None where a run failed)."""
+def speedups(runs: dict) -> dict:
+    """Per pair of runs of this invocation: other / fast, cold and warm (None where a run failed).
+
+    ``run_steps_only``: nengo's and nengo-dl's simulation proper (their ``run_steps``, without building the
+    simulator) against fast's warm call, which does everything.
+    """
+    def cold(name):
+        return runs.get(name, {}).get("cold", {}).get("seconds")
+
+    def warm(name):
+        return runs.get(name, {}).get("warm_seconds")
+
+    def steps(name):
+        return runs.get(name, {}).get("warm_info", {}).get("run_steps_seconds")
+
     def ratio(a, b):
-        ra, rb = runs.get(a, {}), runs.get(b, {})
-        if "wall_seconds" not in ra or "wall_seconds" not in rb:
-            return None
-        return round(rb["wall_seconds"] / ra["wall_seconds"], 1)
+        return None if a is None or b is None else round(b / a, 2)
 
-    others = [k for k in runs if not k.startswith("fast")]
-    return {f"{f} vs {o}": ratio(f, o) for f in ("fast:float32", "fast:float64") for o in others}
+    out = {}
+    for f in (k for k in runs if k.startswith("fast")):
+        for o in (k for k in runs if not k.startswith("fast")):
+            out[f"{f} vs {o}"] = {"cold": ratio(cold(f), cold(o)), "warm": ratio(warm(f), warm(o)),
+                                  "run_steps_only": ratio(warm(f), steps(o))}
+    return out
+
+
+def _full_part(out: dict, args, tmp: Path) -> None:
+    """Part 2: fast on paper-camvid-shared at full size, looped and unrolled."""
+    full = tmp / "full.snn.h5"
+    print("converting paper-camvid-shared (random weights) …", flush=True)
+    out["full"] = {"network": _convert("paper-camvid-shared", full, 2), "images": 1, "ticks": 256,
+                   "conditions": "random weights (Keras initializers); looped: 16 phases of 16 ticks, so each "
+                                 "iteration sees 16 ticks; unrolled: 16 copies of the block for all 256 ticks"}
+    for schedule in ("looped", "unrolled"):
+        unrolled = schedule == "unrolled"  # 46.6 M neurons × 256 ticks: one full call, after a short one
+        r = run_worker("fast:float32", full, 1, 256, schedule, False, tmp, timeout=args.timeout,
+                       cold=not unrolled, warmup_ticks=2 if unrolled else 0)
+        r.pop("counts_file", None)
+        out["full"][schedule] = r
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true")
+    p.add_argument("--quick", action="store_true", help="1 image, 16 ticks, no full-size part, no file")
     p.add_argument("--worker", default=None)
     p.add_argument("--net")
     p.add_argument("--images", type=int, default=2)
@@ -170,50 +248,36 @@ def main(argv=None) -> int:
     p.add_argument("--result")
     p.add_argument("--counts")
     p.add_argument("--record", action="store_true")
+    p.add_argument("--warmup-ticks", type=int, default=0)
+    p.add_argument("--backends", default=",".join(BACKENDS), help="comma-separated, of " + ", ".join(BACKENDS))
     p.add_argument("--skip-full", action="store_true")
-    p.add_argument("--full-only", action="store_true", help="rerun part 2 only, updating the existing results file")
-    p.add_argument("--brian2-target", default="numpy", choices=("numpy", "cython"),
-                   help="cython compiles one extension per generated code object (hundreds here; an hour "
-                        "of compiling on a cold cache)")
-    p.add_argument("--full-unrolled", action="store_true",
-                   help="also the unrolled schedule at full size (46.6M neurons × 256 ticks: many minutes)")
+    p.add_argument("--timeout", type=int, default=4 * 3600, help="seconds per process")
     p.add_argument("-o", "--output", default=str(HERE / "results" / "simulate.json"))
     args = p.parse_args(argv)
     if args.worker:
         worker(args)
         return 0
     images, ticks = (1, 16) if args.quick else (args.images, args.ticks)
-    started = time.strftime("%Y-%m-%d %H:%M:%S")
-    load_before = os.getloadavg()
-    out = {"command": "nice -n 5 python benchmarks/bench_simulate.py" + (" --quick" if args.quick else ""),
-           "started": started, "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                                           "python": platform.python_version()},
-           "load_average_before": load_before}
-    if args.full_only:
-        out = json.loads(Path(args.output).read_text())
-        out["command_full"] = "nice -n 5 python benchmarks/bench_simulate.py --full-only"
-        out["small"]["speedup"] = _speedups(out["small"]["runs"])
+    out = {"command": "nice -n 5 python benchmarks/bench_simulate.py" + (" " + " ".join(argv or sys.argv[1:])).rstrip(),
+           "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+           "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+                       "shared": "yes: several other agents' jobs ran on these CPUs during the measurement, so "
+                                 "absolute times vary from run to run; compare the ratios of this file "
+                                 "(speedup), which pair runs of one invocation"},
+           "load_average_before": os.getloadavg()}
     with tempfile.TemporaryDirectory(prefix="bench_simulate_") as d:
         tmp = Path(d)
-        small = tmp / "tiny.snn.h5"
-        if not args.full_only:
-            _small_part(out, args, small, images, ticks, tmp)
+        _small_part(out, args, tmp / "tiny.snn.h5", images, ticks, tmp)
         if not args.skip_full and not args.quick:
-            full = tmp / "full.snn.h5"
-            print("converting paper-camvid-shared (random weights) …", flush=True)
-            out["full"] = {"network": _convert("paper-camvid-shared", full, 2), "images": 1, "ticks": 256}
-            for schedule in ("looped",) + (("unrolled",) if args.full_unrolled else ()):
-                r = run_worker("fast:float32", full, 1, 256, schedule, False, tmp, timeout=1800)
-                r.pop("counts_file", None)
-                out["full"][schedule] = r
+            _full_part(out, args, tmp)
     out["load_average_after"] = os.getloadavg()
     out["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
     print(json.dumps(out["small"].get("speedup"), indent=1))
     if not args.quick:
-        path = Path(args.output)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(out, indent=2) + "\n")
-        print(f"wrote {path}")
+        from itnet_neuro.utils import write_json
+
+        write_json(args.output, out)
+        print(f"wrote {args.output}")
     return 0
 
 

@@ -118,6 +118,21 @@ def _check_number(key: str, v, meta):
             raise SpecError(key, f"must be {sym} {bound:g}", v)
 
 
+#: Largest magnitude of an integer field without its own bound: far above any chip's count or size, and
+#: small enough that products of two limits stay exact in int64/float64 arithmetic (issue 14).
+MAX_INT = 2**40
+#: Largest value of a field counted in bits (64-bit words are the widest any chip stores).
+MAX_BITS = 64
+
+
+def _check_magnitude(key: str, v, meta):
+    if meta["le"] is not None:
+        return
+    limit = MAX_BITS if meta["unit"] == "bits" else MAX_INT
+    if abs(v) > limit:
+        raise SpecError(key, f"must be <= {limit} in magnitude (no chip comes near it)", v)
+
+
 def _is_int(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
@@ -133,6 +148,7 @@ def _coerce(key: str, value, meta):
         if not _is_int(value):
             raise SpecError(key, "must be an integer", value)
         _check_number(key, value, meta)
+        _check_magnitude(key, value, meta)
         return value
     if kind == "float":
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -159,6 +175,7 @@ def _coerce(key: str, value, meta):
             if not _is_int(item):
                 raise SpecError(f"{key}[{i}]", "must be an integer", item)
             _check_number(f"{key}[{i}]", item, meta)
+            _check_magnitude(f"{key}[{i}]", item, meta)
         return tuple(value)
     if kind == "strlist":
         if not isinstance(value, (list, tuple)) or not all(isinstance(s, str) and s.strip() for s in value):
@@ -228,6 +245,10 @@ class _Section:
 # the sections
 
 
+#: Most cells of one chip's core grid (SpiNNaker2: 152 cores, TrueNorth: 4096).
+MAX_MESH_CORES = 2**20
+
+
 @_documented
 @dataclass(frozen=True)
 class ChipLevel(_Section):
@@ -260,6 +281,9 @@ class ChipLevel(_Section):
         if None in grid:
             raise SpecError("chip.mesh_rows" if self.mesh_rows is None else "chip.mesh_cols",
                             "must be a value when chip.cores_per_chip is given")
+        if self.mesh_rows * self.mesh_cols > MAX_MESH_CORES:
+            raise SpecError("chip.mesh_rows", f"mesh_rows × mesh_cols must be <= {MAX_MESH_CORES} (the placement "
+                            "grid is an array of that many cells)", (self.mesh_rows, self.mesh_cols))
         if self.mesh_rows * self.mesh_cols < self.cores_per_chip:
             raise SpecError("chip.mesh_rows", f"mesh_rows × mesh_cols must be >= cores_per_chip "
                             f"({self.cores_per_chip})", (self.mesh_rows, self.mesh_cols))
@@ -388,8 +412,8 @@ class WeightSpec(_Section):
                                   optional=True, gt=0)
     exponent_bits: int | None = _f("Bits of the shared weight exponent (sign = 'exponent').", "int",
                                    unit="bits", optional=True, gt=0)
-    exponent_min: int | None = _f("Smallest shared exponent (power of two).", "int", optional=True)
-    exponent_max: int | None = _f("Largest shared exponent (power of two).", "int", optional=True)
+    exponent_min: int | None = _f("Smallest shared exponent (power of two).", "int", optional=True, ge=-1000)
+    exponent_max: int | None = _f("Largest shared exponent (power of two).", "int", optional=True, le=1000)
     exponent_scope: str | None = _f("What shares one exponent.", "str", optional=True,
                                     choices=("core", "synapse-group"))
     mixed_sign_costs_bit: bool = _f("Whether a weight group holding both signs loses one magnitude bit.",
@@ -771,15 +795,27 @@ def _read_table(table: Mapping[str, Any], cls, prefix: str, sources: dict[str, S
     return values
 
 
+#: Largest chip spec file read (the packaged ones are ~10 kB).
+MAX_SPEC_BYTES = 1 << 20
+
+
 def _load_file(path: Path, packaged: bool) -> ChipSpec:
     fname = path.name
     try:
+        size = path.stat().st_size
+        if size > MAX_SPEC_BYTES:
+            raise SpecError(None, f"is {size} bytes, more than the {MAX_SPEC_BYTES} a chip spec may have",
+                            file=fname)
         with open(path, "rb") as fh:
-            data = tomllib.load(fh)
+            data = tomllib.loads(fh.read().decode("utf-8"))
     except FileNotFoundError:
         raise SpecError(None, "no such chip file", str(path), file=fname) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise SpecError(None, f"not valid TOML: {exc}", file=fname) from None
+    except UnicodeDecodeError as exc:
+        raise SpecError(None, f"not UTF-8 text (byte {exc.start}); a chip spec is a TOML text file",
+                        file=fname) from None
+    except (tomllib.TOMLDecodeError, RecursionError) as exc:
+        raise SpecError(None, f"not valid TOML: {' '.join(str(exc).split()) or type(exc).__name__}",
+                        file=fname) from None
     sources: dict[str, Source] = {}
     try:
         top = _read_table(data, ChipSpec, "", sources, fname)

@@ -250,11 +250,16 @@ def train_itnet(config: ItNetConfig, train_data, val_data, output: str | os.Path
     history: list[dict[str, Any]] = []
     start = 0
     if options.resume and state_path.is_file() and manager.latest_checkpoint:
-        state = json.loads(state_path.read_text())
-        if state.get("key") == key:
+        try:
+            state = json.loads(state_path.read_text())
+        except ValueError:
+            state = {}
+        if isinstance(state, dict) and state.get("key") == key:
             ckpt.restore(manager.latest_checkpoint)
-            start = int(state["epoch"])
-            history = list(state.get("history", []))
+            # the checkpoint carries its own epoch: an interruption between saving it and writing
+            # state.json leaves state.json one epoch behind, and that epoch must not be trained twice
+            start = int(epoch_var.numpy())
+            history = list(state.get("history", []))[:start]
             logger.info("resuming %s after epoch %d of %d", output, start, options.epochs)
         else:
             logger.info("%s belongs to another config/options; starting afresh", ckpt_dir)
@@ -281,15 +286,17 @@ def train_itnet(config: ItNetConfig, train_data, val_data, output: str | os.Path
             entry["eval_seconds"] = round(time.time() - t0, 2)
             history.append(entry)
             epoch_var.assign(epoch + 1)
+            # checkpoint, then the state that points to it, then the model: an interruption anywhere
+            # leaves a checkpoint to resume from and the previous complete model (files are atomic)
             manager.save(checkpoint_number=epoch + 1)
-            save_itnet(full, config, output)
             write_json(state_path, {"key": key, "epoch": epoch + 1, "history": history})
+            save_itnet(full, config, output)
 
     if start < options.epochs:
         sched = tf.keras.callbacks.LearningRateScheduler(
             lambda e: lr_at_epoch(e, options.epochs, options.learning_rate))
         model.fit(ds, epochs=options.epochs, initial_epoch=start, callbacks=[sched, EpochEnd(), *callbacks], verbose=verbose)
-    elif not output.exists():
+    else:  # every epoch was trained, but the run that trained the last may have been stopped saving it
         if full is not model:
             full.set_weights(model.get_weights())
         save_itnet(full, config, output)

@@ -59,10 +59,24 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield tmp_path
         os.chmod(tmp_path, 0o666 & ~umask)
+        _test_write_delay()
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def _test_write_delay() -> None:
+    """Sleep ``ITNET_NEURO_TEST_WRITE_DELAY`` seconds between writing a temporary file and renaming it.
+
+    Only for tests: it holds a process in the window where an interruption could leave a partial file,
+    so that ``tests/test_interrupt.py`` can signal it there (issue 14 §3). Unset, it costs nothing.
+    """
+    delay = os.environ.get("ITNET_NEURO_TEST_WRITE_DELAY")
+    if delay:
+        import time
+
+        time.sleep(float(delay))
 
 
 def write_json(path: str | os.PathLike, obj, *, indent: int = 2) -> Path:
@@ -99,9 +113,22 @@ def save_figure(fig, path: str | os.PathLike, dpi: int = 120) -> Path:
 
 
 def import_tf():
-    """Import TensorFlow quietly (its C++ banner is noise for CLI users) and return the module."""
+    """Import TensorFlow quietly (its C++ banner is noise for CLI users) and return the module.
+
+    TensorFlow 2.12 requires jax, and ``tf.lite`` imports it at start-up only to offer converting jax
+    functions, which we never do: 1.0–1.4 s of a 4–7 s import on 2 cores (``python -X importtime``,
+    issue 14). Unless something already imported jax, it is hidden during the import (``tf.lite``
+    catches the ImportError) and importable as usual afterwards.
+    """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
+    hide = "tensorflow" not in sys.modules and "jax" not in sys.modules
+    if hide:
+        sys.modules["jax"] = None  # makes `import jax` raise ImportError
+    try:
+        import tensorflow as tf
+    finally:
+        if hide and "jax" in sys.modules and sys.modules["jax"] is None:
+            del sys.modules["jax"]
 
     tf.get_logger().setLevel("ERROR")
     return tf

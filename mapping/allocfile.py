@@ -41,7 +41,7 @@ FIX = "re-run itnet-neuro allocate"
 ALLOC_KEYS = ("schema_version", "chip", "network", "input", "schedule", "schedule_reason", "alternatives",
               "feasible", "cores_used", "chips_used", "n_chips", "phase_ticks", "lower_bound_cores",
               "lower_bound_detail", "ratio_to_lower_bound", "violations", "quantization", "looped", "notes",
-              "not_allocated", "placement", "seconds", "per_layer", "conv_layers", "axon_fields")
+              "not_allocated", "placement", "per_layer", "conv_layers", "axon_fields")
 
 #: Order of the values of one axon record in the file.
 AXON_FIELDS = ("tile", "source", "iteration", "c0", "c1", "r0", "r1", "q0", "q1", "sign", "copy")
@@ -213,7 +213,7 @@ class AllocFile:
     notes: tuple
     not_allocated: dict
     placement: dict
-    seconds: float
+    seconds: float | None  # how long allocating took; not written, so the same inputs give the same bytes
     per_layer: tuple
     conv_layers: tuple
     cores: tuple = ()
@@ -366,7 +366,7 @@ def _head_json(f: AllocFile) -> dict:
             "lower_bound_detail": f.lower_bound_detail, "ratio_to_lower_bound": f.ratio_to_lower_bound,
             "violations": [v.to_dict() for v in f.violations], "quantization": f.quantization,
             "looped": f.looped, "notes": list(f.notes), "not_allocated": f.not_allocated,
-            "placement": f.placement, "seconds": f.seconds, "per_layer": list(f.per_layer),
+            "placement": f.placement, "per_layer": list(f.per_layer),
             "conv_layers": list(f.conv_layers), "axon_fields": list(AXON_FIELDS)}
 
 
@@ -511,7 +511,8 @@ def _head(doc: _Doc, path) -> AllocFile:
         violations=tuple(_violation(v.obj, v) for v in doc.items("violations")),
         quantization=doc.get("quantization", "dict"), looped=doc.get("looped", "dict?"),
         notes=tuple(x.obj for x in doc.items("notes", "str")), not_allocated=doc.get("not_allocated", "dict"),
-        placement=doc.get("placement", "dict"), seconds=doc.get("seconds", "num"),
+        placement=doc.get("placement", "dict"),
+        seconds=doc.get("seconds", "num") if "seconds" in doc.obj else None,  # written before issue 14
         per_layer=tuple(x.obj for x in doc.items("per_layer")),
         conv_layers=tuple(x.obj for x in doc.items("conv_layers")), path=str(path))
     _check_head(f, doc)
@@ -610,8 +611,8 @@ def _open_json(path):
 def _load_whole(path: Path):
     try:
         return json.loads(path.read_text())
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise SchemaError(f"{path}: not a JSON allocation ({exc}); {FIX}") from None
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError; RecursionError: deep nesting
+        raise SchemaError(f"{path}: not a JSON allocation ({type(exc).__name__}: {str(exc)[:200]}); {FIX}") from None
 
 
 def _split_file(path: Path):
@@ -623,7 +624,7 @@ def _split_file(path: Path):
             if line.rstrip("\n") == _CORES_LINE:
                 try:
                     return json.loads("".join(head).rstrip().rstrip(",") + "\n}"), True
-                except ValueError:
+                except (ValueError, RecursionError):
                     break
             head.append(line)
     return _load_whole(path), False
@@ -639,6 +640,13 @@ def read_header(path) -> AllocFile:
 
 
 def _core_dicts(path: Path, streamed: bool, doc: dict):
+    try:
+        yield from _core_lines(path, streamed, doc)
+    except UnicodeDecodeError as exc:
+        raise SchemaError(f"{path}: not UTF-8 text (byte {exc.start}); {FIX}") from None
+
+
+def _core_lines(path: Path, streamed: bool, doc: dict):
     if not streamed:
         yield from _Doc(path, doc).get("cores", "list")
         return
@@ -652,11 +660,11 @@ def _core_dicts(path: Path, streamed: bool, doc: dict):
                 return
             try:
                 yield json.loads(text)
-            except ValueError:
+            except (ValueError, RecursionError):
                 if n:
                     raise SchemaError(f"{path}: key 'cores[{n}]': not one JSON object on its line; {FIX}") from None
                 # Not one core per line (e.g. the document of to_dict pretty-printed): read it whole.
-                yield from _core_dicts(path, False, _load_whole(path))
+                yield from _core_lines(path, False, _load_whole(path))
                 return
 
 

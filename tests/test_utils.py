@@ -26,3 +26,14 @@ def test_permissions_follow_umask(tmp_path):
     finally:
         os.umask(old)
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
+def test_import_tf_hides_jax_only_while_importing():
+    """import_tf keeps tf.lite from importing jax (issue 14: ~1 s of start-up); jax still imports after."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from itnet_neuro.utils import import_tf; tf = import_tf(); "
+            "assert 'jax' not in sys.modules; import jax; print(int(tf.constant(2).numpy()), jax.__name__)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and r.stdout.split() == ["2", "jax"], r.stderr[-2000:]

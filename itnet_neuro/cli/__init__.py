@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 
 from itnet_neuro import __version__
@@ -80,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
 
     setup_logging(args.verbose)
     debug = bool(getattr(args, "debug", False))
+    previous = _terminate_like_interrupt()
     try:
         return int(args._module.run(args) or 0)
     except AllocationError as exc:
@@ -101,9 +103,33 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"itnet-neuro {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        # every output is written to a temporary file and renamed (utils.atomic_path); unwinding to here
+        # removed the temporary files, so the final names hold the previous complete output or nothing
         print(f"itnet-neuro {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return 128 + (signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT)
+    finally:
+        if previous is not _NOT_INSTALLED:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that the same clean-up runs (``finally`` blocks, temporary files)."""
+
+
+_NOT_INSTALLED = object()
+
+
+def _terminate_like_interrupt():
+    """Make SIGTERM raise :class:`Terminated`; return the previous handler (``_NOT_INSTALLED`` off the
+    main thread, where Python cannot set handlers)."""
+    def handler(signum, frame):
+        raise Terminated()
+
+    try:
+        return signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread (e.g. a test runner's worker): leave SIGTERM alone
+        return _NOT_INSTALLED
 
 
 def entry_point() -> None:  # console-script target

@@ -41,10 +41,12 @@ def add_model_argument(parser) -> None:
 
 
 def add_arguments(parser) -> None:
+    from itnet_neuro.cli import args
     from mapping.schedule import DEFAULT_PHASE_TICKS, SCHEDULES, STATE_BUFFERS
 
     add_model_argument(parser)
-    parser.add_argument("--chip", required=True, help="packaged chip name (see `itnet-neuro chips`) or a chip .toml")
+    parser.add_argument("--chip", required=True, type=args.chip,
+                        help="packaged chip name (see `itnet-neuro chips`) or a chip .toml")
     parser.add_argument("--schedule", choices=SCHEDULES, default="auto",
                         help="schedule of the iterative block (default: auto, the smallest feasible)")
     parser.add_argument("-o", "--output", default="alloc.json", help="allocation report (default: alloc.json)")
@@ -55,7 +57,7 @@ def add_arguments(parser) -> None:
                              f"{DEFAULT_PHASE_TICKS})")
     parser.add_argument("--state-buffer", choices=STATE_BUFFERS, default="regenerate",
                         help="looped: regenerate the state's rate code (default) or replay its spikes exactly")
-    parser.add_argument("--window-ticks", type=int, default=None,
+    parser.add_argument("--window-ticks", type=args.positive_int, default=None,
                         help="looped, regenerate: the rate window at the end of a phase (default: phase "
                              "minus one iteration's depth)")
     parser.add_argument("--rates", default=None,
@@ -64,14 +66,10 @@ def add_arguments(parser) -> None:
 
 
 def _phase_ticks(text: str):
-    import argparse
+    """``type=`` of ``--phase-ticks``: ``auto`` or a number of ticks >= 1."""
+    from itnet_neuro.cli import args
 
-    if text == "auto":
-        return text
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number of ticks or 'auto', got {text!r}") from None
+    return text if text == "auto" else args.positive_int(text)
 
 
 def _plan(net, args):

@@ -17,15 +17,17 @@ examples:
 
 
 def add_arguments(parser) -> None:
+    from itnet_neuro.cli import args
     from itnet_neuro.cli.allocate import add_model_argument
     from mapping.schedule import DEFAULT_PHASE_TICKS, SCHEDULES
 
     add_model_argument(parser)
     parser.add_argument("--schedule", choices=SCHEDULES, default="auto", help="schedule (default: auto)")
-    parser.add_argument("--chips", default=None, help="comma-separated chip names or .toml paths (default: all packaged)")
+    parser.add_argument("--chips", default=None, type=args.chip_list,
+                        help="comma-separated chip names or .toml paths (default: all packaged)")
     parser.add_argument("--json", dest="json_out", default=None, help="also write the rows as JSON here")
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
-    parser.add_argument("--phase-ticks", type=int, default=DEFAULT_PHASE_TICKS,
+    parser.add_argument("--phase-ticks", type=args.positive_int, default=DEFAULT_PHASE_TICKS,
                         help=f"ticks per phase of the looped schedule (default {DEFAULT_PHASE_TICKS})")
 
 

@@ -23,21 +23,24 @@ examples:
 
 
 def add_arguments(parser) -> None:
+    from itnet_neuro.cli import args
+
     parser.add_argument("model", nargs="?", default=None,
                         help="Keras .h5 model (default: the shipped itnet_small_shared.h5)")
     parser.add_argument("-o", "--output", default=None,
                         help="output .snn.h5 (default: MODEL with .snn.h5 in the current folder)")
     parser.add_argument("--calibration", default="synthetic",
                         help="'synthetic' (default) or a folder of .png/.jpg/.npy calibration images")
-    parser.add_argument("--n-calibration", type=int, default=None, help="number of calibration images (default 32)")
-    parser.add_argument("--percentile", type=float, default=None,
+    parser.add_argument("--n-calibration", type=args.positive_int, default=None,
+                        help="number of calibration images (default 32)")
+    parser.add_argument("--percentile", type=args.percentile, default=None,
                         help="percentile of positive activations used as decode scale (default 99.99)")
     parser.add_argument("--per-layer", action="store_true",
                         help="one decode scale per layer instead of per channel (the default)")
     parser.add_argument("--v-init", type=float, default=0.5, help="initial membrane potential / θ (default 0.5)")
     parser.add_argument("--verify", action="store_true",
                         help="print the layer-by-layer rate check against Keras (exit 1 if it fails)")
-    parser.add_argument("--spiking-ticks", type=int, default=0,
+    parser.add_argument("--spiking-ticks", type=args.nonnegative_int, default=0,
                         help="with --verify: also simulate this many ticks and compare the outputs")
     parser.add_argument("--json", action="store_true", help="print the conversion report as JSON")
 

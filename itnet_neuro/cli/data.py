@@ -20,21 +20,23 @@ examples:
 
 
 def add_arguments(parser) -> None:
+    from itnet_neuro.cli import args
+
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     gen = sub.add_parser("generate", help="write the synthetic scenes as a CamVid-layout PNG folder")
     gen.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
-    gen.add_argument("--n", type=int, default=None, metavar="N",
+    gen.add_argument("--n", type=args.positive_int, default=None, metavar="N",
                      help="training images (default 400); val and test get N/4 each (default 100)")
-    gen.add_argument("--height", type=int, default=96, help="image height in pixels (default 96)")
-    gen.add_argument("--width", type=int, default=128, help="image width in pixels (default 128)")
-    gen.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
+    gen.add_argument("--height", type=args.positive_int, default=96, help="image height in pixels (default 96)")
+    gen.add_argument("--width", type=args.positive_int, default=128, help="image width in pixels (default 128)")
+    gen.add_argument("--seed", type=args.nonnegative_int, default=0, help="dataset seed (default 0)")
     pre = sub.add_parser("preview", help="PNG grid of synthetic images and their label maps")
     pre.add_argument("-o", "--output", default="docs/synthetic_examples.png", metavar="PNG",
                      help="output PNG (default docs/synthetic_examples.png)")
-    pre.add_argument("--n", type=int, default=8, help="number of scenes (default 8)")
-    pre.add_argument("--height", type=int, default=192, help="image height (default 192)")
-    pre.add_argument("--width", type=int, default=256, help="image width (default 256)")
-    pre.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    pre.add_argument("--n", type=args.positive_int, default=8, help="number of scenes (default 8)")
+    pre.add_argument("--height", type=args.positive_int, default=192, help="image height (default 192)")
+    pre.add_argument("--width", type=args.positive_int, default=256, help="image width (default 256)")
+    pre.add_argument("--seed", type=args.nonnegative_int, default=0, help="seed (default 0)")
     chk = sub.add_parser("check", help="validate a dataset folder and print its split sizes")
     chk.add_argument("spec", metavar="SPEC", help="camvid:DIR, cityscapes:DIR or synthetic")
 

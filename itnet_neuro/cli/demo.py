@@ -13,9 +13,12 @@ DESCRIPTION = (
 
 
 def add_arguments(parser) -> None:
+    from itnet_neuro.cli import args
+
     parser.add_argument("-o", "--out", default="out/demo", help="output folder (default: out/demo)")
-    parser.add_argument("--images", type=int, default=8, help="synthetic test images to simulate (default: 8)")
-    parser.add_argument("--ticks", type=int, default=256,
+    parser.add_argument("--images", type=args.positive_int, default=8,
+                        help="synthetic test images to simulate (default: 8)")
+    parser.add_argument("--ticks", type=args.positive_int, default=256,
                         help="ticks of the --chip runs (default: 256; the Loihi run lasts its allocation's N phases)")
 
 

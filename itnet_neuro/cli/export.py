@@ -23,10 +23,12 @@ examples:
 
 
 def add_arguments(parser) -> None:
+    from itnet_neuro.cli import args
+
     parser.add_argument("network", help="spiking network (.snn.h5)")
     parser.add_argument("--format", required=True, choices=("nir", "nengo"), help="export format")
     parser.add_argument("-o", "--output", default=None, help="output file (nir; default NETWORK with .nir)")
-    parser.add_argument("--max-dense", type=int, default=None,
+    parser.add_argument("--max-dense", type=args.positive_int, default=None,
                         help="nir: largest dense matrix (elements) for resampling paths (default 16M)")
 
 

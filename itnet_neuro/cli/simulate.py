@@ -37,53 +37,83 @@ Examples:
 
 
 def add_arguments(parser) -> None:
+    from itnet_neuro.cli import args
     from itnet_neuro.sim.core import BACKENDS, SCHEDULES
     from mapping.schedule import STATE_BUFFERS
 
     parser.add_argument("model", nargs="?", default=None, help="model.snn.h5 or model.h5 (default: shipped model)")
     hw = parser.add_mutually_exclusive_group()
     hw.add_argument("--alloc", default=None, help="alloc.json from `itnet-neuro allocate` (chip + schedule)")
-    hw.add_argument("--chip", default=None, help="chip name (`itnet-neuro chips`) or TOML path")
+    hw.add_argument("--chip", default=None, type=args.chip, help="chip name (`itnet-neuro chips`) or TOML path")
     parser.add_argument("--backend", default="fast", choices=[b for b in BACKENDS if b != "reference"] + ["reference"],
                         help="simulator (default: fast)")
-    parser.add_argument("--data", default="synthetic", help="synthetic | camvid:DIR | cityscapes:DIR")
-    parser.add_argument("--split", default="test", help="dataset split (default: test)")
-    parser.add_argument("--images", type=int, default=4, help="number of images (default: 4)")
-    parser.add_argument("--ticks", type=int, default=None,  # a simulation length, not a chip figure
+    parser.add_argument("--data", default="synthetic", type=args.dataset,
+                        help="synthetic | camvid:DIR | cityscapes:DIR")
+    parser.add_argument("--split", default="test", choices=("train", "val", "test"),
+                        help="dataset split (default: test)")
+    parser.add_argument("--images", type=args.positive_int, default=4, help="number of images (default: 4)")
+    parser.add_argument("--ticks", type=args.positive_int, default=None,  # a simulation length, not a chip figure
                         help="simulated ticks in total (default: 256; looped: see above)")
     parser.add_argument("--schedule", default=None, choices=SCHEDULES,
                         help="block schedule (default: the allocation's, else unrolled)")
-    parser.add_argument("--phase-ticks", type=int, default=None,
+    parser.add_argument("--phase-ticks", type=args.positive_int, default=None,
                         help="looped: ticks per phase (default: the allocation's, else ticks/N)")
     parser.add_argument("--state-buffer", default=None, choices=STATE_BUFFERS,
                         help="looped: regenerate a rate code or replay the spike train (default: the "
                              "allocation's, else regenerate)")
-    parser.add_argument("--window-ticks", type=int, default=None,
+    parser.add_argument("--window-ticks", type=args.positive_int, default=None,
                         help="looped, regenerate: the rate window at the end of a phase (default: the "
                              "allocation's, else phase minus one iteration's depth)")
     parser.add_argument("--decoder", default=None,
                         help="cumulative | from-depth | late[:fraction] | sliding[:ticks] | exponential[:tau] "
                              "(default: the measured best, see benchmarks/results/decoders.json)")
-    parser.add_argument("--batch-size", type=int, default=None, help="images per batch (default: what fits)")
-    parser.add_argument("--grid-points", type=int, default=96, help="ticks at which outputs are decoded")
-    parser.add_argument("--seed", type=int, default=0, help="input-encoding seed")
-    parser.add_argument("--chip-seed", type=int, default=0, help="chip instance (mismatch pattern, noise)")
+    parser.add_argument("--batch-size", type=args.positive_int, default=None,
+                        help="images per batch (default: what fits)")
+    parser.add_argument("--grid-points", type=args.positive_int, default=96, help="ticks at which outputs are decoded")
+    parser.add_argument("--seed", type=args.nonnegative_int, default=0, help="input-encoding seed")
+    parser.add_argument("--chip-seed", type=args.nonnegative_int, default=0,
+                        help="chip instance (mismatch pattern, noise)")
+    parser.add_argument("--precision", default=None, choices=("float32", "float64"),
+                        help="fast: arithmetic of the currents (default float32; float64 matches the reference "
+                             "spike for spike on any weights)")
+    parser.add_argument("--brian2-target", default=None, choices=("numpy", "cython"),
+                        help="brian2: code generation target (default numpy; cython compiles one extension per "
+                             "generated code object on the first run, cached afterwards)")
     parser.add_argument("--ignore-limits", action="store_true",
                         help="simulate an infeasible --alloc anyway (stamped in results.json and the table)")
     parser.add_argument("-o", "--output", default="results.json", help="results file (default: results.json)")
     parser.add_argument("--plot", default=None, metavar="DIR", help="write plots into DIR")
 
 
+def _backend_options(args) -> tuple[dict, str | None]:
+    """``(options, None)``, or ``({}, usage error)`` for an option of another backend than the one chosen."""
+    opts = {}
+    for flag, value, backend, key in (("--precision", args.precision, "fast", "precision"),
+                                      ("--brian2-target", args.brian2_target, "brian2", "target")):
+        if value is not None:
+            if args.backend != backend:
+                return {}, f"{flag} is an option of --backend {backend}, not {args.backend}"
+            opts[key] = value
+    return opts, None
+
+
 def run(args) -> int:
+    import sys
+
     from itnet_neuro.sim.experiment import run_experiment
     from itnet_neuro.utils import write_json
+
+    options, usage = _backend_options(args)
+    if usage:
+        print(f"itnet-neuro simulate: error: {usage}", file=sys.stderr)
+        return 2
 
     results = run_experiment(args.model, alloc=args.alloc, chip=args.chip, backend=args.backend, data=args.data,
                              images=args.images, ticks=args.ticks, schedule=args.schedule,
                              phase_ticks=args.phase_ticks, state_buffer=args.state_buffer,
                              window_ticks=args.window_ticks, decoder=args.decoder, split=args.split, seed=args.seed,
                              chip_seed=args.chip_seed, grid_points=args.grid_points, batch_size=args.batch_size,
-                             plot_dir=args.plot, ignore_limits=args.ignore_limits)
+                             plot_dir=args.plot, ignore_limits=args.ignore_limits, **options)
     write_json(args.output, results)
     buf = results["state_buffer"]
     print(f"{results['backend']} · {results['schedule']} · {results['ticks']} ticks"

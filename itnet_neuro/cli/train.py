@@ -21,21 +21,26 @@ examples:
 
 
 def add_arguments(parser) -> None:
+    from itnet_neuro.cli import args
+
     src = parser.add_mutually_exclusive_group()
     src.add_argument("--preset", default=None, help="a named config (default: small)")
     src.add_argument("--config", default=None, help="ItNet config: a JSON file or inline JSON")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override one config field (JSON value), e.g. --set width=24 --set shared=false")
-    parser.add_argument("--data", default="synthetic", help="synthetic | camvid:DIR | cityscapes:DIR")
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--lr", type=float, default=1e-3, help="initial learning rate (paper: 1e-3)")
+    parser.add_argument("--data", default="synthetic", type=args.dataset,
+                        help="synthetic | camvid:DIR | cityscapes:DIR")
+    parser.add_argument("--epochs", type=args.positive_int, default=10)
+    parser.add_argument("--batch-size", type=args.positive_int, default=8)
+    parser.add_argument("--lr", type=args.positive_float, default=1e-3, help="initial learning rate (paper: 1e-3)")
     parser.add_argument("--crop", default=None, metavar="HxW", help="random training crops, e.g. 352x480")
     parser.add_argument("--no-augment", action="store_true",
                         help="no random flips; crops (if any) are central")
-    parser.add_argument("--n-train", type=int, default=None, help="number of training images (default: all)")
-    parser.add_argument("--n-val", type=int, default=None, help="number of validation images (default: all)")
-    parser.add_argument("--seed", type=int, default=0, help="data and augmentation seed")
+    parser.add_argument("--n-train", type=args.positive_int, default=None,
+                        help="number of training images (default: all)")
+    parser.add_argument("--n-val", type=args.positive_int, default=None,
+                        help="number of validation images (default: all)")
+    parser.add_argument("--seed", type=args.nonnegative_int, default=0, help="data and augmentation seed")
     parser.add_argument("--no-resume", action="store_true", help="ignore an existing checkpoint")
     parser.add_argument("-o", "--output", default="model.h5", help="model file to write (default model.h5)")
 

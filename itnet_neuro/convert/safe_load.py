@@ -120,7 +120,23 @@ def check_model_file(path: str | os.PathLike) -> dict:
     bad = find_unsupported(cfg, allow_nested=False)
     if bad:
         raise UnsupportedLayerError(format_unsupported(path, bad))
+    check_declared_size(path, cfg)
     return cfg
+
+
+def check_declared_size(path, cfg: dict) -> None:
+    """Refuse a config whose layers would make Keras allocate more than the file-size limit."""
+    from itnet_neuro.convert.declared import declared_parameters
+    from itnet_neuro.untrusted import max_bytes_limit
+
+    try:
+        n = declared_parameters(cfg)
+    except ModelFileError as exc:
+        raise ModelFileError(f"{path}: {exc}") from None
+    limit = max_bytes_limit()
+    if 4 * n > limit:
+        raise ModelFileError(f"{path}: its config declares {n} parameters ({4 * n} bytes), more than the limit of "
+                             f"{limit} bytes (set ITNET_NEURO_MAX_FILE_BYTES to raise it for a file you trust)")
 
 
 def safe_load_model(path: str | os.PathLike):
@@ -136,8 +152,9 @@ def safe_load_model(path: str | os.PathLike):
     tf = import_tf()
     try:
         return tf.keras.models.load_model(str(path), custom_objects=dict(CUSTOM_OBJECTS), compile=False)
-    except (ValueError, OSError, KeyError, TypeError) as exc:
-        raise ModelFileError(f"{path}: cannot load the Keras model ({exc})") from exc
+    except Exception as exc:  # noqa: BLE001 - the file was checked; whatever Keras raises now is the file's fault
+        msg = " ".join(str(exc).split())[:300]
+        raise ModelFileError(f"{path}: cannot load the Keras model ({type(exc).__name__}: {msg})") from exc
 
 
 def check_model(model) -> None:

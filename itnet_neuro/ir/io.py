@@ -110,8 +110,11 @@ def load_network(path: str | os.PathLike) -> Network:
     import h5py
 
     path = Path(path)
-    if not path.exists():
+    if not path.is_file():
         raise SchemaError(f"{path}: no such file (convert a model first: `itnet-neuro convert MODEL.h5`)")
+    from itnet_neuro.untrusted import check_hdf5
+
+    check_hdf5(path, SchemaError)  # in a child process: a crafted file cannot crash or exhaust us
     try:
         f = h5py.File(path, "r")
     except OSError as exc:
@@ -120,21 +123,40 @@ def load_network(path: str | os.PathLike) -> Network:
         if _str(f.attrs.get("format", "")) != FORMAT:
             raise SchemaError(f"{path}: not an itnet-neuro spiking network (no format={FORMAT!r} attribute); "
                               "if this is a Keras model, convert it first with `itnet-neuro convert`")
-        version = int(f.attrs.get("schema_version", -1))
-        if version not in READABLE_VERSIONS:
-            raise SchemaError(f"{path}: schema version {version} is not supported by this itnet-neuro (reads "
+        version = f.attrs.get("schema_version", -1)
+        if not isinstance(version, (int, np.integer)) or version not in READABLE_VERSIONS:
+            raise SchemaError(f"{path}: schema version {version!r} is not supported by this itnet-neuro (reads "
                               f"versions {', '.join(map(str, READABLE_VERSIONS))}); re-run `itnet-neuro convert` "
                               "with this version")
         try:
             return _read(f)
-        except (KeyError, TypeError, ValueError) as exc:
-            if isinstance(exc, (SchemaError, ValidationError)):
-                raise SchemaError(f"{path}: {exc}") from exc
-            raise SchemaError(f"{path}: malformed spiking network file ({type(exc).__name__}: {exc})") from exc
+        except SchemaError as exc:
+            raise SchemaError(f"{path}: {exc}") from exc
+        except ValidationError as exc:
+            raise SchemaError(f"{path}: {exc}") from exc
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError, OSError, RuntimeError,
+                RecursionError, OverflowError) as exc:  # whatever a malformed structure makes h5py/json raise
+            msg = " ".join(str(exc).split())[:300]
+            raise SchemaError(f"{path}: malformed spiking network file ({type(exc).__name__}: {msg})") from exc
 
 
 def _str(v) -> str:
     return v.decode() if isinstance(v, bytes) else str(v)
+
+
+#: Most neurons one population may declare (int32 indices; far beyond any chip or simulation here).
+MAX_POPULATION_NEURONS = 2**31 - 1
+
+
+def _shape(name: str, value) -> tuple[int, ...]:
+    shape = tuple(int(v) for v in value)
+    n = 1
+    for v in shape:
+        n *= max(v, 0)
+    if n > MAX_POPULATION_NEURONS:
+        raise SchemaError(f"population {name!r} declares shape {shape}: {n} neurons, more than the "
+                          f"{MAX_POPULATION_NEURONS} any simulation here can index")
+    return shape
 
 
 def _nan_for_none(v: float | None) -> float:
@@ -160,7 +182,7 @@ def _read(f) -> Network:
     for name, g in f["populations"].items():
         a = g.attrs
         pops.append((int(a["order"]), Population(
-            name=name, shape=tuple(int(v) for v in a["shape"]), threshold=_arr(g["threshold"]), bias=_arr(g["bias"]),
+            name=name, shape=_shape(name, a["shape"]), threshold=_arr(g["threshold"]), bias=_arr(g["bias"]),
             decode_scale=_arr(g["decode_scale"]), v_init=float(a["v_init"]), leak=float(a["leak"]),
             role=_str(a["role"]), pair=_str(a["pair"]) or None, sign=int(a["sign"]), source=_str(a["source"]),
             threshold_map=_arr(g["threshold_map"]) if "threshold_map" in g else None,

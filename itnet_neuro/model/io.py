@@ -46,9 +46,12 @@ def read_root_attr(path: str | os.PathLike, name: str, *, missing_hint: str) -> 
     """
     import h5py
 
+    from itnet_neuro.untrusted import check_hdf5
+
     path = Path(path)
     if not path.is_file():
         raise ModelFileError(f"{path}: model file not found; {missing_hint}")
+    check_hdf5(path, ModelFileError)  # in a child process: a crafted file cannot crash or exhaust us
     try:
         with h5py.File(path, "r") as f:
             raw = f.attrs.get(name)
@@ -82,15 +85,19 @@ def load_itnet(path: str | os.PathLike, *, compile: bool = False):
     from itnet_neuro.model.layers import CUSTOM_OBJECTS
     from itnet_neuro.utils import import_tf
 
+    from itnet_neuro.convert.safe_load import check_model_file
+
     config = read_config(path)
     if config is None:
         raise ModelFileError(f"{path}: no {CONFIG_ATTR!r} attribute; it was not written by save_itnet "
                              "(re-save it with itnet_neuro.model.save_itnet(model, config, path))")
+    check_model_file(path)  # no Lambda, no unknown class, no memory bomb before Keras reads it
     tf = import_tf()
     try:
         model = tf.keras.models.load_model(str(path), custom_objects=dict(CUSTOM_OBJECTS), compile=compile)
-    except (ValueError, OSError, KeyError) as exc:
-        raise ModelFileError(f"{path}: cannot load the Keras model ({exc})") from exc
+    except Exception as exc:  # noqa: BLE001 - the file was checked; whatever Keras raises now is the file's fault
+        msg = " ".join(str(exc).split())[:300]
+        raise ModelFileError(f"{path}: cannot load the Keras model ({type(exc).__name__}: {msg})") from exc
     return model, config
 
 

@@ -385,9 +385,14 @@ def simulate(net: Network, x: np.ndarray, ticks: int, *, backend: str = "fast", 
     options
         Backend-specific keywords (e.g. ``batch_size``, ``max_memory`` for ``fast``).
     """
+    from itnet_neuro.sim.memory import check_run
+
     run = get_backend(backend)
     if hardware is not None:
         net = hardware.apply(net, schedule)
+    # before the input is encoded (B × T × input for spike encodings) and before any backend starts
+    check_run(net, int(np.shape(x)[0]), int(ticks), backend, record=record, batch=options.get("batch_size"),
+              max_memory=options.get("max_memory"))
     spec = prepare_run(net, x, ticks, schedule, grid, phase_ticks, seed, state_buffer, window_ticks)
     if spec.state_buffer == "regenerate" and backend not in REGENERATING_BACKENDS:
         raise SimulationError(f"backend {backend!r} runs the looped schedule as the unrolled copies shifted by a "

@@ -35,17 +35,36 @@ def load_model(path: str | os.PathLike | None):
         raise ModelFileError(f"{path}: no such model file")
     if path.name.endswith(".snn.h5"):
         return load_network(path), None, str(path)
-    import h5py
+    from itnet_neuro.model.io import read_root_attr
 
-    with h5py.File(path, "r") as f:
-        is_ir = f.attrs.get("format") == "itnet-neuro-snn"
-    if is_ir:
+    if read_root_attr(path, "format", missing_hint="give a .snn.h5 or a Keras .h5") == "itnet-neuro-snn":
         return load_network(path), None, str(path)
     from itnet_neuro.convert import convert_model
 
     log.info("converting %s to a spiking network", path)
     conv = convert_model(path)
     return conv.network, conv.model, str(path)
+
+
+def check_allocation_matches(alloc, net: Network, path) -> None:
+    """Refuse an ``alloc.json`` made for another network: its input shape and every tile's population
+    and box must be the simulated network's (issue 14: nothing else ties the two files together)."""
+    fix = f"allocate this network: `itnet-neuro allocate MODEL --chip {alloc.chip.name}`"
+    if tuple(alloc.input.shape) != tuple(net.input.shape):
+        raise ValidationError(f"{path}: made for an input of shape {list(alloc.input.shape)}, but network "
+                              f"{net.name!r} takes {list(net.input.shape)}; {fix}")
+    shapes = {p.name: p.shape for p in net.populations}
+    for core in alloc.cores:
+        for t in core.tiles:
+            if t.kind == "relay":
+                continue
+            shape = shapes.get(t.population)
+            if shape is None:
+                raise ValidationError(f"{path}: core {core.id} holds population {t.population!r}, which network "
+                                      f"{net.name!r} does not have; {fix}")
+            if any(stop > n for (_, stop), n in zip((t.channels, t.rows, t.cols), shape)):
+                raise ValidationError(f"{path}: core {core.id} holds {t.population!r} box {list(t.box)} beyond its "
+                                      f"shape {list(shape)} in network {net.name!r}; {fix}")
 
 
 def load_images(data: str, net: Network, n: int, split: str = "test", seed: int = 0):
@@ -152,6 +171,7 @@ def run_experiment(model=None, *, alloc=None, chip=None, backend: str = "fast", 
     hw = None
     if alloc is not None:
         hw = Hardware.from_allocation(alloc, seed=chip_seed, ignore_limits=ignore_limits)
+        check_allocation_matches(hw.allocation, net, alloc)
     elif chip is not None:
         hw = Hardware.from_chip(chip, seed=chip_seed)
     if schedule is None:

@@ -47,26 +47,20 @@ from itnet_neuro.sim.core import (RunSpec, SimResult, finish_result, local_grid,
 from itnet_neuro.utils import progress
 
 
-def available_memory() -> int:
-    """Bytes of memory available now (``MemAvailable``), or 4 GiB where unknown."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 4 << 30
-
-
-def estimate_memory(net: Network, batch: int, chunk: int, grid_points: int) -> int:
+def estimate_memory(net: Network, batch: int, chunk: int, grid_points: int, *, images: int | None = None,
+                    ticks: int = 0, record: bool = False, spike_input: bool = False,
+                    precision: str = "float32") -> int:
     """Peak bytes the ``fast`` simulator needs for ``batch`` images and chunks of ``chunk`` ticks.
 
-    Per image: float64 membranes of every neuron, the delay tails, the readout counts on the grid.
-    Per image and tick of a chunk: one uint8 spike frame per neuron (all chunk buffers alive, the
-    worst case), and for the largest population its float32 current, float64 cumulative sum and the
-    float32 frames and op output of its largest input.
+    Per image of a batch: float64 membranes of every neuron, the delay tails, the running readout
+    counts. Per image and tick of a chunk: one uint8 spike frame per neuron (all chunk buffers alive, the
+    worst case), and for the largest population its current (float32, or float64 with
+    ``precision="float64"``), float64 cumulative sum and the frames and op output of its largest input.
+    For the whole run (``images``, default ``batch``): the readout counts on the grid (uint32), the
+    spike-encoded input (float32, ``ticks`` of it) and, with ``record``, every spike train (uint8).
     """
+    images = batch if images is None else images
+    fbytes = 8 if precision == "float64" else 4
     sizes = [p.size for p in net.populations]
     total = sum(sizes)
     largest = max(sizes)
@@ -74,36 +68,41 @@ def estimate_memory(net: Network, batch: int, chunk: int, grid_points: int) -> i
     ro = {t.population for r in net.readouts for t in r.terms}
     ro_size = sum(net.population(p).size for p in ro)
     largest_pre = max([int(np.prod(net.shape_of(c.pre))) for c in net.connections] + [net.input.size])
-    per_image = total * (8 + dmax) + ro_size * 4 * grid_points + net.input.size * 4
-    per_tick = total + largest * (4 + 8 + 8 + 1) + largest_pre * 4 * 2 + largest * 4
-    return int(batch * (per_image + chunk * per_tick)) + (200 << 20)
+    per_image = total * (8 + dmax) + ro_size * 4 + net.input.size * fbytes
+    per_tick = total + largest * (fbytes + 8 + 8 + 1) + largest_pre * fbytes * 2 + largest * fbytes
+    whole = images * (ro_size * 4 * grid_points + (ticks * net.input.size * 4 if spike_input else 0)
+                      + (ticks * total if record else 0))
+    return int(batch * (per_image + chunk * per_tick) + whole) + (200 << 20)
 
 
-def _plan_batch(net: Network, images: int, ticks: int, grid_points: int, batch_size, chunk_ticks, max_memory):
-    budget = int(max_memory or 0.7 * available_memory())
+def _plan_batch(net: Network, images: int, ticks: int, grid_points: int, batch_size, chunk_ticks, max_memory,
+                **whole_run):
+    """``(batch, chunk)`` that fit the memory budget, or :class:`SimulationError` with what would fit.
 
-    def fits(b, c):
-        return estimate_memory(net, b, c, grid_points) <= budget
+    ``whole_run``: ``record``, ``spike_input``, ``precision`` as :func:`estimate_memory` takes them.
+    """
+    from itnet_neuro.sim.memory import _largest, budget as memory_budget
+
+    limit = memory_budget(max_memory)
+
+    def need(b, c, n=images):
+        return estimate_memory(net, b, c, grid_points, images=n, ticks=ticks, **whole_run)
 
     want_chunk = min(ticks, chunk_ticks or 64)
+    batch = max(1, min(int(batch_size), images)) if batch_size else images
     if batch_size is None:
-        batch = images
-        while batch > 1 and not fits(batch, min(want_chunk, 16)):
+        while batch > 1 and need(batch, min(want_chunk, 16)) > limit:
             batch = max(1, batch // 2)
-    else:
-        batch = max(1, min(int(batch_size), images))
-    if not fits(batch, 1):
-        need = estimate_memory(net, batch, 1, grid_points)
-        fit = 0
-        for b in range(batch, 0, -1):
-            if fits(b, 1):
-                fit = b
-                break
-        hint = (f"use --batch-size {fit}" if fit else "use a smaller input (or fewer ticks on the grid)")
-        raise SimulationError(f"fast simulator: {batch} image(s) of {net.name!r} need about {need / 2**30:.1f} GiB, "
-                              f"{budget / 2**30:.1f} GiB available; {hint}")
+    if need(batch, 1) > limit:
+        fit = _largest(lambda b: need(b, 1) <= limit, batch)
+        n_fit = _largest(lambda n: need(1, 1, n) <= limit, images)
+        hint = (f"use --batch-size {fit}" if fit else f"simulate at most {n_fit} image(s) per run (--images "
+                f"{n_fit})" if n_fit else "use a smaller input, fewer ticks or fewer grid points")
+        raise SimulationError(f"fast simulator: {images} image(s) × {ticks} ticks of {net.name!r} need about "
+                              f"{need(batch, 1) / 2**30:.1f} GiB in batches of {batch}, {limit / 2**30:.1f} GiB "
+                              f"available; {hint}")
     chunk = want_chunk
-    while chunk > 1 and not fits(batch, chunk):
+    while chunk > 1 and need(batch, chunk) > limit:
         chunk = max(1, chunk // 2)
     return batch, chunk
 
@@ -205,7 +204,8 @@ def run(spec: RunSpec, *, record: bool = False, hardware=None, seed: int = 0, ba
     ticks = spec.ticks
     images = spec.inputs.shape[0]
     lg = local_grid(spec)
-    batch, chunk = _plan_batch(net, images, ticks, len(lg), batch_size, chunk_ticks, max_memory)
+    batch, chunk = _plan_batch(net, images, ticks, len(lg), batch_size, chunk_ticks, max_memory, record=record,
+                               spike_input=spec.input_spikes is not None, precision=precision)
     if precision not in ("float32", "float64"):
         raise SimulationError(f"fast simulator: precision must be 'float32' or 'float64', got {precision!r}")
     fdt = np.float32 if precision == "float32" else np.float64

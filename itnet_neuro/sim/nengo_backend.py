@@ -28,6 +28,8 @@ rounding (≈ 1e-7 relative) of θ — the tests allow no difference on dyadic n
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from itnet_neuro.errors import SimulationError, require
@@ -246,6 +248,7 @@ def run_nengo(spec: RunSpec, *, record: bool = False, sparse_only: bool = False,
 
     model = build_nengo_network(spec.net, input_node_output=node_output, sparse_only=sparse_only)
     trains = {name: [] for name in model.itnet_probes}
+    run_s = 0.0
     with nengo.Simulator(model, dt=1.0, progress_bar=False, optimize=True) as sim:
         for b in range(spec.inputs.shape[0]):
             if spec.input_spikes is None:
@@ -253,11 +256,15 @@ def run_nengo(spec: RunSpec, *, record: bool = False, sparse_only: bool = False,
             else:
                 holder["x"] = spec.input_spikes[b].astype(np.float64).reshape(spec.input_spikes.shape[1], -1)
             sim.reset()
+            t0 = time.perf_counter()
             sim.run_steps(spec.ticks)
+            run_s += time.perf_counter() - t0
             for name, probe in model.itnet_probes.items():
                 trains[name].append(np.rint(sim.data[probe]).astype(np.uint8))
     trains = {name: np.stack(v) for name, v in trains.items()}
-    return _collect(spec, trains, record, "nengo")
+    result = _collect(spec, trains, record, "nengo")
+    result.info["run_steps_seconds"] = run_s  # the simulation proper, without building the simulator
+    return result
 
 
 def run_nengo_dl(spec: RunSpec, *, record: bool = False, batch_size: int | None = None, sparse_only: bool = False,
@@ -276,6 +283,7 @@ def run_nengo_dl(spec: RunSpec, *, record: bool = False, batch_size: int | None 
         # data row j is step j + 1, which emits the input of tick j
         feed = spec.input_spikes[:, :spec.ticks].reshape(b_total, spec.ticks, size).astype(np.float32)
     trains = {name: [] for name in model.itnet_probes}
+    run_s = 0.0
     with nengo_dl.Simulator(model, dt=1.0, minibatch_size=mb, progress_bar=False) as sim:
         for b0 in range(0, b_total, mb):
             chunk = feed[b0:b0 + mb]
@@ -283,8 +291,12 @@ def run_nengo_dl(spec: RunSpec, *, record: bool = False, batch_size: int | None 
             if n < mb:
                 chunk = np.concatenate([chunk, np.zeros((mb - n,) + chunk.shape[1:], chunk.dtype)])
             sim.reset(include_probes=True, include_trainable=False)
+            t0 = time.perf_counter()
             sim.run_steps(spec.ticks, data={model.itnet_input: chunk})
+            run_s += time.perf_counter() - t0
             for name, probe in model.itnet_probes.items():
                 trains[name].append(np.rint(sim.data[probe][:n]).astype(np.uint8))
     trains = {name: np.concatenate(v) for name, v in trains.items()}
-    return _collect(spec, trains, record, "nengo-dl")
+    result = _collect(spec, trains, record, "nengo-dl")
+    result.info["run_steps_seconds"] = run_s  # the simulation proper, without building the TensorFlow graph
+    return result

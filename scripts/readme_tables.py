@@ -1,0 +1,216 @@
+"""Regenerate the README's tables from the results files the benchmark scripts wrote.
+
+Each generated block sits between two marker comments in README.md::
+
+    <!-- readme_tables:NAME from FILE (scripts/readme_tables.py; do not edit by hand) -->
+    ...
+    <!-- /readme_tables:NAME -->
+
+``python scripts/readme_tables.py`` rewrites the blocks; ``--check`` only compares and exits 1 naming the
+blocks that differ (``tests/test_readme.py`` runs it, so a README that disagrees with its results
+files fails the tests). Every source file must carry the ``command`` that wrote it.
+
+Blocks:
+
+* ``demo``: the shipped model on the demo's chips (``benchmarks/results/simulate_shipped.json``,
+  ``benchmarks/bench_shipped.py``);
+* ``compare``: the shipped model allocated on every packaged chip (same file);
+* ``simulate``: every simulation backend cold and warm, as ratios to ``fast`` measured in one run,
+  and ``fast`` at full size (``benchmarks/results/simulate.json``, ``benchmarks/bench_simulate.py``);
+* ``allocate``: allocation speed and quality on the paper presets (``benchmarks/results/allocate.json``,
+  ``benchmarks/bench_allocate.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+RESULTS = ROOT / "benchmarks" / "results"
+README = ROOT / "README.md"
+
+_BLOCK = re.compile(r"(<!-- readme_tables:(?P<name>[a-z_]+) from (?P<file>\S+) [^>]*-->\n)(?P<body>.*?)"
+                    r"(<!-- /readme_tables:(?P=name) -->)", re.S)
+
+
+def load(name: str) -> dict:
+    """A results file; it must say which command wrote it."""
+    data = json.loads((RESULTS / name).read_text())
+    if not str(data.get("command", "")).strip():
+        raise SystemExit(f"{RESULTS / name}: no 'command' key saying which script wrote it")
+    return data
+
+
+def _f(v, fmt=".3f") -> str:
+    return "–" if v is None else format(v, fmt)
+
+
+# ------------------------------------------------------------------------------------------ demo, compare
+
+def demo_table(d: dict) -> str:
+    runs = d["runs"]
+    ideal, bss2, tn, loihi = runs["ideal"], runs["brainscales2"], runs["truenorth"], runs["loihi_allocation"]
+    n = len(ideal["outputs"])
+
+    def row(label, what, run, key, fmt=".3f", scale=1.0):
+        cells = [_f(None if o.get(key) is None else o[key] * scale, fmt) for o in run["outputs"]]
+        return f"| {label} | {what} | " + " | ".join(cells) + " |"
+
+    a = loihi["allocation"]
+    lines = ["| chip (schedule) | output | " + " | ".join(str(i + 1) for i in range(n)) + " |",
+             "|---|---|" + "---:|" * n,
+             row("Keras ANN", "mIoU", ideal, "ann_miou"),
+             row(f"ideal IF (unrolled, {ideal['ticks']} ticks)", "mIoU", ideal, "snn_miou"),
+             row("", "ticks to 90 %", ideal, "ticks_to_90", "d"),
+             row("BrainScaleS-2 device effects (unrolled)", "mIoU", bss2, "snn_miou"),
+             row("", "µs to 90 %", bss2, "seconds_to_90", ".0f", 1e6),
+             row("TrueNorth device effects (unrolled)", "mIoU", tn, "snn_miou"),
+             row(f"Loihi allocation ({a['schedule']}, {n} phases × {a['phase_ticks']} ticks)", "mIoU", loihi,
+                 "snn_miou"),
+             row("", "first output (tick)", loihi, "first_output_tick", "d")]
+    return "\n".join(lines)
+
+
+def compare_table(d: dict) -> str:
+    from mapping.compare import format_table
+
+    return "\n".join(line for line in format_table(d["compare"], markdown=True).splitlines()
+                     if line.startswith("|"))
+
+
+# ---------------------------------------------------------------------------------------------- simulate
+
+_LABELS = {"fast:float32": "`fast` (float32, default)", "fast:float64": "`fast` float64",
+           "reference": "`reference` (tick loop, numpy)", "nengo": "`nengo`", "nengo-dl": "`nengo-dl`",
+           "brian2:numpy": "`brian2`, numpy target", "brian2:cython": "`brian2`, cython target"}
+
+
+def _ratio(num, den) -> str:
+    if num is None or den is None or den == 0:
+        return "–"
+    r = num / den
+    return f"{r:.2f}×" if r < 10 else f"{r:.0f}×"
+
+
+def _agreement(r: dict) -> str:
+    a = r.get("agreement_with_reference")
+    if a is None:
+        return "(the reference)" if r.get("backend") == "reference" else "–"
+    if a["identical_spike_counts"]:
+        return "identical"
+    return f"{a['neurons_with_different_count']:,} of {a['neurons']:,} differ"
+
+
+def simulate_table(d: dict) -> str:
+    s = d["small"]
+    runs = s["runs"]
+    fast = runs["fast:float32"]
+    cold0, warm0 = fast.get("cold", {}).get("seconds"), fast.get("warm_seconds")
+    net = s["network"]
+    lines = [f"`{net['preset']}` preset with random weights ({net['neurons_unrolled']:,} neurons unrolled, "
+             f"{net['synapses_unrolled']:,} synapses), {s['images']} images × {s['ticks']} ticks, unrolled. "
+             "Time of each backend as a multiple of `fast`'s, both measured in the same run (the machine was "
+             "shared with other jobs, so only these ratios are reported): **cold** is the whole "
+             "`itnet-neuro simulate` process as a user runs it (for brian2's cython target: the first run, "
+             "compiling into an empty cache); **warm** is a second identical call in one process.",
+             "",
+             "| backend | cold | warm | warm, simulation only¹ | spike counts vs reference |",
+             "|---|---:|---:|---:|---|"]
+    for name, r in runs.items():
+        if "error" in r:
+            lines.append(f"| {_LABELS.get(name, name)} | failed: {r['error']} | | | |")
+            continue
+        steps = r.get("warm_info", {}).get("run_steps_seconds")
+        lines.append(f"| {_LABELS.get(name, name)} | {_ratio(r.get('cold', {}).get('seconds'), cold0)} | "
+                     f"{_ratio(r['warm_seconds'], warm0)} | {_ratio(steps, warm0) if steps else ''} | "
+                     f"{_agreement(r)} |")
+    lines.append("")
+    lines.append("¹ nengo and nengo-dl build their simulator in every call; this column counts only their "
+                 "`run_steps` against everything `fast` does.")
+    full = d.get("full")
+    if full:
+        lines.append("")
+        lp, ur = full.get("looped", {}), full.get("unrolled", {})
+        fn = full["network"]
+        lines.append(
+            f"At full size, `{fn['preset']}` ({fn['input'][2]}×{fn['input'][1]}, {fn['iterations']} iterations, "
+            f"{fn['neurons_unrolled'] / 1e6:.1f} M neurons unrolled; {full['conditions']}), one image, "
+            f"{full['ticks']} ticks, `fast` needs {lp.get('peak_rss_bytes', 0) / 2**30:.1f} GiB looped; the "
+            f"unrolled run takes {_ratio(ur.get('warm_seconds'), lp.get('warm_seconds'))} as long as the looped "
+            "one (warm, same run).")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------- allocate
+
+def allocate_text(d: dict) -> str:
+    runs = [r for p in d["presets"].values() for r in p["runs"]]
+    chips = sorted({r["chip"] for r in runs})
+    slowest = max(r["seconds"] for r in runs)
+    neuron_bound = [r["ratio_to_lower_bound"] for r in runs if r["bound_resource"] == "neurons"]
+    spinnaker = [r["ratio_to_lower_bound"] for r in runs if r["chip"] == "spinnaker"]
+    other = [r["ratio_to_lower_bound"] for r in runs if r["bound_resource"] not in ("neurons", None, "layers")]
+    looped = [r for r in runs if r.get("looped_over_unrolled_cores") and r["chip"] != "ideal"
+              and r["bound_resource"] != "layers"]  # one core either way, or one layer per core
+    from hardware_models import load_chip
+
+    switch = {c: load_chip(c).neuron.parameters_switchable_at_runtime for c in chips}
+    can = [r["looped_over_unrolled_cores"] for r in looped if switch[r["chip"]]]
+    cannot = sorted({r["chip"] for r in looped if not switch[r["chip"]]})
+    cannot_ratios = [r["looped_over_unrolled_cores"] for r in looped if r["chip"] in cannot]
+    text = (f"**Allocation** (`allocate.json`): both paper presets on all {len(chips)} chips, {len(runs)} "
+            f"allocations, each within the {d['goals']['seconds']:g} s goal (the slowest took "
+            f"{slowest / d['goals']['seconds']:.0%} of it). Cores are within {max(neuron_bound):.2f}× of the "
+            f"lower bound where neurons bind (SpiNNaker: {min(spinnaker):.2f}–{max(spinnaker):.2f}×) and up "
+            f"to {max(other):.1f}× where synapse memory or axons bind. Looping the shared block needs "
+            f"{min(can):.2f}–{max(can):.2f}× the cores of unrolling it")
+    if cannot:
+        text += (f" ({min(cannot_ratios):.2f}–{max(cannot_ratios):.2f}× on {', '.join(cannot)}, which cannot "
+                 "switch neuron parameters between phases, so their looped allocation is hypothetical)")
+    return text + "."
+
+
+BLOCKS = {"demo": demo_table, "compare": compare_table, "simulate": simulate_table, "allocate": allocate_text}
+
+
+def render(readme: str) -> tuple[str, list[str]]:
+    """``(new README text, names of the blocks that changed)``."""
+    changed = []
+
+    def sub(m):
+        name, source = m.group("name"), m.group("file")
+        if name not in BLOCKS:
+            raise SystemExit(f"README.md: unknown block {name!r}; known: {', '.join(BLOCKS)}")
+        body = BLOCKS[name](load(Path(source).name)).rstrip("\n") + "\n"
+        if body != m.group("body"):
+            changed.append(name)
+        return m.group(1) + body + m.group(5)
+
+    return _BLOCK.sub(sub, readme), changed
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--check", action="store_true", help="exit 1 if a block differs from its results file")
+    args = p.parse_args(argv)
+    text = README.read_text()
+    new, changed = render(text)
+    if args.check:
+        if changed:
+            print(f"README.md disagrees with its results files in: {', '.join(changed)} "
+                  "(run python scripts/readme_tables.py)")
+            return 1
+        return 0
+    if new != text:
+        README.write_text(new)
+    print(f"README.md: {', '.join(changed) or 'no block'} regenerated")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
