@@ -348,7 +348,7 @@ def from_allocation(a, *, cores: bool = True) -> AllocFile:
                                 "input axons (counted on the cores it feeds)",
                        "readouts": "decoded by the host from the spikes of " + (", ".join(readouts) or "-")
                                    + " (one off-chip destination per neuron, counted in fan-out)"},
-        placement=_plain(a.traffic), seconds=round(a.seconds, 3), per_layer=tuple(_plain(per_layer(a))),
+        placement=_plain(a.traffic), seconds=None, per_layer=tuple(_plain(per_layer(a))),
         conv_layers=tuple(_plain(a.conv_layer.get("layers", []))), cores=records,
         state_buffer=_state_buffer(_plain(_looped(a))))
 
