@@ -1,0 +1,194 @@
+"""TrueNorth's axon types: one type per physical axon of a core, shared by all its neurons.
+
+A TrueNorth core (Merolla et al. 2014, Fig. 1; Cassidy et al. 2013) delivers the spike of axon ``a``
+to neuron ``j`` with the weight ``c[a, j] · s[j, t[a]]``: a binary crossbar bit ``c``, the axon's type
+``t[a] ∈ {0 … T−1}`` (one per axon, the same for every neuron of the core) and neuron ``j``'s own signed
+integer weight ``s[j, t]`` for that type. A neuron therefore sees at most ``T`` distinct non-zero
+weights, and the types have to suit every neuron of the core at once.
+
+Given one core's true weights ``X`` (axons × neurons, each column in units of that neuron's
+threshold, so every neuron's error counts relative to its own θ), :func:`fit_types` chooses the
+types and the per-neuron type values jointly by alternating minimization (k-means style) of
+
+.. math:: E(t, v, c) = \\sum_{a, j} (X_{a j} - c_{a j} \\, v_{j, t_a})^2
+
+1. types from k-means++ seeding on the axons' weight rows (seeded, deterministic);
+2. values: for each type and neuron the exact optimum given the type's axons
+   (:func:`hardware_models.device.best_type_weights`; the crossbar bit is 1 exactly where it lowers
+   the error, so an entry costs ``min(X², (X − v)²)``: the zero weight is free);
+3. types: each axon takes the type with the lowest cost given the values (ties keep its type);
+
+until the types stop changing. Steps 2 and 3 are each optimal given the other variables, so the
+error never increases (``history``). Restarts (``n_init``) keep the best. The integer grid of each
+neuron is applied afterwards by :mod:`mapping.realize` (the neuron's own scale is free: its
+threshold α is chosen with it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from hardware_models.device import best_type_weights
+
+__all__ = ["TypeFit", "fit_types", "assignment_cost", "type_values", "crossbar_error"]
+
+
+@dataclass(frozen=True)
+class TypeFit:
+    """Result of :func:`fit_types`.
+
+    Attributes
+    ----------
+    types : ndarray of int64, shape (A,)
+        Type of each axon.
+    values : ndarray of float64, shape (M, T)
+        ``v[j, t]``: neuron j's weight for type t, in the units of ``X``.
+    connected : ndarray of bool, shape (A, M)
+        Crossbar bits: 1 where ``(X − v)² < X²``.
+    error : float
+        ``E`` of the result (sum of squares in the units of ``X``).
+    history : tuple of float
+        ``E`` after each value step of the kept run (non-increasing).
+    """
+
+    types: np.ndarray
+    values: np.ndarray
+    connected: np.ndarray
+    error: float
+    history: tuple
+
+    @property
+    def weights(self) -> np.ndarray:
+        """The realized block ``c[a, j] · v[j, t[a]]`` (A × M)."""
+        return np.where(self.connected, self.values[:, self.types].T, 0.0)
+
+
+def type_values(x: np.ndarray, types: np.ndarray, n_types: int) -> np.ndarray:
+    """Optimal ``v`` (M × T) for fixed types (exact, :func:`~hardware_models.device.best_type_weights`)."""
+    return np.stack([best_type_weights(x[types == t]) for t in range(n_types)], axis=1)
+
+
+def assignment_cost(x: np.ndarray, values: np.ndarray, weight: np.ndarray | None = None) -> np.ndarray:
+    """Cost (A × T) of giving axon a type t: ``Σ_j w_j min(X_aj², (X_aj − v_jt)²)`` (w_j = 1 by default)."""
+    d = np.minimum(x[:, None, :] ** 2, (x[:, None, :] - values.T[None, :, :]) ** 2)
+    return d.sum(-1) if weight is None else d @ weight
+
+
+def reassign(cost: np.ndarray, types: np.ndarray) -> np.ndarray:
+    """Each axon's cheapest type; an axon whose current type is among the cheapest keeps it."""
+    rows = np.arange(cost.shape[0])
+    best = np.argmin(cost, axis=1)
+    return np.where(cost[rows, types] <= cost[rows, best], types, best)
+
+
+def crossbar_error(x: np.ndarray, types: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, float]:
+    """Optimal crossbar for fixed types and values, and its error ``E``."""
+    v = values[:, types].T
+    connected = (x - v) ** 2 < x ** 2
+    return connected, float(np.sum((x - np.where(connected, v, 0.0)) ** 2))
+
+
+def _seed_types(x: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """k-means++ (Arthur & Vassilvitskii 2007) on the axon rows; each axon takes its nearest centre."""
+    n = x.shape[0]
+    centers = [x[rng.integers(n)]]
+    for _ in range(1, k):
+        d2 = np.min(((x[:, None, :] - np.asarray(centers)[None]) ** 2).sum(-1), axis=1)
+        total = d2.sum()
+        centers.append(x[rng.choice(n, p=d2 / total) if total > 0 else rng.integers(n)])
+    c = np.asarray(centers)
+    return np.argmin(((x[:, None, :] - c[None]) ** 2).sum(-1), axis=1)
+
+
+def type_cost(members: np.ndarray) -> float:
+    """Error of one type's axons (rows of ``members``) at their optimal values and crossbar."""
+    v = best_type_weights(members)
+    return float(np.minimum(members ** 2, (members - v) ** 2).sum())
+
+
+def _polish(x: np.ndarray, types: np.ndarray, n_types: int, max_sweeps: int) -> np.ndarray:
+    """Hartigan moves: move one axon to another type when that lowers E with both types' values re-fitted.
+
+    Lloyd's step (:func:`reassign`) keeps the values fixed, so it cannot see that an axon would pull
+    another type's values towards itself; Hartigan's rule (Telgarsky & Vattani 2010) can, and every
+    accepted move strictly lowers ``E``.
+    """
+    types = types.copy()
+    cost = [type_cost(x[types == t]) for t in range(n_types)]
+    tol = 1e-12 * max(float(np.sum(x ** 2)), 1e-300)
+    for _ in range(max_sweeps):
+        moved = False
+        for a in range(x.shape[0]):
+            s = types[a]
+            types[a] = -1
+            without = type_cost(x[types == s])
+            trials = [(type_cost(x[(types == t) | (types == -1)]) - cost[t], t) for t in range(n_types) if t != s]
+            delta, t = min(trials, default=(np.inf, s))
+            if delta + without - cost[s] < -tol:
+                cost[s], cost[t] = without, cost[t] + delta
+                types[a], moved = t, True
+            else:
+                types[a] = s
+        if not moved:
+            break
+    return types
+
+
+def _fit_once(x: np.ndarray, n_types: int, rng: np.random.Generator, n_iter: int, polish: int) -> TypeFit:
+    types = _seed_types(x, min(n_types, x.shape[0]), rng)
+    history = []
+    for _ in range(n_iter):
+        values = type_values(x, types, n_types)
+        cost = assignment_cost(x, values)
+        history.append(float(cost[np.arange(x.shape[0]), types].sum()))
+        new = reassign(cost, types)
+        if np.array_equal(new, types):
+            break
+        types = new
+    else:
+        values = type_values(x, types, n_types)
+        history.append(float(assignment_cost(x, values)[np.arange(x.shape[0]), types].sum()))
+    if polish:
+        types = _polish(x, types, n_types, polish)
+        values = type_values(x, types, n_types)
+        history.append(float(assignment_cost(x, values)[np.arange(x.shape[0]), types].sum()))
+    connected, err = crossbar_error(x, types, values)
+    return TypeFit(types.astype(np.int64), values, connected, err, tuple(history))
+
+
+def fit_types(x, n_types: int, *, seed=0, n_init: int = 4, n_iter: int = 100, polish: int = 10) -> TypeFit:
+    """Axon types and per-neuron type values of one core, minimizing ``E`` (module docstring).
+
+    Parameters
+    ----------
+    x : array_like, shape (A, M)
+        The core's true weights, axon-major, each column in units of its neuron's threshold.
+        Entries without a synapse are 0 (free: their crossbar bit stays 0).
+    n_types : int
+        ``T`` (TrueNorth: ``weights.n_axon_types`` = 4).
+    seed : int or sequence of int
+        Seed of the k-means++ initializations (deterministic given the seed).
+    n_init : int
+        Restarts; the lowest ``E`` is kept.
+    n_iter : int
+        Most alternations per restart.
+    polish : int
+        Most sweeps of Hartigan moves after the alternations (0: none).
+
+    Returns
+    -------
+    TypeFit
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 2:
+        raise ValueError(f"fit_types needs one core's (axons × neurons) block, got shape {x.shape}")
+    if n_types < 1 or n_init < 1:
+        raise ValueError(f"fit_types: n_types ({n_types}) and n_init ({n_init}) must be >= 1")
+    if x.shape[0] == 0:
+        z = np.zeros((x.shape[1], n_types))
+        return TypeFit(np.zeros(0, np.int64), z, np.zeros(x.shape, bool), 0.0, (0.0,))
+    rng = np.random.default_rng(seed)
+    fits = [_fit_once(x, n_types, rng, n_iter, polish) for _ in range(n_init)]
+    return min(fits, key=lambda f: f.error)
