@@ -344,8 +344,13 @@ def _neuron_unit(u_req: np.ndarray, block: CoreBlock, r: Ranges) -> np.ndarray:
     return theta / np.clip(alpha, 1, r.alpha_max)
 
 
+#: Cores with ``A · M`` up to this get 4 restarts of the axon-type fit, larger ones 1 (time).
+RESTART_BUDGET = 2 ** 16
+
+
 @register("axon-types")
-def realize_axon_types(block: CoreBlock, chip, *, seed: int = 0, n_init: int = 4, polish: int = 10) -> CoreRealization:
+def realize_axon_types(block: CoreBlock, chip, *, seed: int = 0, n_init: int | None = None,
+                       polish: int = 10) -> CoreRealization:
     """TrueNorth: the core's axon types, each neuron's ``T`` signed ``bits``-bit weights, a binary crossbar,
     and each neuron's threshold α and leak λ.
 
@@ -367,6 +372,8 @@ def realize_axon_types(block: CoreBlock, chip, *, seed: int = 0, n_init: int = 4
     theta = block.threshold.max(axis=0)
     w = block.dense()
     x = w / theta
+    if n_init is None:
+        n_init = 4 if x.size <= RESTART_BUDGET else 1
     fit = fit_types(x, ws.n_axon_types, seed=(int(seed), int(block.core)), n_init=n_init, polish=polish)
     peak = np.abs(fit.values).max(axis=1, initial=0.0) * theta
     unit = _neuron_unit(np.maximum(peak / big_q, _param_unit(block, r)), block, r)
@@ -504,14 +511,15 @@ class _Result:
     cores: dict
 
 
-def _realize_cores(syn: _Synapses, neu: _Neurons, chip, seed: int) -> _Result:
-    """Run the chip's realizer on every core and scatter the results back to synapses and neurons."""
+def _realize_cores(syn: _Synapses, neu: _Neurons, chip, seed: int, only=None) -> _Result:
+    """Run the chip's realizer on every core (or the cores in ``only``; the others stay exact) and scatter
+    the results back to synapses and neurons."""
     fn = realizer_for(chip)
     res = _Result(syn.w.copy(), neu.threshold.copy(), neu.bias.copy(), np.ones(neu.core.size), {}, {})
     res.clipped = {"weights": 0, "thresholds": 0, "biases": 0}
     syn_core = neu.core[syn.neuron]
     n_order, s_order = np.argsort(neu.core, kind="stable"), np.argsort(syn_core, kind="stable")
-    cores = np.unique(neu.core)
+    cores = np.unique(neu.core) if only is None else np.intersect1d(np.unique(neu.core), np.asarray(list(only)))
     n_lo, n_hi = np.searchsorted(neu.core[n_order], cores), np.searchsorted(neu.core[n_order], cores, "right")
     s_lo, s_hi = np.searchsorted(syn_core[s_order], cores), np.searchsorted(syn_core[s_order], cores, "right")
     for k, a, b, c, d in zip(cores.tolist(), n_lo, n_hi, s_lo, s_hi):
