@@ -253,3 +253,99 @@ def test_type_fit_is_deterministic_given_the_seed():
     a, b = fit_types(x, 4, seed=(3, 7)), fit_types(x, 4, seed=(3, 7))
     np.testing.assert_array_equal(a.types, b.types)
     np.testing.assert_array_equal(a.values, b.values)
+
+
+# ----------------------------------------------------------------------------------------- IR glue
+def _two_input_net():
+    """``post`` (2, 4, 4) fed by a 3×3 conv from ``a`` and a per-channel gain from ``big``, whose own input
+    weights (10) are larger than any other."""
+    from itnet_neuro.ir.graph import Connection, InputSpec, Network, Population
+
+    rng = np.random.default_rng(0)
+
+    def pop(name):
+        return Population(name, (2, 4, 4), threshold=np.ones((1, 2)), bias=np.zeros((1, 2)),
+                          decode_scale=np.ones((1, 2)))
+
+    conns = (Connection("x_a", "x", "a", "identity", np.ones(2)),
+             Connection("x_big", "x", "big", "identity", np.full(2, 10.0)),
+             Connection("a_post", "a", "post", "conv2d", rng.normal(0, 0.3, (2, 2, 3, 3)), padding=(1, 1, 1, 1)),
+             Connection("big_post", "big", "post", "identity", np.array([0.5, 0.2])))
+    return Network("two", InputSpec("x", (2, 4, 4)), (pop("a"), pop("big"), pop("post")), conns, ())
+
+
+def _cores(net, split):
+    """a on core 0, big on core 5; post by rows (rows 0-1 on core 5, 2-3 on 6) or by channels (0 on 5)."""
+    post = np.full((2, 4, 4), 6, np.int64)
+    if split == "rows":
+        post[:, :2] = 5
+    else:
+        post[0] = 5
+    return {"a": np.zeros((2, 4, 4), np.int64), "big": np.full((2, 4, 4), 5, np.int64), "post": post}
+
+
+def test_ideal_chip_returns_the_network_unchanged():
+    net = _two_input_net()
+    r = R.realize(net, "ideal", _cores(net, "rows"))
+    assert r.sparse == () and all(v == 0 for v in r.rms_error.values())
+    assert all(a is b for a, b in zip(r.network.connections, net.connections))
+    assert dict(r.clipped) == {"weights": 0, "thresholds": 0, "biases": 0}
+
+
+def test_core_of_must_cover_every_population():
+    net = _two_input_net()
+    cores = _cores(net, "rows")
+    del cores["big"]
+    with pytest.raises(ValidationError, match="no core for population.*big"):
+        R.realize(net, "ideal", cores)
+    with pytest.raises(ValidationError, match=r"core_of\['post'\] must be a \(2, 4, 4\) array"):
+        R.realize(net, "ideal", {**_cores(net, "rows"), "post": np.zeros((2, 4))})
+
+
+def _realized_weights(net, chip, cores, name):
+    neu = R._Neurons(net, cores)
+    syn = R._Synapses(net, neu.offsets)
+    res = R._realize_cores(syn, neu, load_chip(chip), 0)
+    i = [c.name for c in net.connections].index(name)
+    s = syn.of(i)
+    return net.connections[i], syn.post[s], syn.pre[s], syn.w[s], res.w[s]
+
+
+def test_a_conv_on_two_cores_with_different_units_depends_on_position():
+    # Rows 0-1 of post share core 5 with big (unit 10/127), rows 2-3 are on core 6 (unit max|w|/127 of
+    # their own synapses): the same kernel tap is realized differently on the two cores.
+    net = _two_input_net()
+    conn, post, pre, w, w_hat = _realized_weights(net, "dynapcnn", _cores(net, "rows"), "a_post")
+    top = (post % 16) < 8
+    unit5, unit6 = 10 / 127, max(np.abs(w[~top]).max(), 0.5) / 127
+    np.testing.assert_allclose(w_hat[top], np.rint(w[top] / unit5) * unit5)
+    np.testing.assert_allclose(w_hat[~top], np.rint(w[~top] / unit6) * unit6)
+    assert R._op_form(net, conn, post, pre, w, w_hat) is None
+
+
+def test_ops_split_by_channel_keep_their_op():
+    # Each output channel on one core: every kernel element and every channel gain is realized alike.
+    net = _two_input_net()
+    cores = _cores(net, "channels")
+    conn, post, pre, w, w_hat = _realized_weights(net, "dynapcnn", cores, "a_post")
+    same = R._op_form(net, conn, post, pre, w, w_hat)
+    unit = np.array([10.0, max(np.abs(conn.weight[1]).max(), 0.2)])[:, None, None, None] / 127
+    assert same.op == "conv2d" and same.padding == conn.padding
+    np.testing.assert_allclose(same.weight, np.rint(conn.weight / unit) * unit, rtol=1e-6)
+    conn, post, pre, w, w_hat = _realized_weights(net, "dynapcnn", cores, "big_post")
+    same = R._op_form(net, conn, post, pre, w, w_hat)
+    assert same.op == "identity"
+    np.testing.assert_allclose(same.weight, w_hat[[0, 16]], rtol=1e-6)
+
+
+def test_truenorth_core_of_a_network_holds_at_most_four_types():
+    net = _two_input_net()
+    neu = R._Neurons(net, _cores(net, "rows"))
+    syn = R._Synapses(net, neu.offsets)
+    res = R._realize_cores(syn, neu, load_chip("truenorth"), 0)
+    assert res.cores[5]["neurons"] == 32 + 16  # big, and rows 0-1 of post
+    assert res.cores[5]["axons"] == 32 + 24 + 16  # x (for big), a (rows 0-2), big (rows 0-1)
+    on = neu.core[syn.neuron] == 5
+    for j in np.unique(syn.neuron[on]):
+        vals = np.rint(res.w[on & (syn.neuron == j)] / res.unit[j])
+        assert len(set(vals[vals != 0].tolist())) <= 4
