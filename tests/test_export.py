@@ -69,3 +69,21 @@ def test_converted_itnet_exports(tmp_path):
     assert sum(isinstance(n, nir.IF) for n in g.nodes.values()) == len(res.network.unroll().populations)
     outs = [k for k, n in g.nodes.items() if isinstance(n, nir.Output) and k.startswith("readout:")]
     assert len(outs) == cfg.iterations
+
+
+def test_per_neuron_thresholds_written_and_chip_neuron_refused(tmp_path):
+    import dataclasses
+
+    from itnet_neuro.errors import ConversionError
+
+    net = _depthwise_net()
+    tmap = np.random.default_rng(3).uniform(0.5, 1.5, (1, 8, 4, 4))
+    a = dataclasses.replace(net.population("a"), threshold_map=tmap)
+    mapped = dataclasses.replace(net, populations=(a, net.population("b")))
+    g = nir.read(str(export_nir(mapped, tmp_path / "map.nir")))
+    np.testing.assert_allclose(np.asarray(g.nodes["a"].v_threshold), tmap[0].astype(np.float32))
+    for change, feature in ((dict(reset="zero"), "reset to zero"), (dict(v_max=4.0), "membrane saturation"),
+                            (dict(bias_map=np.zeros((1, 8, 4, 4))), "per-neuron biases")):
+        bad = dataclasses.replace(net, populations=(dataclasses.replace(a, **change), net.population("b")))
+        with pytest.raises(ConversionError, match=f"population 'a' has {feature}"):
+            export_nir(bad, tmp_path / "bad.nir")

@@ -6,8 +6,9 @@ Form of the exported graph (every choice below is forced by what NIR 1.0.8 can e
   connections ``name@n`` per iteration). Graph metadata ``shared_parameter_groups`` names, for every
   IR connection and block population, the unrolled NIR nodes that carry the same parameters, so a
   tool that can tie weights may re-fold them.
-* **Populations** → ``nir.IF(r=1, v_threshold=θ, v_reset=0)`` of shape ``(C, H, W)``, with θ
-  broadcast per channel. The IR's constant bias current goes into the ``bias`` of one incoming
+* **Populations** → ``nir.IF(r=1, v_threshold=θ, v_reset=0)`` of shape ``(C, H, W)``, with θ per
+  neuron (the ``threshold_map`` where set, else broadcast per channel). Populations with reset to
+  zero, membrane saturation or per-neuron biases (a chip's neuron) are refused. The IR's constant bias current goes into the ``bias`` of one incoming
   Conv2d/Affine (added every step, as in the IR).
 * **Reset**: NIR's IF resets to ``v_reset``; the IR subtracts θ (reset by subtraction). NIR has no
   field for that, so each IF node's metadata says ``{"reset": "subtract", "v_init": …}`` and the graph
@@ -160,10 +161,23 @@ def _resize_matrix(conn, pre_shape, post_shape, post_channels: int) -> np.ndarra
     return mat.reshape(post_channels * ho * wo, c_pre * h * w)
 
 
+def _refuse_chip_neuron(unet) -> None:
+    """The neuron options this form cannot hold (reset to zero, saturation, per-neuron biases) are refused."""
+    for p in unet.populations:
+        feature = ("reset to zero" if p.reset != "subtract" else
+                   "membrane saturation (v_min/v_max)" if p.v_min is not None or p.v_max is not None else
+                   "per-neuron biases (bias_map)" if p.bias_map is not None else None)
+        if feature is not None:
+            raise ConversionError(f"NIR export: population {p.name!r} has {feature}, which this export (IF nodes "
+                                  "with reset by subtraction, biases per channel) cannot express; export the "
+                                  "network before a chip's neuron is applied, or use --format nengo")
+
+
 def to_nir(net, *, max_dense: int = DEFAULT_MAX_DENSE):
     """The IR as a :class:`nir.NIRGraph` (see the module docstring for the form)."""
     nir = _nir()
     unet = net.unroll()
+    _refuse_chip_neuron(unet)
     nodes: dict = {}
     edges: list[tuple[str, str]] = []
     inp = unet.input.name
@@ -183,10 +197,10 @@ def to_nir(net, *, max_dense: int = DEFAULT_MAX_DENSE):
 
     bias_done: set[str] = set()
     for p in unet.populations:
-        thr, bias, _ = p.params()
+        _, bias, _ = p.params()
         c, h, w = p.shape
         shape = (c * h * w,) if p.name in flat else (c, h, w)
-        theta = np.broadcast_to(thr.reshape(c, 1, 1), (c, h, w)).reshape(shape).astype(np.float32)
+        theta = p.neuron_params()[0].reshape(shape)  # per neuron (threshold_map where set)
         nodes[p.name] = nir.IF(r=np.ones(shape, np.float32), v_threshold=theta.copy(),
                                v_reset=np.zeros(shape, np.float32),
                                metadata=_meta({"reset": "subtract", "v_init": float(p.v_init),

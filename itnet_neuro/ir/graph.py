@@ -10,10 +10,13 @@ Conventions
 * Neuron model (DESIGN.md §5), one update per tick ``t``::
 
       v[t] = (1 - leak) * v[t-1] + I[t] + bias
+      v[t] = clip(v[t], v_min, v_max)           (saturation; unbounded by default)
       s[t] = v[t] >= threshold
-      v[t] = v[t] - threshold * s[t]            (reset by subtraction)
+      v[t] = v[t] - threshold * s[t]            (reset="subtract", the default)
+      v[t] = v[t] * (1 - s[t])                  (reset="zero")
 
-  with ``v[0] = v_init * threshold``. ``I[t]`` is the weighted sum of the presynaptic spikes of tick
+  with ``v[0] = v_init * threshold``. ``threshold`` and ``bias`` are per channel, or per neuron where
+  the population has a ``threshold_map`` / ``bias_map`` (a chip's realized parameters, mismatch). ``I[t]`` is the weighted sum of the presynaptic spikes of tick
   ``t - delay`` (or, for an input with ``encoding="current"``, the input value itself).
 * A population's *decoded value* is ``rate * decode_scale`` with ``rate = spikes / ticks``: the
   activation of the ANN unit it replaces.
@@ -49,6 +52,7 @@ OPS = {
     "identity": "C  (per-channel gain, one-to-one)",
 }
 ENCODINGS = ("current", "poisson", "regular")
+RESETS = ("subtract", "zero")
 RESIZE_MODES = ("bilinear", "nearest")
 _FORBIDDEN_NAME_CHARS = "/"  # "@n" suffixes name the copies made by Network.unroll
 
@@ -161,6 +165,17 @@ class Population:
         +1 for x⁺ (or an unsigned population), −1 for x⁻.
     source : str
         The Keras layer(s) this population replaces (for reports and verification).
+    threshold_map : np.ndarray or None
+        ``(R, C, H, W)`` per-neuron θ (> 0) replacing ``threshold`` in the neuron update (a chip's
+        realized thresholds, fixed-pattern mismatch); ``threshold`` stays the per-channel value that
+        reports and decoding use. ``None``: every neuron of channel c uses ``threshold[:, c]``.
+    bias_map : np.ndarray or None
+        ``(R, C, H, W)`` per-neuron bias replacing ``bias`` in the neuron update.
+    reset : str
+        ``"subtract"`` (``v -= θ`` after a spike, rate coding's choice) or ``"zero"`` (``v = 0``).
+    v_min, v_max : float or None
+        Membrane saturation: after integration ``v`` is clipped to ``[v_min, v_max]`` (population
+        units, ``v_min <= 0 < v_max``), before the threshold test; ``None`` = unbounded.
     """
 
     name: str
@@ -174,6 +189,11 @@ class Population:
     pair: str | None = None
     sign: int = 1
     source: str = ""
+    threshold_map: np.ndarray | None = None
+    bias_map: np.ndarray | None = None
+    reset: str = "subtract"
+    v_min: float | None = None
+    v_max: float | None = None
 
     def __post_init__(self):
         _check_name("population", self.name)
@@ -200,6 +220,35 @@ class Population:
             raise ValidationError(f"population {self.name!r}: leak must be in [0, 1), got {self.leak}")
         if self.sign not in (1, -1):
             raise ValidationError(f"population {self.name!r}: sign must be +1 or -1, got {self.sign}")
+        self._check_neuron_options()
+
+    def _check_neuron_options(self) -> None:
+        """Validate ``threshold_map``, ``bias_map``, ``reset``, ``v_min``, ``v_max`` (see the class docstring)."""
+        full = (self.rows,) + self.shape
+        for what in ("threshold_map", "bias_map"):
+            val = getattr(self, what)
+            if val is None:
+                continue
+            val = np.asarray(val, dtype=np.float32)
+            if val.shape == self.shape and self.rows == 1:
+                val = val[None]
+            object.__setattr__(self, what, _as_float_array("population", self.name, what, val, full))
+        if self.threshold_map is not None and np.any(self.threshold_map <= 0):
+            raise ValidationError(f"population {self.name!r}: threshold_map must be > 0, got "
+                                  f"{float(self.threshold_map.min()):g}")
+        if self.reset not in RESETS:
+            raise ValidationError(f"population {self.name!r}: reset must be one of {RESETS}, got {self.reset!r}")
+        for what in ("v_min", "v_max"):
+            val = getattr(self, what)
+            if val is not None:
+                val = float(val)
+                if not math.isfinite(val):
+                    raise ValidationError(f"population {self.name!r}: {what} must be finite or None, got {val}")
+                object.__setattr__(self, what, val)
+        if self.v_min is not None and self.v_min > 0:
+            raise ValidationError(f"population {self.name!r}: v_min must be <= 0, got {self.v_min:g}")
+        if self.v_max is not None and self.v_max <= 0:
+            raise ValidationError(f"population {self.name!r}: v_max must be > 0, got {self.v_max:g}")
 
     @property
     def channels(self) -> int:
@@ -222,10 +271,30 @@ class Population:
             raise ValidationError(f"population {self.name!r}: no parameter row for iteration {iteration}")
         return self.threshold[row], self.bias[row], self.decode_scale[row]
 
+    def neuron_params(self, iteration: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(threshold, bias)`` per neuron, each ``(C, H, W)`` float32, for 1-based ``iteration``:
+        the maps where set, else the per-channel values broadcast over the feature map."""
+        thr, bias, _ = self.params(iteration)
+        row = 0 if self.rows == 1 or iteration is None else iteration - 1
+        c = self.channels
+        theta = (np.broadcast_to(thr.reshape(c, 1, 1), self.shape) if self.threshold_map is None
+                 else self.threshold_map[row])
+        b = np.broadcast_to(bias.reshape(c, 1, 1), self.shape) if self.bias_map is None else self.bias_map[row]
+        return np.array(theta, np.float32), np.array(b, np.float32)
+
+    @property
+    def ideal_neuron(self) -> bool:
+        """The non-leaky IF neuron with reset by subtraction and no saturation (DESIGN.md §5)."""
+        return self.leak == 0.0 and self.reset == "subtract" and self.v_min is None and self.v_max is None
+
     def with_rows(self, row: int, name: str) -> "Population":
         """A copy with only parameter row ``row`` (0-based), renamed: used by :meth:`Network.unroll`."""
-        return dataclasses.replace(self, name=name, threshold=self.threshold[row:row + 1],
-                                   bias=self.bias[row:row + 1], decode_scale=self.decode_scale[row:row + 1],
+        def rows(a):
+            return None if a is None else a[row:row + 1]
+
+        return dataclasses.replace(self, name=name, threshold=rows(self.threshold), bias=rows(self.bias),
+                                   decode_scale=rows(self.decode_scale), threshold_map=rows(self.threshold_map),
+                                   bias_map=rows(self.bias_map),
                                    pair=None if self.pair is None else f"{self.pair}@{row + 1}")
 
 

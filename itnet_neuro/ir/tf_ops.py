@@ -22,6 +22,7 @@ Semantics per op (input ``x`` of ``pre``, output drives ``post`` channels
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 
 import numpy as np
@@ -86,13 +87,13 @@ class PreparedConnection:
             return tf.concat([tf.nn.conv2d(p, f, strides=strides, padding="VALID")
                               for p, f in zip(parts, self._filters)], axis=-1)
         if op == "depthwise":
-            return tf.nn.depthwise_conv2d(x, self._filter, strides=strides, padding="VALID")
+            return depthwise_valid(x, self._filter, conn.stride)
         if op == "dense":
             flat = tf.reshape(tf.transpose(x, (0, 3, 1, 2)), (tf.shape(x)[0], -1))
             y = tf.matmul(flat, self._matrix)
             return tf.reshape(y, (-1, 1, 1, y.shape[-1]))
         if op == "avgpool":
-            s = tf.nn.depthwise_conv2d(x, self._box, strides=strides, padding="VALID")
+            s = depthwise_valid(x, self._box, conn.stride)
             return s * self._inv_count * self._gain
         if op == "resize":
             if tuple(x.shape[1:3]) != self.post_hw:
@@ -100,6 +101,37 @@ class PreparedConnection:
                 x = tf.image.resize(x, self.post_hw, method=method)
             return x * self._gain
         return x * self._gain  # identity
+
+
+def depthwise_valid(x, kernel, stride: tuple[int, int]):
+    """Valid depthwise cross-correlation of NHWC ``x`` with ``stride = (sh, sw)`` on every CPU kernel.
+
+    TensorFlow's default (Eigen) CPU kernel of ``DepthwiseConv2dNative`` refuses ``sh != sw``
+    ("only supports equal length strides"); the oneDNN kernel that some CPUs get by default accepts
+    them, so a network could pass on one machine and fail on another (issue 14). Unequal strides (the
+    1×2 / 2×1 taps of :mod:`itnet_neuro.convert.maxpool`) therefore run with the equal stride
+    ``g = gcd(sh, sw)`` and keep every ``(sh/g, sw/g)``-th output: the same values, since a valid
+    correlation's output ``i`` at stride ``s`` is its output ``i·s`` at stride 1, at ``sh·sw/g²``
+    times the arithmetic of that one connection.
+
+    Parameters
+    ----------
+    x : tensor, shape (B, H, W, C)
+    kernel : tensor, shape (kH, kW, C, m)
+    stride : (int, int)
+        ``(sh, sw)`` in input pixels.
+
+    Returns
+    -------
+    tensor, shape (B, (H - kH)//sh + 1, (W - kW)//sw + 1, C·m)
+    """
+    tf = _tf()
+    sh, sw = (int(s) for s in stride)
+    g = math.gcd(sh, sw)
+    y = tf.nn.depthwise_conv2d(x, kernel, strides=[1, g, g, 1], padding="VALID")
+    if sh == sw:
+        return y
+    return y[:, ::sh // g, ::sw // g]
 
 
 def prepare(net: Network, conn: Connection) -> PreparedConnection:

@@ -3,9 +3,10 @@
 Nothing clever: every tick, every population integrates the delayed spikes of its inputs through
 the op's linear map (written here again in numpy, independently of :mod:`itnet_neuro.ir.tf_ops`), adds
 its bias, and fires and resets one neuron update at a time (:mod:`itnet_neuro.sim.core` states the
-semantics). The looped schedule is implemented literally — phases, parameter row ``n-1``, a state
-buffer replaying phase ``n-1`` — so that the tests can check the ``fast`` simulator's shortcut
-(looped = unrolled copies shifted by ``(n-1)·T_phase``) against it.
+semantics; every neuron option of the IR — per-neuron maps, reset to zero, leak, saturation — and a
+chip's trial-to-trial noise are modelled). The looped schedule is implemented literally — phases,
+parameter row ``n-1``, a state buffer replaying phase ``n-1`` — so that the tests can check the
+``fast`` simulator's shortcut (looped = unrolled copies shifted by ``(n-1)·T_phase``) against it.
 
 Also here: :func:`connection_matrix`, every connection as a sparse ``post × pre`` matrix, which the
 ``brian2`` and ``nengo`` backends build their synapses from.
@@ -168,19 +169,34 @@ def connection_matrix(net: Network, conn: Connection):
 
 # ----------------------------------------------------------------------------------- simulation
 class _Neurons:
-    """State of one population copy: ``v`` ``(B, C, H, W)`` float64 and its parameter row."""
+    """State of one population copy: ``v`` ``(B, C, H, W)`` float64, its parameter row, its neuron options.
 
-    def __init__(self, pop: Population, row: int, batch: int):
-        thr, bias, _ = pop.params(row + 1)
-        self.theta = thr.astype(np.float64).reshape(1, -1, 1, 1)
-        self.bias = bias.astype(np.float64).reshape(1, -1, 1, 1)
+    ``noise(name, t)``: the trial-to-trial factors ``(B, C, H, W)`` on the synaptic input of tick ``t``,
+    or None (:meth:`itnet_neuro.sim.hardware.Hardware.input_noise`)."""
+
+    def __init__(self, pop: Population, row: int, batch: int, name: str | None = None, noise=None):
+        theta, bias = pop.neuron_params(row + 1)
+        self.theta = theta.astype(np.float64)[None]
+        self.bias = bias.astype(np.float64)[None]
         self.leak = float(pop.leak)
+        self.reset, self.v_min, self.v_max = pop.reset, pop.v_min, pop.v_max
         self.v = np.broadcast_to(pop.v_init * self.theta, (batch,) + pop.shape).copy()
+        self.name, self.noise = name or pop.name, noise
 
-    def step(self, current: np.ndarray) -> np.ndarray:
+    def step(self, current: np.ndarray, t: int) -> np.ndarray:
+        """One tick: ``v = (1 - leak)·v + I·n + b``; saturate; ``s = v >= θ``; reset."""
+        if self.noise is not None:
+            factors = self.noise(self.name, t)
+            if factors is not None:
+                current = current * factors
         self.v = (1.0 - self.leak) * self.v + (current + self.bias)
+        if self.v_min is not None or self.v_max is not None:
+            self.v = np.clip(self.v, self.v_min, self.v_max)
         s = self.v >= self.theta
-        self.v -= self.theta * s
+        if self.reset == "zero":
+            self.v[s] = 0.0
+        else:
+            self.v -= self.theta * s
         return s
 
 
@@ -189,8 +205,13 @@ def _input_emission(spec: RunSpec, e: int) -> np.ndarray:
 
 
 def run(spec: RunSpec, *, record: bool = False, hardware=None, seed: int = 0, **_) -> SimResult:
-    """Run ``spec`` tick by tick (see the module docstring). ``hardware`` noise is not modelled here."""
+    """Run ``spec`` tick by tick (see the module docstring) with ``hardware``'s trial-to-trial noise."""
     batch = spec.inputs.shape[0]
+    noise = None
+    if hardware is not None and hardware.has_input_noise:
+        def noise(name, t):
+            return hardware.input_noise(name, range(batch), (t,), unet.population(name).shape)[:, 0]
+
     ticks = spec.ticks
     unet = spec.unrolled
     # trains[name][:, t] = spikes emitted at local tick t (index 0 = tick 0: none for populations)
@@ -216,23 +237,23 @@ def run(spec: RunSpec, *, record: bool = False, hardware=None, seed: int = 0, **
         return total
 
     if spec.schedule == "unrolled":
-        neurons = {p.name: _Neurons(p, 0, batch) for p in unet.populations}
+        neurons = {p.name: _Neurons(p, 0, batch, noise=noise) for p in unet.populations}
         incoming = {p.name: unet.incoming(p.name) for p in unet.populations}
         for t in range(1, ticks + 1):
             for p in unet.populations:
                 cur = integrate(unet, incoming[p.name], t, lambda c: None)
-                trains[p.name][:, t] = neurons[p.name].step(cur)
+                trains[p.name][:, t] = neurons[p.name].step(cur, t)
     else:
         net = spec.net
         members = set(net.block.populations)
         outside = [p for p in net.populations if p.name not in members]
-        neurons = {p.name: _Neurons(p, 0, batch) for p in outside}
+        neurons = {p.name: _Neurons(p, 0, batch, noise=noise) for p in outside}
         for t in range(1, ticks + 1):  # phase 1: the populations outside the block
             for p in outside:
-                trains[p.name][:, t] = neurons[p.name].step(integrate(net, net.incoming(p.name), t, lambda c: None))
+                trains[p.name][:, t] = neurons[p.name].step(integrate(net, net.incoming(p.name), t, lambda c: None), t)
         block = [p for p in net.populations if p.name in members]
         for n in range(1, net.block.iterations + 1):
-            state = {p.name: _Neurons(p, n - 1, batch) for p in block}  # row n-1, v reset to v_init·θ
+            state = {p.name: _Neurons(p, n - 1, batch, f"{p.name}@{n}", noise) for p in block}  # row n-1, v_init·θ
 
             def resolve(c, n=n):
                 if c.feedback:
@@ -242,7 +263,7 @@ def run(spec: RunSpec, *, record: bool = False, hardware=None, seed: int = 0, **
             for t in range(1, ticks + 1):
                 for p in block:
                     conns = [c for c in net.incoming(p.name) if c.active_in(n) and not (c.feedback and n == 1)]
-                    trains[f"{p.name}@{n}"][:, t] = state[p.name].step(integrate(net, conns, t, resolve))
+                    trains[f"{p.name}@{n}"][:, t] = state[p.name].step(integrate(net, conns, t, resolve), t)
 
     lg = local_grid(spec)
     counts = {name: np.cumsum(trains[name][:, 1:], axis=1, dtype=np.uint32)[:, lg - 1]
