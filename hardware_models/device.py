@@ -622,21 +622,23 @@ class StoredParameter:
     raised: float | None
 
 
-def store_parameter(x, step: float, lo: int | None, hi: int | None) -> StoredParameter:
+def store_parameter(x, step, lo: int | None, hi: int | None) -> StoredParameter:
     """Round ``x`` to integer multiples of ``step`` and clip the integers to ``[lo, hi]``.
 
     .. math:: q = \\operatorname{clip}(\\operatorname{round}(x / s), lo, hi), \\quad \\hat x = q s
 
     Values whose rounded integer lies outside ``[lo, hi]`` are counted as clipped (rounding alone is
-    not a clip). ``lo``/``hi`` ``None``: unbounded on that side.
+    not a clip). ``lo``/``hi`` ``None``: unbounded on that side. ``step`` is a float or an array
+    broadcastable to ``x`` (one step per neuron).
     """
     x = _as_float(x)
-    if not step > 0:
-        raise ValueError(f"step must be > 0, got {step}")
+    step = np.asarray(step, np.float64)
+    if not np.all(step > 0):
+        raise ValueError(f"step must be > 0, got {step.min() if step.size else step}")
     q = np.rint(x / step)
     c = np.clip(q, lo, hi) if (lo is not None or hi is not None) else q
     moved = c != q
-    a, b = np.abs(x[moved]) / step, np.abs(c[moved])
+    a, b = np.abs(x[moved]) / np.broadcast_to(step, x.shape)[moved], np.abs(c[moved])
     down, up = a > b, a < b
     with np.errstate(divide="ignore"):  # a value clipped to 0 (or raised from 0) moved by an infinite factor
         lowered = float(np.max(a[down] / b[down])) if down.any() else None

@@ -42,8 +42,8 @@ import numpy as np
 
 from itnet_neuro.errors import ValidationError
 
-__all__ = ["CoreBlock", "CoreRealization", "Realized", "REALIZERS", "register", "realize_core", "realize",
-           "Ranges", "ranges_of"]
+__all__ = ["CoreBlock", "CoreRealization", "Realized", "REALIZERS", "register", "realizer_for", "realize_core",
+           "realize"]
 
 
 # ------------------------------------------------------------------------------------------ data
@@ -151,30 +151,6 @@ class CoreRealization:
         object.__setattr__(self, "extra", MappingProxyType(dict(self.extra)))
 
 
-@dataclass(frozen=True)
-class Ranges:
-    """Integer ranges of a chip's neuron parameters (None: float, no range).
-
-    Attributes
-    ----------
-    alpha_max : int or None
-        Largest threshold integer, ``2^threshold_bits − 1``.
-    lam_max : int or None
-        Largest bias magnitude in units ``u`` (None: the bias stays exact).
-    """
-
-    alpha_max: int | None
-    lam_max: int | None
-
-
-def ranges_of(chip) -> Ranges:
-    """The threshold and bias ranges of ``chip`` (its ``[neuron]`` section)."""
-    tb = chip.neuron.threshold_bits
-    bias_bits = getattr(chip.neuron, "bias_bits", None)  # added to the spec with the chip's bias range
-    return Ranges(None if tb is None else 2 ** int(tb) - 1,
-                  None if bias_bits is None else 2 ** (int(bias_bits) - 1) - 1)
-
-
 # --------------------------------------------------------------------------------------- registry
 #: ``weights.sign`` → ``fn(block, chip, *, seed) -> CoreRealization``.
 REALIZERS: dict[str, Callable[..., CoreRealization]] = {}
@@ -206,43 +182,46 @@ def realize_core(block: CoreBlock, chip, *, seed: int = 0) -> CoreRealization:
 
 
 # ------------------------------------------------------------------------------ neuron parameters
-def _param_unit(block: CoreBlock, r: Ranges) -> np.ndarray:
+def _ranges(chip):
+    """The chip's integer ranges of threshold, bias and membrane (:func:`hardware_models.device.neuron_ranges`)."""
+    from hardware_models.device import neuron_ranges
+
+    return neuron_ranges(chip)
+
+
+def _param_unit(block: CoreBlock, r) -> np.ndarray:
     """Per neuron, the smallest unit at which all its thresholds and biases fit: ``max(θ/α_max, |b|/λ_max)``."""
     u = np.zeros(block.n_neurons)
-    if r.alpha_max is not None:
-        u = np.maximum(u, block.threshold.max(axis=0) / r.alpha_max)
-    if r.lam_max is not None:
-        u = np.maximum(u, np.abs(block.bias).max(axis=0) / r.lam_max)
+    if r.threshold is not None:
+        u = np.maximum(u, block.threshold.max(axis=0) / r.threshold[1])
+    if r.bias is not None:
+        u = np.maximum(u, np.abs(block.bias).max(axis=0) / r.bias[1])
     return u
 
 
-def _finish(block: CoreBlock, weight, weight_int, unit, r: Ranges, clipped_weights: int, extra=None) -> CoreRealization:
-    """Fit thresholds ``α = round(θ/u)`` and biases ``λ = round(b/u)`` into their ranges; count the clips.
+def _finish(block: CoreBlock, weight, weight_int, unit, r, clipped_weights: int, extra=None) -> CoreRealization:
+    """Store thresholds ``α = round(θ/u)`` and biases ``λ = round(b/u)`` in their ranges; count the clips
+    (:func:`hardware_models.device.store_parameter`). Without threshold bits (bias range) the threshold
+    (bias) stays exact."""
+    from hardware_models.device import store_parameter
 
-    Where the chip has no threshold bits (or no bias range) the threshold (bias) stays exact.
-    """
     unit = np.broadcast_to(np.asarray(unit, np.float64), (block.n_neurons,)).copy()
-    thr, bias = block.threshold, block.bias
-    zeros = np.zeros(thr.shape, np.int64)
-    alpha, lam = zeros, zeros
-    n_thr = n_bias = 0
-    if r.alpha_max is not None:
-        raw = np.rint(thr / unit)
-        alpha = np.clip(raw, 1, r.alpha_max).astype(np.int64)
-        n_thr = int(np.count_nonzero(alpha != raw))
-        thr = alpha * unit
-    if r.lam_max is not None:
-        raw = np.rint(bias / unit)
-        lam = np.clip(raw, -r.lam_max, r.lam_max).astype(np.int64)
-        n_bias = int(np.count_nonzero(lam != raw))
-        bias = lam * unit
-    return CoreRealization(weight=np.asarray(weight, np.float64), threshold=thr, bias=bias, unit=unit,
-                           weight_int=np.asarray(weight_int, np.int64), threshold_int=alpha, bias_int=lam,
-                           clipped={"weights": int(clipped_weights), "thresholds": n_thr, "biases": n_bias},
-                           extra=extra or {})
+    out = {"threshold": block.threshold, "bias": block.bias}
+    ints = {k: np.zeros(block.threshold.shape, np.int64) for k in out}
+    clipped, factors = {"weights": int(clipped_weights), "thresholds": 0, "biases": 0}, {}
+    for key, what, rng in (("threshold", "thresholds", r.threshold), ("bias", "biases", r.bias)):
+        if rng is None:
+            continue
+        st = store_parameter(out[key], unit, *rng)
+        out[key], ints[key], clipped[what] = st.values, st.integers, st.clipped
+        factors[what] = {way: f for way, f in (("lowered", st.lowered), ("raised", st.raised)) if f is not None}
+    return CoreRealization(weight=np.asarray(weight, np.float64), threshold=out["threshold"], bias=out["bias"],
+                           unit=unit, weight_int=np.asarray(weight_int, np.int64), threshold_int=ints["threshold"],
+                           bias_int=ints["bias"], clipped=clipped,
+                           extra={**(extra or {}), "clip_factors": {k: v for k, v in factors.items() if v}})
 
 
-def _core_unit(weight_unit: float, block: CoreBlock, r: Ranges) -> float:
+def _core_unit(weight_unit: float, block: CoreBlock, r) -> float:
     """One unit for the whole core: the finest at which weights, thresholds and biases all fit."""
     u = max(float(weight_unit), float(_param_unit(block, r).max(initial=0.0)))
     return u if u > 0 else 1.0
@@ -261,7 +240,9 @@ def _peak(w: np.ndarray) -> float:
 @register("float")
 def realize_float(block: CoreBlock, chip, *, seed: int = 0) -> CoreRealization:
     """The ideal chip: everything exact (``unit`` = 1, integers 0)."""
-    return _finish(block, block.weight, np.zeros(block.weight.shape), 1.0, Ranges(None, None), 0)
+    from hardware_models.device import NeuronRanges
+
+    return _finish(block, block.weight, np.zeros(block.weight.shape), 1.0, NeuronRanges(None, None, None), 0)
 
 
 @register("signed")
@@ -276,7 +257,7 @@ def realize_signed(block: CoreBlock, chip, *, seed: int = 0) -> CoreRealization:
     """
     from hardware_models.device import quantize_symmetric
 
-    r, m = ranges_of(chip), chip.weights.max_int_for(mixed_sign=True)
+    r, m = _ranges(chip), chip.weights.max_int_for(mixed_sign=True)
     u = _core_unit(_peak(block.weight) / m, block, r)
     q = quantize_symmetric(block.weight, chip.weights.bits, max_abs=m * u)
     return _finish(block, q.weights, q.integers, u, r, _n_over(block.weight, m * u))
@@ -295,7 +276,7 @@ def realize_two_rows(block: CoreBlock, chip, *, seed: int = 0) -> CoreRealizatio
     """
     from hardware_models.device import quantize_sign_by_row
 
-    r, m = ranges_of(chip), chip.weights.max_int_for()
+    r, m = _ranges(chip), chip.weights.max_int_for()
     u = _core_unit(_peak(block.weight) / m, block, r)
     q = quantize_sign_by_row(block.weight[None, :], chip.weights.bits, max_abs=m * u)
     rows = np.zeros(block.n_axons, np.int64)
@@ -317,7 +298,7 @@ def realize_exponent(block: CoreBlock, chip, *, seed: int = 0) -> CoreRealizatio
     """
     from hardware_models.device import quantize_exponent
 
-    ws, r = chip.weights, ranges_of(chip)
+    ws, r = chip.weights, _ranges(chip)
     per_group = ws.exponent_scope == "synapse-group" and block.group is not None
     groups = block.group if per_group else np.zeros(block.weight.shape, np.int64)
     need = 0.0
@@ -333,15 +314,15 @@ def realize_exponent(block: CoreBlock, chip, *, seed: int = 0) -> CoreRealizatio
     return _finish(block, q.weights, q.integers, u, r, clipped, {"exponents": dict(q.extra["exponents"])})
 
 
-def _neuron_unit(u_req: np.ndarray, block: CoreBlock, r: Ranges) -> np.ndarray:
+def _neuron_unit(u_req: np.ndarray, block: CoreBlock, r) -> np.ndarray:
     """Per-neuron unit ``u_j ≥ u_req``; with one parameter row ``u_j = θ_j / α_j`` for an integer ``α_j``, so
     the threshold stays exact and the neuron's scale shows in its weights and bias only."""
-    if block.threshold.shape[0] != 1 or r.alpha_max is None:
+    if block.threshold.shape[0] != 1 or r.threshold is None:
         return np.where(u_req > 0, u_req, 1.0)
     theta = block.threshold[0]
     with np.errstate(divide="ignore"):
         alpha = np.floor(theta / u_req * (1 + 1e-12))
-    return theta / np.clip(alpha, 1, r.alpha_max)
+    return theta / np.clip(alpha, *r.threshold)
 
 
 #: Cores with ``A · M`` up to this get 4 restarts of the axon-type fit, larger ones 1 (time).
@@ -367,7 +348,7 @@ def realize_axon_types(block: CoreBlock, chip, *, seed: int = 0, n_init: int | N
     """
     from mapping.axon_types import assignment_cost, crossbar_error, fit_types, reassign
 
-    ws, r = chip.weights, ranges_of(chip)
+    ws, r = chip.weights, _ranges(chip)
     big_q = ws.max_int_for()
     theta = block.threshold.max(axis=0)
     w = block.dense()
@@ -477,6 +458,9 @@ class Realized:
         as ``threshold_map`` / ``bias_map`` where they differ from the per-channel values.
     clipped : mapping
         ``weights`` (synapses), ``thresholds``, ``biases`` (neuron rows) clipped to the chip's ranges.
+    clip_factors : mapping
+        ``{"thresholds": {"lowered": f, "raised": f}, ...}``: the largest factor a clip moved a value by
+        (as :func:`hardware_models.device.store_parameter` reports it).
     rms_error : mapping
         Connection name → RMS of (realized − true) weight over its synapses, IR units.
     rel_rms_error : mapping
@@ -492,6 +476,7 @@ class Realized:
 
     network: Any
     clipped: Mapping[str, int]
+    clip_factors: Mapping[str, Mapping[str, float]]
     rms_error: Mapping[str, float]
     rel_rms_error: Mapping[str, float]
     unit: Mapping[str, np.ndarray]
@@ -509,6 +494,7 @@ class _Result:
     unit: np.ndarray
     clipped: dict
     cores: dict
+    clip_factors: dict = field(default_factory=dict)
 
 
 def _realize_cores(syn: _Synapses, neu: _Neurons, chip, seed: int, only=None) -> _Result:
@@ -532,9 +518,12 @@ def _realize_cores(syn: _Synapses, neu: _Neurons, chip, seed: int, only=None) ->
         res.threshold[:, gids], res.bias[:, gids], res.unit[gids] = out.threshold, out.bias, out.unit
         for key, v in out.clipped.items():
             res.clipped[key] = res.clipped.get(key, 0) + int(v)
+        for what, ways in out.extra.get("clip_factors", {}).items():
+            seen = res.clip_factors.setdefault(what, {})
+            for way, f in ways.items():
+                seen[way] = max(seen.get(way, f), f)
         res.cores[k] = {"axons": int(axons.size), "neurons": int(gids.size), "synapses": int(sidx.size),
-                        "clipped": dict(out.clipped),
-                        **{key: v for key, v in out.extra.items() if np.isscalar(v)}}
+                        "clipped": dict(out.clipped), **{key: v for key, v in out.extra.items() if np.isscalar(v)}}
     return res
 
 
@@ -641,5 +630,6 @@ def realize(net, chip_spec, core_of: Mapping[str, np.ndarray], *, seed: int = 0)
         pops.append(dataclasses.replace(p, **maps) if maps else p)
         unit[p.name] = res.unit[g].reshape(p.shape)
     network = dataclasses.replace(net, populations=tuple(pops), connections=tuple(conns))
-    return Realized(network, MappingProxyType(res.clipped), MappingProxyType(rms), MappingProxyType(rel),
+    return Realized(network, MappingProxyType(res.clipped), MappingProxyType(res.clip_factors),
+                    MappingProxyType(rms), MappingProxyType(rel),
                     MappingProxyType(unit), tuple(sparse), MappingProxyType(res.cores))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 from types import SimpleNamespace
 
@@ -30,12 +29,6 @@ def _block(theta=THETA, bias=BIAS, w=W):
     return R.CoreBlock.from_dense(w, theta, bias, group=GROUP)
 
 
-def _with_bias_bits(chip, bits):
-    """The chip with a signed ``bits``-bit bias range (the spec gains that field with the chip's neuron)."""
-    fields = {f.name: getattr(chip.neuron, f.name) for f in dataclasses.fields(chip.neuron)}
-    return SimpleNamespace(name=chip.name, weights=chip.weights, neuron=SimpleNamespace(**fields, bias_bits=bits))
-
-
 # ---------------------------------------------------------------------------------------- registry
 def test_every_weight_scheme_has_a_realizer():
     assert set(R.REALIZERS) == set(WEIGHT_SIGNS)
@@ -48,32 +41,38 @@ def test_unknown_scheme_lists_the_valid_ones():
 
 
 # ------------------------------------------------------------------- one hand-worked core per chip
-# Per chip: stored integers per synapse, threshold integers α, and the unit u (IR value of one step).
-# Weights of the per-core chips follow from u = max(max|w| / M, θ_max / α_max): here always max|w| / M.
+# Per chip: stored integers per synapse, threshold integers α, bias integers λ (None: no bias range, the
+# bias stays exact) and the unit u (IR value of one step). Weights of the per-core chips follow from
+# u = max(max|w| / M, θ_max / α_max, |b|_max / λ_max): here always max|w| / M.
 HAND = {
-    # DYNAP-CNN: 8-bit signed, M = 127, u = 0.5/127: w/u = [127, -50.8, 25.4, -7.62, 8.89]; α = θ/u = [254, 508]
-    "dynapcnn": ([127, -51, 25, -8, 9], [254, 508], 0.5 / 127),
+    # DYNAP-CNN: 8-bit signed, M = 127, u = 0.5/127: w/u = [127, -50.8, 25.4, -7.62, 8.89]; α = θ/u = [254, 508];
+    # λ = b/u = [25.4, -12.7] (8-bit bias)
+    "dynapcnn": ([127, -51, 25, -8, 9], [254, 508], [25, -13], 0.5 / 127),
     # SpiNNaker 1 and 2: 16-bit signed, M = 32767, u = 0.5/32767: w/u = [32767, -13106.8, 6553.4, -1966.02,
-    # 2293.69]; α = [65534, 131068]
-    "spinnaker": ([32767, -13107, 6553, -1966, 2294], [65534, 131068], 0.5 / 32767),
-    "spinnaker2": ([32767, -13107, 6553, -1966, 2294], [65534, 131068], 0.5 / 32767),
+    # 2293.69]; α = [65534, 131068]; λ = [6553.4, -3276.7]
+    "spinnaker": ([32767, -13107, 6553, -1966, 2294], [65534, 131068], [6553, -3277], 0.5 / 32767),
+    "spinnaker2": ([32767, -13107, 6553, -1966, 2294], [65534, 131068], [6553, -3277], 0.5 / 32767),
     # BrainScaleS-2: 6-bit magnitude, M = 63, u = 0.5/63: w/u = [63, -25.2, 12.6, -3.78, 4.41]; α = [126, 252]
-    "brainscales2": ([63, -25, 13, -4, 4], [126, 252], 0.5 / 63),
+    "brainscales2": ([63, -25, 13, -4, 4], [126, 252], None, 0.5 / 63),
     # BrainScaleS-1: 4-bit magnitude, M = 15, u = 0.5/15: w/u = [15, -6, 3, -0.9, 1.05]; α = [30, 60]
-    "brainscales1": ([15, -6, 3, -1, 1], [30, 60], 0.5 / 15),
+    "brainscales1": ([15, -6, 3, -1, 1], [30, 60], None, 0.5 / 15),
 }
 
 
 @pytest.mark.parametrize("name", sorted(HAND))
 def test_per_core_chips_hand_worked(name):
-    ints, alpha, unit = HAND[name]
+    ints, alpha, lam, unit = HAND[name]
     r = R.realize_core(_block(), name)
     assert r.weight_int.tolist() == ints
     assert r.threshold_int.tolist() == [alpha]
     np.testing.assert_allclose(r.unit, unit)
     np.testing.assert_allclose(r.weight, np.array(ints) * unit)
     np.testing.assert_allclose(r.threshold, np.array([alpha]) * unit)
-    np.testing.assert_allclose(r.bias, BIAS)  # no bias range in these TOMLs: the bias stays exact
+    if lam is None:
+        np.testing.assert_array_equal(r.bias, BIAS)
+    else:
+        assert r.bias_int.tolist() == [lam]
+        np.testing.assert_allclose(r.bias, np.array([lam]) * unit)
     assert dict(r.clipped) == {"weights": 0, "thresholds": 0, "biases": 0}
 
 
@@ -88,8 +87,10 @@ def test_loihi_exponent_per_synapse_group(name):
     # Mixed signs in both groups: M = 127. u = 0.5 / (127 · 2^7) (group 0 fits exactly at e_max = 7).
     # Group 0: ceil(log2(0.5 / (127 u))) = 7, step 0.5/127: mantissas [127, -51 (-50.8), 25 (25.4)].
     # Group 1: ceil(log2(0.035 / (127 u))) = ceil(log2(8.96)) = 4, step u·16 = 0.5/1016:
-    # mantissas [-61 (-60.96), 71 (71.12)].  α = θ/u = [32512, 65024] (below 2^17 and 2^24).
+    # mantissas [-61 (-60.96), 71 (71.12)].  α = θ/u = [32512, 65024] (below 2^17 and 2^24);
+    # λ = b/u = [3251.2, -1625.6] (20-bit bias).
     r = R.realize_core(_block(), name)
+    assert r.bias_int.tolist() == [[3251, -1626]]
     assert r.extra["exponents"] == {0: 7, 1: 4}
     assert r.weight_int.tolist() == [127, -51, 25, -61, 71]
     np.testing.assert_allclose(r.weight, [0.5, -51 / 254, 25 / 254, -61 / 2032, 71 / 2032])
@@ -125,8 +126,7 @@ def test_truenorth_hand_worked():
 
 
 def test_truenorth_leak_in_its_range():
-    chip = _with_bias_bits(load_chip("truenorth"), 9)  # λ in [-255, 255]
-    r = R.REALIZERS["axon-types"](_block(), chip)
+    r = R.realize_core(_block(), "truenorth")  # 9-bit leak: λ in [-255, 255]
     # λ = b / u: 0.1 · 510 = 51; -0.05 · 1275 = -63.75 -> -64
     assert r.bias_int.tolist() == [[51, -64]]
     np.testing.assert_allclose(r.bias, [[0.1, -64 * 2 / 2550]])
@@ -135,8 +135,7 @@ def test_truenorth_leak_in_its_range():
 def test_truenorth_large_leak_costs_weight_levels_not_a_clip():
     # Neuron 0's bias 0.8 needs u >= 0.8/255: α = floor(255/0.8) = 318, u = 1/318:
     # s = [159, 32 (31.8), -10 (-9.54)], λ = 254 (254.4); nothing is clipped.
-    chip = _with_bias_bits(load_chip("truenorth"), 9)
-    r = R.REALIZERS["axon-types"](_block(bias=[[0.8, -0.05]]), chip)
+    r = R.realize_core(_block(bias=[[0.8, -0.05]]), "truenorth")
     assert r.threshold_int[0, 0] == 318 and r.bias_int[0, 0] == 254
     assert r.weight_int[[0, 2, 3]].tolist() == [159, 32, -10]
     assert r.clipped["biases"] == 0 and r.clipped["weights"] == 0
