@@ -75,8 +75,9 @@ def type_values(x: np.ndarray, types: np.ndarray, n_types: int) -> np.ndarray:
 
 def assignment_cost(x: np.ndarray, values: np.ndarray, weight: np.ndarray | None = None) -> np.ndarray:
     """Cost (A × T) of giving axon a type t: ``Σ_j w_j min(X_aj², (X_aj − v_jt)²)`` (w_j = 1 by default)."""
-    d = np.minimum(x[:, None, :] ** 2, (x[:, None, :] - values.T[None, :, :]) ** 2)
-    return d.sum(-1) if weight is None else d @ weight
+    x2 = x * x
+    w = np.ones(x.shape[1]) if weight is None else weight
+    return np.stack([np.minimum(x2, (x - v) ** 2) @ w for v in values.T], axis=1)
 
 
 def reassign(cost: np.ndarray, types: np.ndarray) -> np.ndarray:
@@ -114,17 +115,14 @@ def type_cost(members: np.ndarray) -> float:
     return float(np.minimum(members ** 2, (members - v) ** 2).sum())
 
 
-def _gain(s: np.ndarray, k: np.ndarray) -> np.ndarray:
-    """``S²/k``: what connecting k entries of sum S at their mean saves (0 for k = 0)."""
-    return np.where(k > 0, s * s / np.maximum(k, 1), 0.0)
-
-
 def _configuration(x: np.ndarray, types: np.ndarray, n_types: int):
-    """Sums S and counts k (T × M) of the connected entries of each type at the optimal values."""
+    """Sums S and counts k (T × M) of the connected entries of each type at the optimal values, and the
+    connected entries themselves (A × M, 0 elsewhere)."""
     v = type_values(x, types, n_types)
     conn = (x - v[:, types].T) ** 2 < x ** 2
     onehot = (types[None, :] == np.arange(n_types)[:, None]).astype(np.float64)  # T × A
-    return onehot @ np.where(conn, x, 0.0), onehot @ conn, conn
+    xc = np.where(conn, x, 0.0)
+    return onehot @ xc, onehot @ conn, xc, conn.astype(np.float64)
 
 
 def _polish_bounded(x: np.ndarray, types: np.ndarray, n_types: int, max_sweeps: int, tol: float) -> np.ndarray:
@@ -133,30 +131,34 @@ def _polish_bounded(x: np.ndarray, types: np.ndarray, n_types: int, max_sweeps: 
     Lloyd's step (:func:`reassign`) keeps the values fixed, so it cannot see that an axon would pull
     another type's values towards itself; Hartigan's rule (Telgarsky & Vattani 2010) can. Here a move
     of axon a from type s to t is scored on a feasible configuration: s keeps its other connected
-    entries at their new mean, t connects a wherever that raises ``S²/k``. Exact re-optimization can
-    only do better, so every accepted move lowers ``E``; each sweep starts from the optimal values.
+    entries at their new mean, t connects a wherever that raises the saving ``S²/k`` of a column.
+    Exact re-optimization can only do better, so every accepted move lowers ``E``; each sweep starts
+    from the optimal values. (``S = 0`` wherever ``k = 0``, so ``S²/max(k, 1)`` is the saving.)
     """
     types = types.copy()
-    sq = (x ** 2).sum(axis=1)
     for _ in range(max_sweeps):
-        s, k, conn = _configuration(x, types, n_types)
-        g = _gain(s, k)
+        s, k, xc, cf = _configuration(x, types, n_types)
+        g = s * s / np.maximum(k, 1.0)
+        g_sum = g.sum(axis=1)
         moved = False
         for a in range(x.shape[0]):
-            t0, xa, ca = types[a], x[a], conn[a]
-            s_rem, k_rem = s[t0] - np.where(ca, xa, 0.0), k[t0] - ca
-            g_rem = _gain(s_rem, k_rem)
-            g_ins = _gain(s + xa, k + 1)
-            d_ins = sq[a] - np.maximum(g_ins - g, 0.0).sum(axis=1)
-            d_ins[t0] = np.inf
-            t = int(np.argmin(d_ins))
-            if d_ins[t] - sq[a] + (g[t0] - g_rem).sum() < -tol:
-                s[t0], k[t0], g[t0] = s_rem, k_rem, g_rem
+            t0 = types[a]
+            s_rem, k_rem = s[t0] - xc[a], k[t0] - cf[a]
+            g_rem = s_rem * s_rem / np.maximum(k_rem, 1.0)
+            sx = s + x[a]
+            g_ins = sx * sx / (k + 1.0)
+            inc = np.maximum(g_ins - g, 0.0).sum(axis=1)
+            inc[t0] = -np.inf
+            t = int(np.argmax(inc))
+            rem = g_rem.sum()
+            if g_sum[t0] - rem - inc[t] < -tol:  # the cost change of the move (the ‖x_a‖² terms cancel)
+                s[t0], k[t0], g[t0], g_sum[t0] = s_rem, k_rem, g_rem, rem
                 on = g_ins[t] > g[t]
-                s[t] += np.where(on, xa, 0.0)
+                s[t] += np.where(on, x[a], 0.0)
                 k[t] += on
                 g[t] = np.where(on, g_ins[t], g[t])
-                conn[a], types[a], moved = on, t, True
+                g_sum[t] = g[t].sum()
+                types[a], moved = t, True
         if not moved:
             break
     return types

@@ -34,15 +34,12 @@ sys.path.insert(0, str(ROOT))
 from mapping import realize as R  # noqa: E402
 
 
-def plan_cores(net, unrolled) -> dict:
-    """Core id of every neuron from the TrueNorth allocation's tiles."""
+def plan_cores(net) -> dict:
+    """Core id of every neuron from the TrueNorth allocation (through the typed alloc.json contract)."""
     from mapping.allocate import plan
+    from mapping.allocfile import from_allocation
 
-    a = plan(net, "truenorth", "unrolled")
-    core_of = {p.name: np.full(p.shape, -1, np.int64) for p in unrolled.populations}
-    for node, (c0, c1, r0, r1, q0, q1), core in zip(a.tile_node, a.tile_box, a.tile_core):
-        core_of[a.view.nodes[node].name][c0:c1, r0:r1, q0:q1] = core
-    return core_of
+    return from_allocation(plan(net, "truenorth", "unrolled")).core_of()
 
 
 def full_cores(unrolled, neurons: int) -> dict:
@@ -57,14 +54,6 @@ def full_cores(unrolled, neurons: int) -> dict:
         core_of[p.name] = np.broadcast_to(yy * nx + xx + base, (c, h, w)).copy()
         base = int(core_of[p.name].max()) + 1
     return core_of
-
-
-def with_leak_range(chip, bits: int):
-    """``chip`` with a signed ``bits``-bit bias (leak) range, for the spec that does not state one yet."""
-    from types import SimpleNamespace
-
-    fields = {f.name: getattr(chip.neuron, f.name) for f in dataclasses.fields(chip.neuron)}
-    return SimpleNamespace(name=chip.name, weights=chip.weights, neuron=SimpleNamespace(**fields, bias_bits=bits))
 
 
 def old_errors(unrolled, syn, names) -> dict:
@@ -117,7 +106,6 @@ def main(argv=None) -> int:
     p.add_argument("--snn", default=None, help="converted shipped model (.snn.h5); default: convert now")
     p.add_argument("--iterations", default="1,2", help="unrolled copies to measure")
     p.add_argument("--assignments", default="plan,256")
-    p.add_argument("--leak-bits", type=int, default=None, help="signed bits of the leak range (default: the spec's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="benchmarks/results/realize_truenorth.json")
     args = p.parse_args(argv)
@@ -135,14 +123,12 @@ def main(argv=None) -> int:
     its = {f"@{i}" for i in args.iterations.split(",")}
     names = [i for i, c in enumerate(unrolled.connections) if any(c.post.endswith(s) for s in its)]
     chip = load_chip("truenorth")
-    if args.leak_bits:
-        chip = with_leak_range(chip, args.leak_bits)
     doc = {"command": "python " + " ".join(shlex.quote(a) for a in [sys.argv[0]] + list(argv or sys.argv[1:])),
            "model": "itnet_neuro/resources/itnet_small_shared.h5", "chip": "truenorth",
-           "leak_bits": args.leak_bits, "iterations": sorted(its), "assignments": {}}
+           "leak_bits": chip.neuron.bias_bits, "iterations": sorted(its), "assignments": {}}
     old = None
     for kind in args.assignments.split(","):
-        core_of = plan_cores(net, unrolled) if kind == "plan" else full_cores(unrolled, int(kind))
+        core_of = plan_cores(net) if kind == "plan" else full_cores(unrolled, int(kind))
         m = measure(unrolled, core_of, chip, names, args.seed)
         syn = m.pop("syn")
         if old is None:
