@@ -528,21 +528,23 @@ def _realize_cores(syn: _Synapses, neu: _Neurons, chip, seed: int, only=None) ->
     return res
 
 
-_KERNEL_OPS = ("conv2d", "depthwise", "dense")  # one weight element per synapse; others: a channel gain
-
-
 def _param_of(net, conn, post: np.ndarray, pre: np.ndarray) -> np.ndarray:
-    """Index of the weight element each synapse comes from (a channel for gain ops)."""
-    if conn.op not in _KERNEL_OPS:
-        hw = int(np.prod(net.shape_of(conn.post)[1:]))
-        return post // hw - conn.post_offset
-    ids = dataclasses.replace(conn, weight=np.arange(1, conn.weight.size + 1, dtype=np.float32).reshape(conn.weight.shape))
-    i_post, i_pre, i_val = _expand(net, ids)
+    """Index of the weight element each synapse scales (-1 where the op's coefficient is 0).
+
+    Any op here makes synapse ``i`` worth ``coef_i · weight[param_i]``: expanding the connection with
+    all weights 1 gives ``coef``, with weight element ``p`` set to ``p + 1`` gives ``coef · (param + 1)``.
+    """
     n_pre = int(np.prod(net.shape_of(conn.pre)))
-    keys = i_post * n_pre + i_pre
-    order = np.argsort(keys)
-    pos = order[np.searchsorted(keys[order], post * n_pre + pre)]
-    return np.rint(i_val[pos]).astype(np.int64) - 1
+    want = post * n_pre + pre
+    vals = []
+    for w in (np.ones(conn.weight.shape), np.arange(1, conn.weight.size + 1).reshape(conn.weight.shape)):
+        i_post, i_pre, val = _expand(net, dataclasses.replace(conn, weight=w.astype(np.float32)))
+        keys = i_post * n_pre + i_pre
+        order = np.argsort(keys)
+        vals.append(val[order[np.searchsorted(keys[order], want)]])
+    coef, ids = vals
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(coef != 0, np.rint(ids / coef) - 1, -1).astype(np.int64)
 
 
 def _op_form(net, conn, post, pre, w, w_hat):
@@ -551,7 +553,7 @@ def _op_form(net, conn, post, pre, w, w_hat):
     if np.any((w == 0) & (w_hat != 0)):
         return None
     param = _param_of(net, conn, post, pre)
-    nz = w != 0
+    nz = (w != 0) & (param >= 0)
     ratio = np.ones(conn.weight.size)
     lo, hi = np.full(conn.weight.size, np.inf), np.full(conn.weight.size, -np.inf)
     r = w_hat[nz] / w[nz]

@@ -348,3 +348,24 @@ def test_truenorth_core_of_a_network_holds_at_most_four_types():
     for j in np.unique(syn.neuron[on]):
         vals = np.rint(res.w[on & (syn.neuron == j)] / res.unit[j])
         assert len(set(vals[vals != 0].tolist())) <= 4
+
+
+@pytest.mark.parametrize("mode, keeps", [("bilinear", False), ("nearest", True)])
+def test_quantized_resize_coefficients_are_no_longer_a_resize(mode, keeps):
+    # Bilinear taps (0.0625 … 0.5625 of the gain) round differently, so the realized map is not a gain
+    # times the bilinear kernel: it becomes explicit synapses. Nearest taps are all 1: the gain rounds alike.
+    from itnet_neuro.ir.graph import Connection, InputSpec, Network, Population
+
+    def pop(name, hw):
+        return Population(name, (1, hw, hw), threshold=np.ones((1, 1)), bias=np.zeros((1, 1)),
+                          decode_scale=np.ones((1, 1)))
+
+    net = Network("rs", InputSpec("x", (1, 2, 2)), (pop("a", 2), pop("b", 4)),
+                  (Connection("x_a", "x", "a", "identity", np.ones(1)),
+                   Connection("a_b", "a", "b", "resize", np.array([0.3]), mode=mode)), ())
+    cores = {"a": np.zeros((1, 2, 2), np.int64), "b": np.ones((1, 4, 4), np.int64)}
+    conn, post, pre, w, w_hat = _realized_weights(net, "brainscales1", cores, "a_b")
+    same = R._op_form(net, conn, post, pre, w, w_hat)
+    assert (same is not None) == keeps
+    if keeps:
+        np.testing.assert_allclose(same.weight, [0.3])  # the largest weight sets the unit: exact
