@@ -199,13 +199,17 @@ def _param_unit(block: CoreBlock, r) -> np.ndarray:
     return u
 
 
-def _finish(block: CoreBlock, weight, weight_int, unit, r, clipped_weights: int, extra=None) -> CoreRealization:
+def _finish(block: CoreBlock, weight, weight_int, unit, r, clipped_weights: int, extra=None,
+            weight_unit=0.0) -> CoreRealization:
     """Store thresholds ``α = round(θ/u)`` and biases ``λ = round(b/u)`` in their ranges; count the clips
     (:func:`hardware_models.device.store_parameter`). Without threshold bits (bias range) the threshold
-    (bias) stays exact."""
+    (bias) stays exact. ``extra["coarser_by_range"]``: neurons with synapses whose unit is coarser than
+    their weights need (``weight_unit``), so that a threshold or a bias fits its range."""
     from hardware_models.device import store_parameter
 
     unit = np.broadcast_to(np.asarray(unit, np.float64), (block.n_neurons,)).copy()
+    has_synapses = np.bincount(block.neuron, minlength=block.n_neurons) > 0
+    coarser = int(np.count_nonzero(has_synapses & (unit > np.asarray(weight_unit) * (1 + 1e-9))))
     out = {"threshold": block.threshold, "bias": block.bias}
     ints = {k: np.zeros(block.threshold.shape, np.int64) for k in out}
     clipped, factors = {"weights": int(clipped_weights), "thresholds": 0, "biases": 0}, {}
@@ -218,7 +222,8 @@ def _finish(block: CoreBlock, weight, weight_int, unit, r, clipped_weights: int,
     return CoreRealization(weight=np.asarray(weight, np.float64), threshold=out["threshold"], bias=out["bias"],
                            unit=unit, weight_int=np.asarray(weight_int, np.int64), threshold_int=ints["threshold"],
                            bias_int=ints["bias"], clipped=clipped,
-                           extra={**(extra or {}), "clip_factors": {k: v for k, v in factors.items() if v}})
+                           extra={**(extra or {}), "coarser_by_range": coarser,
+                                  "clip_factors": {k: v for k, v in factors.items() if v}})
 
 
 def _core_unit(weight_unit: float, block: CoreBlock, r) -> float:
@@ -258,9 +263,10 @@ def realize_signed(block: CoreBlock, chip, *, seed: int = 0) -> CoreRealization:
     from hardware_models.device import quantize_symmetric
 
     r, m = _ranges(chip), chip.weights.max_int_for(mixed_sign=True)
-    u = _core_unit(_peak(block.weight) / m, block, r)
+    need = _peak(block.weight) / m
+    u = _core_unit(need, block, r)
     q = quantize_symmetric(block.weight, chip.weights.bits, max_abs=m * u)
-    return _finish(block, q.weights, q.integers, u, r, _n_over(block.weight, m * u))
+    return _finish(block, q.weights, q.integers, u, r, _n_over(block.weight, m * u), weight_unit=need)
 
 
 @register("two-rows")
@@ -277,13 +283,14 @@ def realize_two_rows(block: CoreBlock, chip, *, seed: int = 0) -> CoreRealizatio
     from hardware_models.device import quantize_sign_by_row
 
     r, m = _ranges(chip), chip.weights.max_int_for()
-    u = _core_unit(_peak(block.weight) / m, block, r)
+    need = _peak(block.weight) / m
+    u = _core_unit(need, block, r)
     q = quantize_sign_by_row(block.weight[None, :], chip.weights.bits, max_abs=m * u)
     rows = np.zeros(block.n_axons, np.int64)
     for sign in (1, -1):
         rows += np.bincount(block.axon[sign * q.integers[0] > 0], minlength=block.n_axons) > 0
     return _finish(block, q.weights[0], q.integers[0], u, r, _n_over(block.weight, m * u),
-                   {"rows_per_axon": rows, "n_rows": int(rows.sum())})
+                   {"rows_per_axon": rows, "n_rows": int(rows.sum())}, weight_unit=need)
 
 
 @register("exponent")
@@ -311,7 +318,8 @@ def realize_exponent(block: CoreBlock, chip, *, seed: int = 0) -> CoreRealizatio
                           mixed_sign_costs_bit=ws.mixed_sign_costs_bit, unit=u)
     limit = np.asarray(q.scale) * np.array([q.extra["group_max_int"][g] for g in groups.tolist()])
     clipped = int(np.count_nonzero(np.abs(block.weight) > limit * (1 + 1e-9)))
-    return _finish(block, q.weights, q.integers, u, r, clipped, {"exponents": dict(q.extra["exponents"])})
+    return _finish(block, q.weights, q.integers, u, r, clipped, {"exponents": dict(q.extra["exponents"])},
+                   weight_unit=need)
 
 
 def _neuron_unit(u_req: np.ndarray, block: CoreBlock, r) -> np.ndarray:
@@ -369,7 +377,7 @@ def realize_axon_types(block: CoreBlock, chip, *, seed: int = 0, n_init: int | N
     return _finish(block, _share(block, w, cells * unit), cells[block.axon, block.neuron], unit, r,
                    int(np.count_nonzero(over[block.axon, block.neuron])),
                    {"axon_types": types, "type_weights": ints, "connected": connected,
-                    "history": fit.history, "error": err})
+                    "history": fit.history, "error": err}, weight_unit=peak / big_q)
 
 
 def _share(block: CoreBlock, w: np.ndarray, realized: np.ndarray) -> np.ndarray:
@@ -428,8 +436,9 @@ class _Neurons:
         rows = max((p.rows for p in net.populations), default=1)
         missing = [p.name for p in net.populations if p.name not in core_of]
         if missing:
-            raise ValidationError(f"realize: core_of has no core for population(s) {', '.join(missing[:5])}"
-                                  + (" …" if len(missing) > 5 else "") + ": pass the allocation's core of every neuron")
+            more = " …" if len(missing) > 5 else ""
+            raise ValidationError(f"realize: core_of has no core for population(s) {', '.join(missing[:5])}{more}: "
+                                  "pass the allocation's core of every neuron")
         n = 0
         for p in net.populations:
             k = np.asarray(core_of[p.name])

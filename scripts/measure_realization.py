@@ -95,8 +95,11 @@ def measure(unrolled, core_of, chip, names, seed: int) -> dict:
         sq_err += float(np.sum(d ** 2))
         sq_w += float(np.sum(syn.w[s] ** 2))
     info = [res.cores[k] for k in sorted(block_cores)]
+    axons = np.array([c["axons"] for c in info])
     return {"per_connection": per, "relative_rms_all": float(np.sqrt(sq_err / sq_w)), "cores": len(info),
-            "axons_per_core_pct_0_50_100": np.percentile([c["axons"] for c in info], [0, 50, 100]).tolist(),
+            "neurons_with_coarser_weights_for_leak_or_threshold": int(sum(c["coarser_by_range"] for c in info)),
+            "cores_fitting_two_axons_per_input": int(np.count_nonzero(2 * axons <= chip.core.max_axons)),
+            "axons_per_core_pct_0_50_100": np.percentile(axons, [0, 50, 100]).tolist(),
             "neurons_per_core_pct_0_50_100": np.percentile([c["neurons"] for c in info], [0, 50, 100]).tolist(),
             "clipped": res.clipped, "seconds": round(seconds, 1), "syn": syn}
 

@@ -369,3 +369,9 @@ def test_quantized_resize_coefficients_are_no_longer_a_resize(mode, keeps):
     assert (same is not None) == keeps
     if keeps:
         np.testing.assert_allclose(same.weight, [0.3])  # the largest weight sets the unit: exact
+
+
+def test_neurons_whose_weights_lost_levels_to_a_range_are_counted():
+    assert R.realize_core(_block(), "truenorth").extra["coarser_by_range"] == 0
+    assert R.realize_core(_block(bias=[[0.8, -0.05]]), "truenorth").extra["coarser_by_range"] == 1
+    assert R.realize_core(_block(theta=[[100.0, 2.0]]), "brainscales2").extra["coarser_by_range"] == 2
