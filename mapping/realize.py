@@ -200,16 +200,16 @@ def _param_unit(block: CoreBlock, r) -> np.ndarray:
 
 
 def _finish(block: CoreBlock, weight, weight_int, unit, r, clipped_weights: int, extra=None,
-            weight_unit=0.0) -> CoreRealization:
+            weight_unit=0.0, range_unit=0.0) -> CoreRealization:
     """Store thresholds ``α = round(θ/u)`` and biases ``λ = round(b/u)`` in their ranges; count the clips
     (:func:`hardware_models.device.store_parameter`). Without threshold bits (bias range) the threshold
-    (bias) stays exact. ``extra["coarser_by_range"]``: neurons with synapses whose unit is coarser than
-    their weights need (``weight_unit``), so that a threshold or a bias fits its range."""
+    (bias) stays exact. ``extra["coarser_by_range"]``: neurons with synapses whose unit had to be coarser
+    than their weights need (``weight_unit``) for a threshold or a bias to fit (``range_unit``)."""
     from hardware_models.device import store_parameter
 
     unit = np.broadcast_to(np.asarray(unit, np.float64), (block.n_neurons,)).copy()
     has_synapses = np.bincount(block.neuron, minlength=block.n_neurons) > 0
-    coarser = int(np.count_nonzero(has_synapses & (unit > np.asarray(weight_unit) * (1 + 1e-9))))
+    coarser = int(np.count_nonzero(has_synapses & (np.asarray(range_unit) > np.asarray(weight_unit) * (1 + 1e-9))))
     out = {"threshold": block.threshold, "bias": block.bias}
     ints = {k: np.zeros(block.threshold.shape, np.int64) for k in out}
     clipped, factors = {"weights": int(clipped_weights), "thresholds": 0, "biases": 0}, {}
@@ -226,10 +226,12 @@ def _finish(block: CoreBlock, weight, weight_int, unit, r, clipped_weights: int,
                                   "clip_factors": {k: v for k, v in factors.items() if v}})
 
 
-def _core_unit(weight_unit: float, block: CoreBlock, r) -> float:
-    """One unit for the whole core: the finest at which weights, thresholds and biases all fit."""
-    u = max(float(weight_unit), float(_param_unit(block, r).max(initial=0.0)))
-    return u if u > 0 else 1.0
+def _core_unit(weight_unit: float, block: CoreBlock, r) -> tuple[float, float]:
+    """One unit for the whole core: the finest at which weights, thresholds and biases all fit; and the
+    unit the thresholds and biases alone need."""
+    need = float(_param_unit(block, r).max(initial=0.0))
+    u = max(float(weight_unit), need)
+    return (u if u > 0 else 1.0), need
 
 
 def _n_over(w: np.ndarray, limit: float) -> int:
@@ -264,9 +266,10 @@ def realize_signed(block: CoreBlock, chip, *, seed: int = 0) -> CoreRealization:
 
     r, m = _ranges(chip), chip.weights.max_int_for(mixed_sign=True)
     need = _peak(block.weight) / m
-    u = _core_unit(need, block, r)
+    u, ranged = _core_unit(need, block, r)
     q = quantize_symmetric(block.weight, chip.weights.bits, max_abs=m * u)
-    return _finish(block, q.weights, q.integers, u, r, _n_over(block.weight, m * u), weight_unit=need)
+    return _finish(block, q.weights, q.integers, u, r, _n_over(block.weight, m * u), weight_unit=need,
+                   range_unit=ranged)
 
 
 @register("two-rows")
@@ -284,13 +287,13 @@ def realize_two_rows(block: CoreBlock, chip, *, seed: int = 0) -> CoreRealizatio
 
     r, m = _ranges(chip), chip.weights.max_int_for()
     need = _peak(block.weight) / m
-    u = _core_unit(need, block, r)
+    u, ranged = _core_unit(need, block, r)
     q = quantize_sign_by_row(block.weight[None, :], chip.weights.bits, max_abs=m * u)
     rows = np.zeros(block.n_axons, np.int64)
     for sign in (1, -1):
         rows += np.bincount(block.axon[sign * q.integers[0] > 0], minlength=block.n_axons) > 0
     return _finish(block, q.weights[0], q.integers[0], u, r, _n_over(block.weight, m * u),
-                   {"rows_per_axon": rows, "n_rows": int(rows.sum())}, weight_unit=need)
+                   {"rows_per_axon": rows, "n_rows": int(rows.sum())}, weight_unit=need, range_unit=ranged)
 
 
 @register("exponent")
@@ -313,13 +316,13 @@ def realize_exponent(block: CoreBlock, chip, *, seed: int = 0) -> CoreRealizatio
         w = block.weight[groups == g]
         mixed = bool(np.any(w > 0) and np.any(w < 0))
         need = max(need, _peak(w) / (ws.max_int_for(mixed_sign=mixed) * 2.0 ** ws.exponent_max))
-    u = _core_unit(need, block, r)
+    u, ranged = _core_unit(need, block, r)
     q = quantize_exponent(block.weight, ws.bits, ws.exponent_min, ws.exponent_max, groups=groups,
                           mixed_sign_costs_bit=ws.mixed_sign_costs_bit, unit=u)
     limit = np.asarray(q.scale) * np.array([q.extra["group_max_int"][g] for g in groups.tolist()])
     clipped = int(np.count_nonzero(np.abs(block.weight) > limit * (1 + 1e-9)))
     return _finish(block, q.weights, q.integers, u, r, clipped, {"exponents": dict(q.extra["exponents"])},
-                   weight_unit=need)
+                   weight_unit=need, range_unit=ranged)
 
 
 def _neuron_unit(u_req: np.ndarray, block: CoreBlock, r) -> np.ndarray:
@@ -366,7 +369,8 @@ def realize_axon_types(block: CoreBlock, chip, *, seed: int = 0, n_init: int | N
         n_init = 2 if x.size <= RESTART_BUDGET else 1
     fit = fit_types(x, ws.n_axon_types, seed=(int(seed), int(block.core)), n_init=n_init, polish=polish)
     peak = np.abs(fit.values).max(axis=1, initial=0.0) * theta
-    unit = _neuron_unit(np.maximum(peak / big_q, _param_unit(block, r)), block, r)
+    ranged = _param_unit(block, r)
+    unit = _neuron_unit(np.maximum(peak / big_q, ranged), block, r)
     raw = np.rint(fit.values * (theta / unit)[:, None])
     ints = np.clip(raw, -big_q, big_q).astype(np.int64)
     v = ints * (unit / theta)[:, None]
@@ -377,7 +381,7 @@ def realize_axon_types(block: CoreBlock, chip, *, seed: int = 0, n_init: int | N
     return _finish(block, _share(block, w, cells * unit), cells[block.axon, block.neuron], unit, r,
                    int(np.count_nonzero(over[block.axon, block.neuron])),
                    {"axon_types": types, "type_weights": ints, "connected": connected,
-                    "history": fit.history, "error": err}, weight_unit=peak / big_q)
+                    "history": fit.history, "error": err}, weight_unit=peak / big_q, range_unit=ranged)
 
 
 def _share(block: CoreBlock, w: np.ndarray, realized: np.ndarray) -> np.ndarray:
@@ -411,18 +415,21 @@ class _Synapses:
 
     def __init__(self, net, offsets: dict[str, int]):
         sizes = [net.input.size] + [p.size for p in net.populations]
-        stride = max(sizes)
+        stride, small = max(sizes), np.int32 if sum(sizes) < 2 ** 31 else np.int64  # 27 M synapses: 0.9 GB
         sources: dict[tuple, int] = {}
         parts = []
         for i, c in enumerate(net.connections):
             post, pre, w = _expand(net, c)
             src = sources.setdefault((c.pre, c.feedback), len(sources))
-            parts.append((post, pre, w, np.full(w.size, i, np.int64), offsets[c.post] + post, src * stride + pre))
-        cols = list(zip(*parts)) if parts else [()] * 6
-        cat = [np.concatenate(col) if col else np.zeros(0, np.int64) for col in cols]
-        self.post, self.pre, self.w, self.conn, self.neuron, self.axon = cat
-        self.w = self.w.astype(np.float64)
+            parts.append((post.astype(small), pre.astype(small), w, np.full(w.size, i, np.int32),
+                          (offsets[c.post] + post).astype(small), src * np.int64(stride) + pre))
         self.starts = np.concatenate([[0], np.cumsum([p[2].size for p in parts])]).astype(np.int64)
+        cols = []
+        for k in range(6):  # one column at a time, releasing the parts as they are copied
+            cols.append(np.concatenate([p[k] for p in parts]) if parts else np.zeros(0, np.int64))
+            parts = [p[:k] + (None,) + p[k + 1:] for p in parts]
+        self.post, self.pre, self.w, self.conn, self.neuron, self.axon = cols
+        self.w = self.w.astype(np.float64)
 
     def of(self, i: int) -> slice:
         return slice(int(self.starts[i]), int(self.starts[i + 1]))
@@ -631,7 +638,8 @@ def realize(net, chip_spec, core_of: Mapping[str, np.ndarray], *, seed: int = 0)
         err = float(np.sqrt(np.mean((res.w[s] - syn.w[s]) ** 2))) if s.stop > s.start else 0.0
         size = float(np.sqrt(np.mean(syn.w[s] ** 2))) if s.stop > s.start else 0.0
         rms[c.name], rel[c.name] = err, (err / size if size > 0 else 0.0)
-        new, is_sparse = _realized_connection(net, c, syn.post[s], syn.pre[s], syn.w[s], res.w[s])
+        post, pre = syn.post[s].astype(np.int64), syn.pre[s].astype(np.int64)
+        new, is_sparse = _realized_connection(net, c, post, pre, syn.w[s], res.w[s])
         conns.append(new)
         if is_sparse:
             sparse.append(c.name)

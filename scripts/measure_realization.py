@@ -71,7 +71,7 @@ def old_errors(unrolled, syn, names) -> dict:
         real = np.moveaxis(q, -1, 0).reshape(w.shape) if w.ndim > 1 else q[0]
         post, pre, val = R._expand(unrolled, dataclasses.replace(c, weight=real.astype(np.float32)))
         s = syn.of(i)
-        key = lambda a, b: a * (1 << 32) + b  # noqa: E731
+        key = lambda a, b: a.astype(np.int64) * (1 << 32) + b  # noqa: E731
         order = np.argsort(key(post, pre))
         pos = order[np.searchsorted(key(post, pre)[order], key(syn.post[s], syn.pre[s]))]
         out[c.name] = float(np.sqrt(np.mean((val[pos] - syn.w[s]) ** 2)))

@@ -307,7 +307,7 @@ def _realized_weights(net, chip, cores, name):
     res = R._realize_cores(syn, neu, load_chip(chip), 0)
     i = [c.name for c in net.connections].index(name)
     s = syn.of(i)
-    return net.connections[i], syn.post[s], syn.pre[s], syn.w[s], res.w[s]
+    return net.connections[i], syn.post[s].astype(np.int64), syn.pre[s].astype(np.int64), syn.w[s], res.w[s]
 
 
 def test_a_conv_on_two_cores_with_different_units_depends_on_position():
