@@ -213,7 +213,7 @@ def _polish_exact(x: np.ndarray, types: np.ndarray, n_types: int, max_sweeps: in
 
 
 #: Cores with ``A² · M`` up to this also run the exact moves and swaps after the bounded moves.
-EXACT_BUDGET = 200_000
+EXACT_BUDGET = 20_000
 
 
 def _fit_once(x: np.ndarray, n_types: int, rng: np.random.Generator, n_iter: int, polish: int,

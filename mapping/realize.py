@@ -398,11 +398,12 @@ def _share(block: CoreBlock, w: np.ndarray, realized: np.ndarray) -> np.ndarray:
 
 # ------------------------------------------------------------------------------------------- IR glue
 def _expand(net, conn) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Every synapse of ``conn``: ``(post, pre, w)``, flat channels-first indices (post offset included)."""
-    from itnet_neuro.sim.reference import connection_matrix  # until the IR's own to_sparse lands
+    """Every synapse of ``conn``: ``(post, pre, w)``, flat channels-first indices (post offset included),
+    as :func:`itnet_neuro.ir.ops.to_sparse` lists them."""
+    from itnet_neuro.ir.ops import to_sparse
 
-    m = connection_matrix(net, conn).tocoo()
-    return m.row.astype(np.int64), m.col.astype(np.int64), m.data.astype(np.float64)
+    s = to_sparse(net, conn)
+    return s.index[0], s.index[1], s.weight.astype(np.float64)
 
 
 class _Synapses:
@@ -590,11 +591,8 @@ def _realized_connection(net, conn, post, pre, w, w_hat):
     same = _op_form(net, conn, post, pre, w, w_hat)
     if same is not None:
         return same, False
-    from itnet_neuro.ir.graph import Connection
-
-    return Connection(name=conn.name, pre=conn.pre, post=conn.post, op="sparse", weight=w_hat.astype(np.float32),
-                      index=np.stack([post, pre]), delay=conn.delay, iterations=conn.iterations,
-                      feedback=conn.feedback), True
+    return dataclasses.replace(conn, op="sparse", weight=w_hat.astype(np.float32), index=np.stack([post, pre]),
+                               post_offset=0, kernel=(1, 1), stride=(1, 1), padding=(0, 0, 0, 0), groups=1), True
 
 
 def _maps(p, thr: np.ndarray, bias: np.ndarray) -> dict:
