@@ -9,12 +9,15 @@ explicit ``sparse`` connections; the others keep their op.
 
 Units: every core stores integers. Neuron ``j`` of a core has a *unit* ``u_j`` (IR value of one
 integer step at exponent 0); its realized weights are ``q · u_j`` (``q · u_j · 2^e`` on exponent
-chips), its threshold ``α_j · u_j`` and its bias ``λ_j · u_j`` with integers ``α`` in
-``[1, 2^threshold_bits − 1]`` and ``|λ| ≤`` the chip's bias range (when the TOML gives one; otherwise
-the bias stays exact). Multiplying a neuron's weights, threshold and bias by one factor leaves its
-spikes unchanged, so the unit is a free choice; like nengo-loihi's ``discretize_compartment`` it is
-the finest unit at which the weights, the thresholds and the biases all fit (weights lose precision
-before a threshold or a bias is clipped).
+chips), its threshold ``α_j · u_j`` and its bias ``λ_j · u_j`` with integers in the ranges of
+:func:`hardware_models.device.neuron_ranges` (``1 ≤ α ≤ min(2^threshold_bits − 1, membrane maximum)``,
+``|λ| ≤ 2^(bias_bits−1) − 1``; without threshold bits or a bias range that value stays exact), and
+its membrane saturates at the membrane range times ``u_j`` (:attr:`Realized.unit`). Multiplying a
+neuron's weights, threshold and bias by one factor leaves its spikes unchanged, so the unit is a free
+choice; like nengo-loihi's ``discretize_compartment`` it is the finest unit at which the weights, the
+thresholds and the biases all fit (weights lose precision before a threshold or a bias is clipped).
+With one parameter row per population (unrolled) TrueNorth's per-neuron unit is ``θ/α`` exactly, so
+its thresholds stay exact; otherwise realized thresholds differing from θ go to ``threshold_map``.
 
 =====================  ===================================================================
 ``weights.sign``       per core ``k`` (scope of the unit and of the integer grid)
@@ -40,6 +43,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from hardware_models.device import NeuronRanges, neuron_ranges, store_parameter
 from itnet_neuro.errors import ValidationError
 
 __all__ = ["CoreBlock", "CoreRealization", "Realized", "REALIZERS", "register", "realizer_for", "realize_core",
@@ -182,13 +186,6 @@ def realize_core(block: CoreBlock, chip, *, seed: int = 0) -> CoreRealization:
 
 
 # ------------------------------------------------------------------------------ neuron parameters
-def _ranges(chip):
-    """The chip's integer ranges of threshold, bias and membrane (:func:`hardware_models.device.neuron_ranges`)."""
-    from hardware_models.device import neuron_ranges
-
-    return neuron_ranges(chip)
-
-
 def _param_unit(block: CoreBlock, r) -> np.ndarray:
     """Per neuron, the smallest unit at which all its thresholds and biases fit: ``max(θ/α_max, |b|/λ_max)``."""
     u = np.zeros(block.n_neurons)
@@ -205,8 +202,6 @@ def _finish(block: CoreBlock, weight, weight_int, unit, r, clipped_weights: int,
     (:func:`hardware_models.device.store_parameter`). Without threshold bits (bias range) the threshold
     (bias) stays exact. ``extra["coarser_by_range"]``: neurons with synapses whose unit had to be coarser
     than their weights need (``weight_unit``) for a threshold or a bias to fit (``range_unit``)."""
-    from hardware_models.device import store_parameter
-
     unit = np.broadcast_to(np.asarray(unit, np.float64), (block.n_neurons,)).copy()
     has_synapses = np.bincount(block.neuron, minlength=block.n_neurons) > 0
     coarser = int(np.count_nonzero(has_synapses & (np.asarray(range_unit) > np.asarray(weight_unit) * (1 + 1e-9))))
@@ -247,8 +242,6 @@ def _peak(w: np.ndarray) -> float:
 @register("float")
 def realize_float(block: CoreBlock, chip, *, seed: int = 0) -> CoreRealization:
     """The ideal chip: everything exact (``unit`` = 1, integers 0)."""
-    from hardware_models.device import NeuronRanges
-
     return _finish(block, block.weight, np.zeros(block.weight.shape), 1.0, NeuronRanges(None, None, None), 0)
 
 
@@ -264,7 +257,7 @@ def realize_signed(block: CoreBlock, chip, *, seed: int = 0) -> CoreRealization:
     """
     from hardware_models.device import quantize_symmetric
 
-    r, m = _ranges(chip), chip.weights.max_int_for(mixed_sign=True)
+    r, m = neuron_ranges(chip), chip.weights.max_int_for(mixed_sign=True)
     need = _peak(block.weight) / m
     u, ranged = _core_unit(need, block, r)
     q = quantize_symmetric(block.weight, chip.weights.bits, max_abs=m * u)
@@ -285,7 +278,7 @@ def realize_two_rows(block: CoreBlock, chip, *, seed: int = 0) -> CoreRealizatio
     """
     from hardware_models.device import quantize_sign_by_row
 
-    r, m = _ranges(chip), chip.weights.max_int_for()
+    r, m = neuron_ranges(chip), chip.weights.max_int_for()
     need = _peak(block.weight) / m
     u, ranged = _core_unit(need, block, r)
     q = quantize_sign_by_row(block.weight[None, :], chip.weights.bits, max_abs=m * u)
@@ -308,7 +301,7 @@ def realize_exponent(block: CoreBlock, chip, *, seed: int = 0) -> CoreRealizatio
     """
     from hardware_models.device import quantize_exponent
 
-    ws, r = chip.weights, _ranges(chip)
+    ws, r = chip.weights, neuron_ranges(chip)
     per_group = ws.exponent_scope == "synapse-group" and block.group is not None
     groups = block.group if per_group else np.zeros(block.weight.shape, np.int64)
     need = 0.0
@@ -360,7 +353,7 @@ def realize_axon_types(block: CoreBlock, chip, *, seed: int = 0, n_init: int | N
     """
     from mapping.axon_types import assignment_cost, crossbar_error, fit_types, reassign
 
-    ws, r = chip.weights, _ranges(chip)
+    ws, r = chip.weights, neuron_ranges(chip)
     big_q = ws.max_int_for()
     theta = block.threshold.max(axis=0)
     w = block.dense()
