@@ -33,7 +33,7 @@ from hardware_models.errors import SpecError
 
 __all__ = [
     "QuantizedWeights", "quantize_weights", "quantize_float", "quantize_symmetric", "quantize_exponent",
-    "quantize_axon_types", "quantize_sign_by_row", "quantize_trinary",
+    "quantize_axon_types", "best_type_weights", "quantize_sign_by_row", "quantize_trinary",
     "sample_mismatch", "sample_temporal_noise", "apply_weight_mismatch", "ChipInstance",
     "ticks_to_seconds", "seconds_to_ticks", "EnergyEstimate", "energy_joules", "leak_per_tick", "NeuronRanges",
     "neuron_ranges", "StoredParameter", "store_parameter",
@@ -214,7 +214,7 @@ def quantize_exponent(w, mantissa_bits: int, exponent_min: int, exponent_max: in
                                    "group_max_int": MappingProxyType(max_ints)})
 
 
-def _best_type_weights(members: np.ndarray) -> np.ndarray:
+def best_type_weights(members: np.ndarray) -> np.ndarray:
     """Optimal value v per column when each entry of the column is realized as v (connected) or 0.
 
     ``members`` is (n_axons_of_this_type × n_neurons). An entry x costs ``min(x², (x − v)²)``; the
@@ -255,7 +255,7 @@ def quantize_axon_types(w, n_types: int = 4, bits: int = 9, *, n_iter: int = 30,
 
     1. types: k-means++ on the axons' weight rows, seeded;
     2. for each neuron and type, the best value given the type's axons (exact: the connected axons
-       are the top-j same-sign ones, see ``_best_type_weights``), rounded to the integer grid; then
+       are the top-j same-sign ones, see :func:`best_type_weights`), rounded to the integer grid; then
        ``c = 1`` where it lowers the error;
     3. each axon takes the type with the lowest error ``Σ_n min(W², (W − s q_{n,t})²)``;
 
@@ -324,7 +324,7 @@ def _axon_types_once(w, n_types, bits, n_iter, seed, max_abs) -> QuantizedWeight
     for iterations in range(1, n_iter + 1):
         # 2. per-neuron, per-type integer weights given the types
         for t in range(n_types):
-            v = _best_type_weights(x[types == t])
+            v = best_type_weights(x[types == t])
             q[:, t] = np.clip(np.rint(v), -max_int, max_int).astype(np.int64)
         # 3. reassign axon types: cost of type t for axon a
         cand = q.T[None, :, :]  # 1 × T × N
@@ -622,21 +622,23 @@ class StoredParameter:
     raised: float | None
 
 
-def store_parameter(x, step: float, lo: int | None, hi: int | None) -> StoredParameter:
+def store_parameter(x, step, lo: int | None, hi: int | None) -> StoredParameter:
     """Round ``x`` to integer multiples of ``step`` and clip the integers to ``[lo, hi]``.
 
     .. math:: q = \\operatorname{clip}(\\operatorname{round}(x / s), lo, hi), \\quad \\hat x = q s
 
     Values whose rounded integer lies outside ``[lo, hi]`` are counted as clipped (rounding alone is
-    not a clip). ``lo``/``hi`` ``None``: unbounded on that side.
+    not a clip). ``lo``/``hi`` ``None``: unbounded on that side. ``step`` is a float or an array
+    broadcastable to ``x`` (one step per neuron).
     """
     x = _as_float(x)
-    if not step > 0:
-        raise ValueError(f"step must be > 0, got {step}")
+    step = np.asarray(step, np.float64)
+    if not np.all(step > 0):
+        raise ValueError(f"step must be > 0, got {step.min() if step.size else step}")
     q = np.rint(x / step)
     c = np.clip(q, lo, hi) if (lo is not None or hi is not None) else q
     moved = c != q
-    a, b = np.abs(x[moved]) / step, np.abs(c[moved])
+    a, b = np.abs(x[moved]) / np.broadcast_to(step, x.shape)[moved], np.abs(c[moved])
     down, up = a > b, a < b
     with np.errstate(divide="ignore"):  # a value clipped to 0 (or raised from 0) moved by an infinite factor
         lowered = float(np.max(a[down] / b[down])) if down.any() else None
