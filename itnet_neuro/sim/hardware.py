@@ -4,9 +4,14 @@ ranges, mismatch, noise, tick length, energy. The device models are the chip eng
 
 What is modelled
 ----------------
-* **Weights**: every connection's weights go through :func:`hardware_models.device.quantize_weights`
-  for the chip (as one ``fan_in × C_out`` matrix, input-major). Weights shared by the iterations of
-  the block stay shared.
+* **Weights**: with an allocation, as its cores realize them (:func:`mapping.realize.realize`: per
+  core the chip's integer grid, exponent scope and sign handling, TrueNorth's axon types shared by a
+  core and 4 weights per neuron), thresholds and biases fitted to the same per-neuron units and
+  clipped to their ranges; connections whose realized weights depend on position become ``sparse``.
+  With a chip name alone (no allocation), every connection's weights go through
+  :func:`hardware_models.device.quantize_weights` for the chip (as one ``fan_in × C_out`` matrix,
+  input-major), an approximation that ignores where the neurons sit. Weights shared by the iterations
+  of the block stay shared in both.
 * **The chip's neuron** (:meth:`Hardware.neuron`), on every population, so every backend runs it:
   ``reset`` from ``neuron.reset``; ``leak`` per tick from ``neuron.membrane_time_constant_s``
   (:func:`hardware_models.device.leak_per_tick`: ``leak = 1 − exp(−Δt/τ_m)``, Δt the tick in the chip's
@@ -144,6 +149,8 @@ class Hardware:
         from hardware_models.device import ChipInstance, quantize_weights
 
         target = net if schedule == "looped" else net.unroll()
+        if self.allocation is not None and self.quantize:
+            return self._apply_realized(target)
         inst = ChipInstance(self.chip, self.seed)
         noise = self.chip.noise
         errors = {}
@@ -171,6 +178,51 @@ class Hardware:
                        "clipped": dict(clips.count), "clip_factors": clips.factors(),
                        "neuron": self.neuron_summary()}
         return dataclasses.replace(target, connections=tuple(conns), populations=pops)
+
+    def core_of(self, target: Network) -> dict[str, np.ndarray]:
+        """Population of ``target`` (``pop``, or ``pop@n`` unrolled) → ``(C, H, W)`` core of each neuron,
+        from the allocation's tiles."""
+        out = {}
+        for p in target.populations:
+            base, _, it = p.name.partition("@")
+            out[p.name] = self.allocation.core_of_neuron(base, int(it) if it else None, p.shape)
+        return out
+
+    def _apply_realized(self, target: Network) -> Network:
+        """``target`` with every core's weights, thresholds and biases as the allocation placed them
+        (:func:`mapping.realize.realize`), then the chip's neuron, mismatch and noise on top.
+
+        The membrane saturates at the chip's range in each population's largest integer unit (the
+        realization gives every neuron its own unit; the IR holds one range per population, so a
+        neuron of a finer unit saturates no earlier than it should, possibly later).
+        """
+        from hardware_models.device import ChipInstance, neuron_ranges
+        from mapping.realize import realize
+
+        r = realize(target, self.chip, self.core_of(target), seed=self.seed)
+        inst = ChipInstance(self.chip, self.seed)
+        conns = []
+        for c in r.network.connections:
+            if self.chip.noise.weight_mismatch_rel_std > 0:
+                w = c.weight * inst.weight_factors(c.weight.shape, stream=_stream(c.name, 1))
+                c = dataclasses.replace(c, weight=w.astype(np.float32))
+            conns.append(c)
+        clips = _Clips()
+        membrane = neuron_ranges(self.chip).membrane
+        pops = []
+        for p in r.network.populations:
+            q = self.neuron(p, None, clips)  # parameters already realized: reset, leak, bias, mismatch only
+            if membrane is not None:
+                unit = float(np.max(r.unit[p.name]))
+                q = dataclasses.replace(q, v_min=membrane[0] * unit, v_max=membrane[1] * unit)
+            pops.append(q)
+        counts = {k: clips.count.get(k, 0) + int(r.clipped.get(k, 0)) for k in set(clips.count) | set(r.clipped)}
+        self.report = {"weight_rms_error": dict(r.rms_error), "weight_rel_rms_error": dict(r.rel_rms_error),
+                       "chip": self.chip.name, "seed": self.seed, "clipped": counts,
+                       "clip_factors": {k: dict(v) for k, v in r.clip_factors.items()},
+                       "neuron": self.neuron_summary(), "realized": "per core, from the allocation",
+                       "sparse_connections": list(r.sparse), "cores_realized": len(r.cores)}
+        return dataclasses.replace(r.network, connections=tuple(conns), populations=tuple(pops))
 
     def neuron(self, p, step: float | None, clips: "_Clips | None" = None):
         """Population ``p`` with this chip's neuron (see the module docstring).
