@@ -30,7 +30,7 @@ log = logging.getLogger("itnet_neuro")
 
 def add_model_argument(parser) -> None:
     parser.add_argument("model", nargs="?", default=None,
-                        help="spiking IR (.snn.h5) or Keras model (.h5, converted on the fly); "
+                        help="spiking IR (.snn.h5), Keras model (.h5, converted on the fly) or NIR graph (.nir); "
                              "default: the shipped ItNet")
 
 
@@ -75,6 +75,10 @@ def load_model_network(model: str | None, cache_dir: Path):
             "" if model else "; the shipped model is missing from this installation, give MODEL"))
     if path.name.endswith(".snn.h5"):
         return load_network(path)
+    if path.suffix == ".nir":  # a NIR graph: imported as written (`convert MODEL.nir` has the options)
+        from itnet_neuro.convert.nir_import import from_nir
+
+        return from_nir(path)[0]
     cache = Path(cache_dir) / (path.name.removesuffix(".h5") + ".snn.h5")
     if cache.is_file() and cache.stat().st_mtime >= path.stat().st_mtime:
         log.info(f"using {cache} (converted from {path.name})")

@@ -35,6 +35,10 @@ def load_model(path: str | os.PathLike | None):
         raise ModelFileError(f"{path}: no such model file")
     if path.name.endswith(".snn.h5"):
         return load_network(path), None, str(path)
+    if path.suffix == ".nir":  # imported as written (`itnet-neuro convert MODEL.nir` has the options)
+        from itnet_neuro.convert.nir_import import from_nir
+
+        return from_nir(path)[0], None, str(path)
     import h5py
 
     with h5py.File(path, "r") as f:

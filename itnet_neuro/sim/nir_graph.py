@@ -26,7 +26,8 @@ Time (the IR's tick semantics, :mod:`itnet_neuro.sim.core`, applied to NIR's dat
   then ``spike = v > v_threshold`` and ``v ← v_reset`` where it spiked (NIR), unless the node's
   metadata says ``"spike_condition": "v >= v_threshold"`` and ``"reset": "subtract"``
   (``v ← v − v_threshold``), as the export writes. ``v`` starts at ``v_init·v_threshold`` (metadata)
-  or 0. A neuron emits at most one spike per tick.
+  or 0. A neuron emits at most one spike per tick. ``LI`` and ``I`` (no spikes) update after the
+  neurons of the same tick, with the same Euler step, and emit ``v``.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ import numpy as np
 from itnet_neuro.errors import SimulationError
 
 NEURON_TYPES = ("IF", "LIF", "CubaLIF")
+INTEGRATOR_TYPES = ("LI", "I")  # non-spiking: their output is v, read by Outputs in the same tick
 LINEAR_TYPES = ("Conv2d", "Affine", "Linear", "Scale", "Flatten", "SumPool2d", "AvgPool2d", "Delay")
 
 
@@ -128,12 +130,12 @@ def apply_linear(node, x: np.ndarray) -> np.ndarray:
 class _Neurons:
     """State of one neuron node (see the module docstring for the update)."""
 
-    def __init__(self, node, batch: int, dt: float):
+    def __init__(self, node, batch: int, dt: float, as_ir: bool = False):
         self.kind = type(node).__name__
         self.node, self.dt = node, dt
         meta = node.metadata or {}
-        self.subtract = str(meta.get("reset", "")) == "subtract"
-        self.geq = str(meta.get("spike_condition", "")) == "v >= v_threshold"
+        self.subtract = as_ir or str(meta.get("reset", "")) == "subtract"
+        self.geq = as_ir or str(meta.get("spike_condition", "")) == "v >= v_threshold"
         self.theta = np.asarray(node.v_threshold, np.float64)
         self.v = np.broadcast_to(float(meta.get("v_init", 0.0)) * self.theta, (batch,) + self.theta.shape).copy()
         self.i_syn = np.zeros_like(self.v)
@@ -163,7 +165,7 @@ def _delay_meta(node) -> int | None:
     return int(meta["delay"]) if "delay" in meta else None
 
 
-def simulate_nir(graph, x, ticks: int, *, dt: float | None = None) -> NIRRun:
+def simulate_nir(graph, x, ticks: int, *, dt: float | None = None, as_ir: bool = False) -> NIRRun:
     """Run a NIR graph for ``ticks`` ticks on inputs ``x``.
 
     Parameters
@@ -174,11 +176,14 @@ def simulate_nir(graph, x, ticks: int, *, dt: float | None = None) -> NIRRun:
         ``(B, *input shape)`` for a graph with one ``Input`` node, else ``{input node: array}``.
     dt : float, optional
         Step length in the graph's time unit (default: the graph metadata's ``dt``, else 1).
+    as_ir : bool
+        Every neuron resets by subtraction and fires on ``v >= θ`` (what importing with
+        ``reset="subtract"`` makes of it), whatever its metadata says.
     """
     nodes = graph.nodes
     for name, node in nodes.items():
         kind = type(node).__name__
-        if kind not in NEURON_TYPES + LINEAR_TYPES + ("Input", "Output"):
+        if kind not in NEURON_TYPES + INTEGRATOR_TYPES + LINEAR_TYPES + ("Input", "Output"):
             raise SimulationError(f"NIR node {name!r}: type {kind} is not simulated")
     dt = float(dt if dt is not None else (graph.metadata or {}).get("dt", 1.0))
     inputs = [n for n, v in nodes.items() if type(v).__name__ == "Input"]
@@ -188,8 +193,9 @@ def simulate_nir(graph, x, ticks: int, *, dt: float | None = None) -> NIRRun:
     pred: dict[str, list[str]] = {n: [] for n in nodes}
     for a, b in graph.edges:
         pred[b].append(a)
-    neurons = {n: _Neurons(v, batch, dt) for n, v in nodes.items() if type(v).__name__ in NEURON_TYPES}
+    neurons = {n: _Neurons(v, batch, dt, as_ir) for n, v in nodes.items() if type(v).__name__ in NEURON_TYPES}
     outputs = [n for n, v in nodes.items() if type(v).__name__ == "Output"]
+    integrators = {n: 0.0 for n, v in nodes.items() if type(v).__name__ in INTEGRATOR_TYPES}
     history: dict[str, list[np.ndarray]] = {n: [] for n in neurons}
 
     def source(name: str, t: int, d: int) -> np.ndarray | float:
@@ -203,6 +209,8 @@ def simulate_nir(graph, x, ticks: int, *, dt: float | None = None) -> NIRRun:
         kind = type(node).__name__
         if kind in NEURON_TYPES or kind == "Input":
             return source(name, t, default if d is None else d)
+        if kind in INTEGRATOR_TYPES:
+            return integrators[name]
         own = _delay_meta(node)
         d = own if (d is None and own is not None) else d
         if kind == "Delay":
@@ -228,6 +236,15 @@ def simulate_nir(graph, x, ticks: int, *, dt: float | None = None) -> NIRRun:
             history[n].append(s)
             spikes[n][:, t - 1] = s
         memo = {}
+        for n in integrators:
+            node = nodes[n]
+            current = sum(evaluate(p, t, None, 0, memo) for p in pred[n])
+            r = np.asarray(node.r, np.float64)
+            if type(node).__name__ == "I":
+                integrators[n] = integrators[n] + dt * r * current
+            else:
+                integrators[n] = integrators[n] + dt / np.asarray(node.tau, np.float64) * (
+                    np.asarray(node.v_leak, np.float64) - integrators[n] + r * current)
         for n in outputs:
             val = sum(evaluate(p, t, None, 0, memo) for p in pred[n])
             if outs[n] is None:
