@@ -147,7 +147,7 @@ class Converter:
     def key(self, node_id: str) -> str:
         if node_id in self._key_of:
             return self._key_of[node_id]
-        return node_id.replace("#", "_call")
+        return node_id.replace("#", "_call").replace("/", "_")  # '/' is reserved in IR names (DenseNet uses it)
 
     # ------------------------------------------------------------------ activations
     def _activations(self, images):
@@ -376,7 +376,8 @@ class Converter:
                 "terms": [(pops[key], key[1], w) for key, w in terms.items()], "bias": bias}
 
     #: Layers that take a pending ZeroPadding2D into their own zero padding (or pass it on unchanged).
-    PAD_CONSUMERS = ("Conv2D", "DepthwiseConv2D", "SeparableConv2D", "AveragePooling2D", "ZeroPadding2D", "Dropout",
+    PAD_CONSUMERS = ("Conv2D", "DepthwiseConv2D", "SeparableConv2D", "AveragePooling2D", "MaxPooling2D",
+                     "ZeroPadding2D", "Dropout",
                      "SpatialDropout2D", "GaussianDropout", "GaussianNoise")
 
     def _check_pending_pad(self, node: Node, inputs: list[Expr]) -> None:

@@ -420,10 +420,14 @@ def _maxpool(ctx, node, inputs):
         pad = _pad(node, e.shape[1:], (1, 1), s, layer.padding)
         out = (e.channels,) + _out_hw(e.shape[1:], (1, 1), s, pad)
         return _per_channel(ctx, node, e, "avgpool", out, stride=s, padding=pad, kernel=(1, 1))
-    if tuple(layer.pool_size) != (2, 2) or tuple(layer.strides) != (2, 2):
-        _unsupported(node, f"pool_size={layer.pool_size}, strides={layer.strides}: only 2×2/2 max pooling is "
-                           "converted (exactly, with two ReLU layers); use AveragePooling2D and retrain")
-    return ctx.max_pool(node, inputs[0], layer.padding)
+    e = inputs[0]
+    if tuple(layer.pool_size) == (2, 2) and tuple(layer.strides) == (2, 2) and not any(e.pad):
+        return ctx.max_pool(node, e, layer.padding)
+    k, s = tuple(layer.pool_size), tuple(layer.strides)
+    pad = _pad(node, e.shape[1:], k, s, layer.padding, e.pad)
+    from itnet_neuro.convert.maxpool import convert_max_pool_window
+
+    return convert_max_pool_window(ctx, node, e, k, s, pad)
 
 
 # ------------------------------------------------------------------------------ merging

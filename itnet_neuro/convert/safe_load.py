@@ -32,7 +32,6 @@ CONTAINERS = ("Functional", "Model", "Sequential")
 ADVICE = {
     "Lambda": "executes Python bytecode stored in the file when loaded; replace it with a built-in layer "
               "(ReLU, Rescaling, Resizing, ...) and re-save the model",
-    "MaxPooling2D": "use pool_size=2, strides=2 (converted exactly with two ReLU layers), or AveragePooling2D",
     "LeakyReLU": "use ReLU (an IF neuron cannot emit negative rates) and retrain",
     "PReLU": "use ReLU (an IF neuron cannot emit negative rates) and retrain",
     "ELU": "use ReLU and retrain",
