@@ -29,6 +29,8 @@ log = logging.getLogger("itnet_neuro")
 
 
 def add_model_argument(parser) -> None:
+    parser.add_argument("--calibration", default="synthetic",
+                        help="for a Keras MODEL converted on the fly: synthetic | npz:FILE | DIR (as in convert)")
     parser.add_argument("model", nargs="?", default=None,
                         help="spiking IR (.snn.h5), Keras model (.h5, converted on the fly) or NIR graph (.nir); "
                              "default: the shipped ItNet")
@@ -51,7 +53,7 @@ def add_arguments(parser) -> None:
                              "placement's traffic estimate (default: uniform)")
 
 
-def load_model_network(model: str | None, cache_dir: Path):
+def load_model_network(model: str | None, cache_dir: Path, calibration="synthetic"):
     """The IR of ``model``: a ``.snn.h5`` is read, a Keras ``.h5`` converted (and cached).
 
     Parameters
@@ -81,8 +83,10 @@ def load_model_network(model: str | None, cache_dir: Path):
         return from_nir(path)[0]
     cache = Path(cache_dir) / (path.name.removesuffix(".h5") + ".snn.h5")
     if cache.is_file() and cache.stat().st_mtime >= path.stat().st_mtime:
-        log.info(f"using {cache} (converted from {path.name})")
-        return load_network(cache)
+        cached = load_network(cache)
+        if cached.metadata.get("calibration", "synthetic") == str(calibration):
+            log.info(f"using {cache} (converted from {path.name})")
+            return cached
     try:
         from itnet_neuro.convert import convert_model
     except ImportError as exc:  # pragma: no cover - depends on the installation
@@ -91,7 +95,7 @@ def load_model_network(model: str | None, cache_dir: Path):
         raise NotBuiltError(f"{path}: converting a Keras model needs itnet_neuro.convert ({exc}); "
                             "give a .snn.h5 instead") from exc
     log.info(f"converting {path} (cached as {cache}) ...")
-    net = convert_model(path).network
+    net = convert_model(path, calibration=calibration).network
     save_network(net, cache)
     return net
 
@@ -118,7 +122,7 @@ def run(args) -> int:
     from mapping.report import plot_cores, table, write_json
 
     out = Path(args.output)
-    net = load_model_network(args.model, out.parent)
+    net = load_model_network(args.model, out.parent, args.calibration)
     alloc = plan(net, args.chip, args.schedule, phase_ticks=args.phase_ticks, rates=read_rates(args.rates))
     print(table(alloc))
     write_json(alloc, out)

@@ -14,7 +14,10 @@ code. ReLU / ReLU6 / clip-floor-shift become IF populations with reset by subtra
 pooling, resampling, concatenation, residual sums and classifiers become weights, thresholds, signed
 population pairs or readouts. An ItNet's shared iterative block stays shared, per-iteration BatchNorm
 becoming per-iteration threshold/bias tables. Decode scales come from a percentile of the activations
-on calibration images (synthetic street scenes of the model's input size unless --calibration DIR).
+on calibration images (synthetic street scenes of the model's input size unless --calibration
+npz:FILE or DIR; any number of input channels from an npz file). The input scale (raw pixel → model
+input, --input-scale, default 1/255) and the calibration inputs' range are recorded with the network;
+simulate and verify then refuse data whose range does not match instead of rescaling it silently.
 
 A NIR graph becomes the same IR: IF/LIF neurons become populations, Conv2d/pooling/Flatten/Affine/
 Scale/Delay fold into connections, Outputs become readouts; what cannot be expressed is refused by
@@ -35,7 +38,11 @@ def add_arguments(parser) -> None:
     parser.add_argument("-o", "--output", default=None,
                         help="output .snn.h5 (default: MODEL with .snn.h5 in the current folder)")
     parser.add_argument("--calibration", default="synthetic",
-                        help="'synthetic' (default) or a folder of .png/.jpg/.npy calibration images")
+                        help="'synthetic' (default), npz:FILE (array x: uint8 raw pixels or float model inputs) "
+                             "or a folder of .png/.jpg/.npy calibration images")
+    parser.add_argument("--input-scale", type=float, default=1.0 / 255.0,
+                        help="model input = raw pixel × scale + offset (default 1/255: inputs in [0, 1])")
+    parser.add_argument("--input-offset", type=float, default=0.0, help="see --input-scale (default 0)")
     parser.add_argument("--n-calibration", type=int, default=None, help="number of calibration images (default 32)")
     parser.add_argument("--percentile", type=float, default=None,
                         help="percentile of positive activations used as decode scale (default 99.99)")
@@ -69,7 +76,8 @@ def run(args) -> int:
     if model.suffix == ".nir" or is_nir_file(model):
         return _run_nir(args, model)
     out = Path(args.output) if args.output else Path(model.name.removesuffix(".h5") + ".snn.h5")
-    kwargs = {"calibration": args.calibration, "v_init": args.v_init}
+    kwargs = {"calibration": args.calibration, "v_init": args.v_init, "input_scale": args.input_scale,
+              "input_offset": args.input_offset}
     if args.n_calibration is not None:
         kwargs["n_calibration"] = args.n_calibration
     if args.percentile is not None:

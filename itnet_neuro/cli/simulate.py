@@ -32,7 +32,11 @@ def add_arguments(parser) -> None:
     hw.add_argument("--chip", default=None, help="chip name (`itnet-neuro chips`) or TOML path")
     parser.add_argument("--backend", default="fast", choices=[b for b in BACKENDS if b != "reference"] + ["reference"],
                         help="simulator (default: fast)")
-    parser.add_argument("--data", default="synthetic", help="synthetic | camvid:DIR | cityscapes:DIR")
+    parser.add_argument("--data", default="synthetic",
+                        help="synthetic | camvid:DIR | cityscapes:DIR | npz:FILE (arrays x, optional y: class "
+                             "indices or class maps; uint8 = raw pixels, float = model inputs)")
+    parser.add_argument("--calibration", default="synthetic",
+                        help="for a Keras MODEL converted on the fly: synthetic | npz:FILE | DIR (as in convert)")
     parser.add_argument("--split", default="test", help="dataset split (default: test)")
     parser.add_argument("--images", type=int, default=4, help="number of images (default: 4)")
     parser.add_argument("--ticks", type=int, default=256,  # a simulation length, not a chip figure
@@ -56,11 +60,12 @@ def run(args) -> int:
                              images=args.images, ticks=args.ticks, schedule=args.schedule,
                              phase_ticks=args.phase_ticks, split=args.split, seed=args.seed,
                              chip_seed=args.chip_seed, grid_points=args.grid_points, batch_size=args.batch_size,
-                             plot_dir=args.plot)
+                             plot_dir=args.plot, calibration=args.calibration)
     write_json(args.output, results)
     print(f"{results['backend']} · {results['schedule']} · {results['ticks']} ticks · {results['images']} image(s)"
           f" · chip {results['chip'] or 'none (ideal IF)'}")
-    print(f"{'output':>6} {'ANN mIoU':>9} {'SNN mIoU':>9} {'first tick':>10} {'→90%':>6} {'→99%':>6}")
+    metric = "acc" if results["outputs"] and results["outputs"][0].get("metric") == "accuracy" else "mIoU"
+    print(f"{'output':>6} {'ANN ' + metric:>9} {'SNN ' + metric:>9} {'first tick':>10} {'→90%':>6} {'→99%':>6}")
     for o in results["outputs"]:
         def f(v, fmt):
             return "—" if v is None else format(v, fmt)

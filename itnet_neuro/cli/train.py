@@ -26,7 +26,8 @@ def add_arguments(parser) -> None:
     src.add_argument("--config", default=None, help="ItNet config: a JSON file or inline JSON")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override one config field (JSON value), e.g. --set width=24 --set shared=false")
-    parser.add_argument("--data", default="synthetic", help="synthetic | camvid:DIR | cityscapes:DIR")
+    parser.add_argument("--data", default="synthetic",
+                        help="synthetic | camvid:DIR | cityscapes:DIR | npz:FILE (x: N×H×W×C, y: N×H×W class maps)")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--lr", type=float, default=1e-3, help="initial learning rate (paper: 1e-3)")

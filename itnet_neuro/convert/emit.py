@@ -262,6 +262,8 @@ def emit(conv: Converter, name: str) -> tuple[Network, dict]:
         "v_init": opts.v_init,
         "itnet_config": conv.itnet.to_dict() if conv.itnet is not None else None,
         "keras_sources": sources,
+        "input_range": [float(np.min(conv.images)), float(np.max(conv.images))],  # model inputs calibrated on
+        "calibration": getattr(conv, "calibration_name", "synthetic"),
         "readout_sources": {ro["name"]: ro["ref"] for ro in conv.readouts},
         "readout_softmax": [ro["name"] for ro in conv.readouts if ro.get("softmax")],
         "notes": conv.notes,
