@@ -203,7 +203,7 @@ def _mobilenet_v1_head():
     h = kl.ZeroPadding2D(((0, 1), (0, 1)))(h)
     h = kl.ReLU(6.0)(kl.BatchNormalization()(kl.DepthwiseConv2D(3, strides=2, padding="valid", use_bias=False)(h)))
     h = kl.Activation("relu6")(kl.SeparableConv2D(12, 3, padding="same")(h))
-    r = kl.MaxPooling2D(3, strides=2)(kl.ZeroPadding2D(1)(h))
+    r = kl.MaxPooling2D(3, strides=2, name="pool")(kl.ZeroPadding2D(1)(h))
     g = kl.GlobalAveragePooling2D(keepdims=True)(r)
     o = kl.Conv2D(5, 1)(kl.Dropout(0.1)(g))
     o = kl.Activation("softmax")(kl.Reshape((5,))(o))
@@ -220,7 +220,7 @@ def test_mobile_and_residual_cnn_layers_convert_exactly():
     assert rep.passed, rep.table()
     relu6 = [p for p in res.network.populations if p.source.startswith("re_lu")]
     assert relu6 and all(np.allclose(p.decode_scale, 6.0) for p in relu6)  # clipped neuron: λ = the clip
-    assert sum(p.name.startswith("max_pooling2d_c0_d") for p in res.network.populations) == 8  # 3×3 tournament
+    assert sum(p.name.startswith("pool_c0_d") for p in res.network.populations) == 8  # 3×3 tournament
     ro = res.network.readouts[0]
     assert ro.terms[0].pool == "global_avg" and ro.classes == 5
     assert rep.spiking[256]["output0"] >= 0.75
