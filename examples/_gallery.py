@@ -7,6 +7,7 @@ be traced to the run that made it.
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from pathlib import Path
@@ -42,3 +43,22 @@ def figure(out: Path, draw, *args) -> Path:
     fig = plt.figure(figsize=(10, 4.2))
     draw(fig, *args)
     return save_figure(fig, out)
+
+
+def parser(doc: str) -> argparse.ArgumentParser:
+    """An example's argument parser, with ``--out`` (default ``docs/examples/NAME.png``)."""
+    p = argparse.ArgumentParser(description=doc.splitlines()[0])
+    p.add_argument("--out", default=None, help="plot (PNG); the results JSON goes beside it")
+    return p
+
+
+def run_example(script: str, p: argparse.ArgumentParser, argv, run, draw) -> int:
+    """Parse, ``run(**options)``, record the results JSON, draw the plot from it."""
+    args = p.parse_args(argv)
+    t0 = time.perf_counter()
+    out = out_path(Path(script).stem, args.out)
+    results = run(**{k: v for k, v in vars(args).items() if k != "out"})
+    record(results, out, script, argv, t0)
+    figure(out, draw, results)
+    print(f"wrote {out} ({results['wall_seconds']} s)")
+    return 0

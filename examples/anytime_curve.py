@@ -11,10 +11,8 @@ dashed lines are the Keras ANN's mIoU on the same images.
 
 from __future__ import annotations
 
-import argparse
-import time
 
-from _gallery import figure, out_path, record
+from _gallery import parser, run_example
 
 
 def run(images: int, ticks: int) -> dict:
@@ -45,18 +43,10 @@ def draw(fig, r: dict) -> None:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = parser(__doc__)
     p.add_argument("--images", type=int, default=2)
     p.add_argument("--ticks", type=int, default=256)
-    p.add_argument("--out", default=None)
-    args = p.parse_args(argv)
-    t0 = time.perf_counter()
-    out = out_path("anytime_curve", args.out)
-    results = run(args.images, args.ticks)
-    record(results, out, __file__, argv, t0)
-    figure(out, draw, results)
-    print(f"wrote {out} ({results['wall_seconds']} s)")
-    return 0
+    return run_example(__file__, p, argv, run, draw)
 
 
 if __name__ == "__main__":

@@ -12,13 +12,11 @@ accuracy at every tick next to the ANN's, then again on Loihi.
 
 from __future__ import annotations
 
-import argparse
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
-from _gallery import figure, out_path, record
+from _gallery import parser, run_example
 
 
 def stripes(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -86,19 +84,11 @@ def draw(fig, r: dict) -> None:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = parser(__doc__)
     p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--images", type=int, default=200)
     p.add_argument("--ticks", type=int, default=128)
-    p.add_argument("--out", default=None)
-    args = p.parse_args(argv)
-    t0 = time.perf_counter()
-    out = out_path("classifier_from_npz", args.out)
-    results = run(args.epochs, args.images, args.ticks)
-    record(results, out, __file__, argv, t0)
-    figure(out, draw, results)
-    print(f"wrote {out} ({results['wall_seconds']} s)")
-    return 0
+    return run_example(__file__, p, argv, run, draw)
 
 
 if __name__ == "__main__":

@@ -12,12 +12,10 @@ output early; the looped one is small and gives output n only after its phase.
 
 from __future__ import annotations
 
-import argparse
 import tempfile
-import time
 from pathlib import Path
 
-from _gallery import figure, out_path, record
+from _gallery import parser, run_example
 
 
 def run(images: int, phase_ticks: int) -> dict:
@@ -63,18 +61,10 @@ def draw(fig, r: dict) -> None:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = parser(__doc__)
     p.add_argument("--images", type=int, default=2)
     p.add_argument("--phase-ticks", type=int, default=100)
-    p.add_argument("--out", default=None)
-    args = p.parse_args(argv)
-    t0 = time.perf_counter()
-    out = out_path("looped_vs_unrolled_loihi", args.out)
-    results = run(args.images, args.phase_ticks)
-    record(results, out, __file__, argv, t0)
-    figure(out, draw, results)
-    print(f"wrote {out} ({results['wall_seconds']} s)")
-    return 0
+    return run_example(__file__, p, argv, run, draw)
 
 
 if __name__ == "__main__":

@@ -13,13 +13,11 @@ shows the cores per chip and how far each chip's output rates move from the idea
 
 from __future__ import annotations
 
-import argparse
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
-from _gallery import figure, out_path, record
+from _gallery import parser, run_example
 
 
 def sinabs_style_graph(seed: int = 0):
@@ -89,17 +87,9 @@ def draw(fig, r: dict) -> None:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = parser(__doc__)
     p.add_argument("--ticks", type=int, default=128)
-    p.add_argument("--out", default=None)
-    args = p.parse_args(argv)
-    t0 = time.perf_counter()
-    out = out_path("nir_onto_chips", args.out)
-    results = run(args.ticks)
-    record(results, out, __file__, argv, t0)
-    figure(out, draw, results)
-    print(f"wrote {out} ({results['wall_seconds']} s)")
-    return 0
+    return run_example(__file__, p, argv, run, draw)
 
 
 if __name__ == "__main__":

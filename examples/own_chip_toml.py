@@ -12,13 +12,11 @@ my_chip.toml``.
 
 from __future__ import annotations
 
-import argparse
 import re
 import tempfile
-import time
 from pathlib import Path
 
-from _gallery import ROOT, figure, out_path, record
+from _gallery import ROOT, parser, run_example
 
 NEURONS = (256, 512, 1024, 2048, 4096)
 
@@ -66,16 +64,8 @@ def draw(fig, r: dict) -> None:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out", default=None)
-    args = p.parse_args(argv)
-    t0 = time.perf_counter()
-    out = out_path("own_chip_toml", args.out)
-    results = run()
-    record(results, out, __file__, argv, t0)
-    figure(out, draw, results)
-    print(f"wrote {out} ({results['wall_seconds']} s)")
-    return 0
+    p = parser(__doc__)
+    return run_example(__file__, p, argv, run, draw)
 
 
 if __name__ == "__main__":
