@@ -80,3 +80,16 @@ def test_float_pixels_are_refused_by_simulate(classifier, tmp_path, capsys):
     code = main(["simulate", str(d / "clf.h5"), "--calibration", f"npz:{d / 'data.npz'}", "--data",
                  f"npz:{tmp_path / 'float.npz'}", "--images", "2", "--ticks", "8", "-o", str(tmp_path / "r.json")])
     assert code == 1 and "never rescaled silently" in capsys.readouterr().err
+
+
+def test_run_experiment_scores_an_image_array(classifier):
+    from itnet_neuro.convert import convert_model
+    from itnet_neuro.sim.experiment import run_experiment
+
+    d = classifier
+    with np.load(d / "data.npz") as z:
+        x, y = z["x"], z["y"]
+    conv = convert_model(d / "clf.h5", calibration=x)
+    res = run_experiment(network=conv.network, ann_model=conv.model, data=(x, y), images=10, ticks=96)
+    o = res["outputs"][0]
+    assert res["data"] == "array" and o["metric"] == "accuracy" and o["ann_miou"] == 1.0 and o["snn_miou"] >= 0.8

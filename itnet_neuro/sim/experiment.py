@@ -53,19 +53,25 @@ def load_model(path: str | os.PathLike | None, calibration="synthetic"):
     return conv.network, conv.model, str(path)
 
 
-def load_images(data: str, net: Network, n: int, split: str = "test", seed: int = 0):
+def load_images(data, net: Network, n: int, split: str = "test", seed: int = 0):
     """``(x (B, C, H, W) preprocessed, labels (B, H_out, W_out) or None, void_label)`` at the network's size.
 
     ``data``: ``"synthetic"``, ``"camvid:DIR"``, ``"cityscapes:DIR"`` or ``"npz:FILE"``
     (:func:`itnet_neuro.data.load_dataset`); labels are class maps or, for a classifier, class indices.
     ``uint8`` images are raw pixels (the network's recorded scale applies), floats model inputs whose
-    range is checked (:func:`itnet_neuro.data.inputs.model_inputs`).
+    range is checked (:func:`itnet_neuro.data.inputs.model_inputs`). ``data`` may also be an array of
+    images ``N × H × W × C`` or a pair ``(images, labels)``.
     """
     from itnet_neuro.data import load_dataset
     from itnet_neuro.data.inputs import model_inputs
 
     c, h, w = net.input.shape
-    images, labels, _, void = load_dataset(data, split, height=h, width=w, n=n, seed=seed)
+    if isinstance(data, (np.ndarray, tuple, list)):
+        images, labels = (data, None) if isinstance(data, np.ndarray) else data
+        images = np.asarray(images)
+        images, void, data = (images[..., None] if images.ndim == 3 else images), None, "array"
+    else:
+        images, labels, _, void = load_dataset(data, split, height=h, width=w, n=n, seed=seed)
     images = np.asarray(images)[:n]
     labels = None if labels is None else np.asarray(labels)[:n]
     if images.shape[1:3] != (h, w):
@@ -97,6 +103,9 @@ def run_experiment(model=None, *, alloc=None, chip=None, backend: str = "fast", 
                    ann_model=None, keep_predictions: bool = True, calibration="synthetic",
                    **backend_options) -> dict:
     """Run one simulation experiment and return the results dict (see ``itnet-neuro simulate --help``).
+
+    ``data``: a dataset spec (``"synthetic"``, ``"npz:FILE"``, …), an image array ``N × H × W × C``, or
+    ``(images, labels)`` with labels as class indices (a classifier, scored by accuracy) or class maps.
 
     ``network`` (with optional ``ann_model``, the Keras model it came from) replaces loading ``model``,
     e.g. to run one conversion on several chips.
@@ -155,7 +164,7 @@ def run_experiment(model=None, *, alloc=None, chip=None, backend: str = "fast", 
         "ticks": int(result.ticks),
         "phase_ticks": result.phase_ticks,
         "images": int(result.images),
-        "data": data,
+        "data": data if isinstance(data, str) else "array",
         "model": desc,
         "network": {"name": net.name, "neurons": net.n_neurons, "synapses": net.n_synapses,
                     "iterations": n_it},
