@@ -22,7 +22,7 @@ test: setup
 	$(BIN)/python -m pytest -q
 
 test-all: setup
-	$(BIN)/python -m pytest -q -m 'slow or not slow' --slow  # --slow: nengo's pytest plugin skips slow tests without it
+	HYPOTHESIS_PROFILE=explore $(BIN)/python -m pytest -q -m 'slow or not slow' --slow  # --slow: nengo's pytest plugin skips slow tests without it
 
 bench: setup
 	$(BIN)/python benchmarks/run_all.py

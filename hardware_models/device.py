@@ -35,7 +35,8 @@ __all__ = [
     "QuantizedWeights", "quantize_weights", "quantize_float", "quantize_symmetric", "quantize_exponent",
     "quantize_axon_types", "quantize_sign_by_row", "quantize_trinary",
     "sample_mismatch", "sample_temporal_noise", "apply_weight_mismatch", "ChipInstance",
-    "ticks_to_seconds", "seconds_to_ticks", "EnergyEstimate", "energy_joules",
+    "ticks_to_seconds", "seconds_to_ticks", "EnergyEstimate", "energy_joules", "leak_per_tick", "NeuronRanges",
+    "neuron_ranges", "StoredParameter", "store_parameter",
 ]
 
 
@@ -495,14 +496,16 @@ def sample_mismatch(shape, rel_std: float, seed: int, *, stream: str | int = "we
     return _factors(_rng(seed, key), shape, rel_std)
 
 
-def sample_temporal_noise(shape, rel_std: float, seed: int, trial: int) -> np.ndarray:
+def sample_temporal_noise(shape, rel_std: float, seed: int, trial: int | tuple[int, ...]) -> np.ndarray:
     """Trial-to-trial noise factors: drawn afresh for every ``trial``, reproducible by (seed, trial).
 
     .. math:: n^{(r)}_i = \\max(0, 1 + \\sigma \\, \\xi^{(r)}_i)
 
     Multiply the synaptic input of trial ``r`` by them (``σ = chip.noise.temporal_noise_rel_std``).
+    ``trial`` may be a tuple of integers (e.g. population, image, tick): each tuple is its own stream.
     """
-    return _factors(_rng(seed, STREAMS["temporal"], trial), shape, rel_std)
+    keys = tuple(trial) if isinstance(trial, tuple) else (trial,)
+    return _factors(_rng(seed, STREAMS["temporal"], *keys), shape, rel_std)
 
 
 def apply_weight_mismatch(w, chip, seed: int) -> np.ndarray:
@@ -537,6 +540,109 @@ class ChipInstance:
     def temporal_factors(self, shape, trial: int) -> np.ndarray:
         """Trial-to-trial input noise factors."""
         return sample_temporal_noise(shape, self.chip.noise.temporal_noise_rel_std, self.seed, trial)
+
+
+# --------------------------------------------------------------------------------------------------
+# the chip's neuron
+
+
+def leak_per_tick(chip) -> float:
+    """Fraction of the membrane potential the chip's neuron loses per tick (the IR's ``leak``).
+
+    .. math:: \\lambda = 1 - e^{-\\Delta t / \\tau_m}
+
+    the exact decay of ``τ_m dv/dt = -v`` over one tick. ``τ_m`` is
+    ``chip.neuron.membrane_time_constant_s``, which the spec gives in the chip's emulated
+    (biological) time, so ``Δt`` is the tick's duration in that same time base:
+    ``timing.biological_tick_seconds`` (= ``tick_seconds · acceleration_factor``) on an accelerated
+    analog chip, ``timing.tick_seconds`` on a digital one. 0 for a neuron without a membrane time
+    constant (IF). BrainScaleS-2: ``1 - exp(-1 ms / 10 ms) = 0.0952``.
+    """
+    tau = chip.neuron.membrane_time_constant_s
+    if tau is None:
+        return 0.0
+    t = chip.timing
+    dt = t.biological_tick_seconds if t.acceleration_factor is not None else t.tick_seconds
+    return float(-math.expm1(-dt / tau))
+
+
+@dataclass(frozen=True)
+class NeuronRanges:
+    """Integer ranges of a chip's neuron parameters, in units of the weight step ``s`` of the
+    connections feeding the neuron (a value ``x`` is stored as ``round(x / s)``); ``None`` = not limited.
+
+    Attributes
+    ----------
+    threshold : (int, int) or None
+        ``[1, min(2^threshold_bits - 1, membrane maximum)]``: a threshold the membrane register cannot
+        reach would silence the neuron.
+    bias : (int, int) or None
+        ``±(2^(bias_bits - 1) - 1)``.
+    membrane : (int, int) or None
+        ``[-2^(membrane_bits - 1), 2^(membrane_bits - 1) - 1]`` (two's complement): the saturation.
+    """
+
+    threshold: tuple[int, int] | None
+    bias: tuple[int, int] | None
+    membrane: tuple[int, int] | None
+
+
+def neuron_ranges(chip) -> NeuronRanges:
+    """The :class:`NeuronRanges` of ``chip`` from ``neuron.threshold_bits``, ``bias_bits``, ``membrane_bits``."""
+    n = chip.neuron
+    membrane = None if n.membrane_bits is None else (-2 ** (n.membrane_bits - 1), 2 ** (n.membrane_bits - 1) - 1)
+    threshold = None
+    if n.threshold_bits is not None:
+        top = 2 ** n.threshold_bits - 1
+        threshold = (1, top if membrane is None else min(top, membrane[1]))
+    bias = None if n.bias_bits is None else (-(2 ** (n.bias_bits - 1) - 1), 2 ** (n.bias_bits - 1) - 1)
+    return NeuronRanges(threshold=threshold, bias=bias, membrane=membrane)
+
+
+@dataclass(frozen=True)
+class StoredParameter:
+    """A neuron parameter as the chip stores it (:func:`store_parameter`).
+
+    Attributes
+    ----------
+    values : ndarray of float64
+        Realized values, ``integers · step``.
+    integers : ndarray of int64
+    clipped : int
+        How many values fell outside the range (after rounding) and were clipped to it.
+    lowered, raised : float or None
+        Largest factor by which clipping shrank (``|x| / |x̂|``) or grew (``|x̂| / |x|``) the magnitude of a
+        value; None when no value moved that way.
+    """
+
+    values: np.ndarray
+    integers: np.ndarray
+    clipped: int
+    lowered: float | None
+    raised: float | None
+
+
+def store_parameter(x, step: float, lo: int | None, hi: int | None) -> StoredParameter:
+    """Round ``x`` to integer multiples of ``step`` and clip the integers to ``[lo, hi]``.
+
+    .. math:: q = \\operatorname{clip}(\\operatorname{round}(x / s), lo, hi), \\quad \\hat x = q s
+
+    Values whose rounded integer lies outside ``[lo, hi]`` are counted as clipped (rounding alone is
+    not a clip). ``lo``/``hi`` ``None``: unbounded on that side.
+    """
+    x = _as_float(x)
+    if not step > 0:
+        raise ValueError(f"step must be > 0, got {step}")
+    q = np.rint(x / step)
+    c = np.clip(q, lo, hi) if (lo is not None or hi is not None) else q
+    moved = c != q
+    a, b = np.abs(x[moved]) / step, np.abs(c[moved])
+    down, up = a > b, a < b
+    with np.errstate(divide="ignore"):  # a value clipped to 0 (or raised from 0) moved by an infinite factor
+        lowered = float(np.max(a[down] / b[down])) if down.any() else None
+        raised = float(np.max(b[up] / a[up])) if up.any() else None
+    return StoredParameter(values=c * step, integers=c.astype(np.int64), clipped=int(moved.sum()),
+                           lowered=lowered, raised=raised)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -458,6 +458,10 @@ class NeuronSpec(_Section):
                                     optional=True, gt=0)
     membrane_bits: int | None = _f("Bits of the membrane potential; None = float.", "int", unit="bits",
                                    optional=True, gt=0)
+    bias_bits: int | None = _f(
+        "Bits of the constant input a neuron adds every tick (bias; TrueNorth: the signed leak), sign "
+        "included, in units of the weight step: |bias| <= 2^(bits-1) - 1 steps; None = not limited "
+        "(float, or no published range).", "int", unit="bits", optional=True, gt=1)
     bias_supported: bool = _f("Whether a neuron can add a constant input every tick (bias or leak).",
                               "bool")
     membrane_time_constant_s: float | None = _f(

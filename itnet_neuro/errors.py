@@ -37,7 +37,7 @@ class UnsupportedLayerError(ModelFileError):
 
 
 class SchemaError(ItnetNeuroError, ValueError):
-    """An IR file has an unknown schema version or a malformed structure."""
+    """An IR or allocation (``alloc.json``) file has an unknown schema version or a malformed structure."""
 
 
 class ConversionError(ItnetNeuroError, ValueError):

@@ -7,13 +7,16 @@ Public API (imported lazily, so ``import mapping`` stays cheap)::
 
     from mapping import allocate, plan, find_violations, lower_bound_cores, compare
     alloc = plan(net, "loihi", schedule="auto")      # Allocation: feasible or not
-    alloc.to_json(); mapping.report.table(alloc); mapping.report.plot_cores(alloc, "cores.png")
+    mapping.report.table(alloc); mapping.report.plot_cores(alloc, "cores.png")
+    from mapping import allocfile; allocfile.write(alloc, "alloc.json"); allocfile.read("alloc.json")
 
 Modules: :mod:`~mapping.chip` (the one adapter to the chip spec), :mod:`~mapping.view` (nodes and
 edge geometry), :mod:`~mapping.schedule` (looped/unrolled, the state-buffer semantics),
 :mod:`~mapping.partition` (tiling), :mod:`~mapping.pack` (bin packing), :mod:`~mapping.place`
 (mesh placement), :mod:`~mapping.convlayer` (DYNAP-CNN cores), :mod:`~mapping.allocate`,
-:mod:`~mapping.report`, :mod:`~mapping.compare`, :mod:`~mapping.testing` (generators).
+:mod:`~mapping.report`, :mod:`~mapping.allocfile` (``alloc.json``, the one reader and writer),
+:mod:`~mapping.axons` (the cores' tiles and input-axon records), :mod:`~mapping.violations`,
+:mod:`~mapping.compare`, :mod:`~mapping.testing` (generators).
 """
 
 _API = {"allocate": "mapping.allocate", "plan": "mapping.allocate", "find_violations": "mapping.allocate",

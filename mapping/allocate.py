@@ -12,10 +12,8 @@ An infeasible allocation is still a complete result: :class:`AllocationError` ca
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import math
-import re
 import time
 from dataclasses import dataclass, field
 
@@ -29,7 +27,7 @@ from mapping.partition import RESOURCES, _group_boxes, partition
 from mapping.place import assign_chips, place
 from mapping.schedule import DEFAULT_PHASE_TICKS, SCHEDULES, build_view
 from mapping.view import View
-from mapping.violations import Violation
+from mapping.violations import Violation, merge_copies
 
 _LIMIT_ATTR = {"neurons": "max_neurons", "axons": "max_axons", "synapses": "max_synapses",
                "syn_bytes": "synapse_memory_bytes", "out_axons": "max_output_axons"}
@@ -102,10 +100,11 @@ class Allocation:
         return per_layer(self)
 
     def to_json(self) -> dict:
-        """The ``alloc.json`` document (see :func:`mapping.report.to_json`)."""
-        from mapping.report import to_json
+        """The ``alloc.json`` document as one dict (:func:`mapping.allocfile.to_dict`); to write it,
+        :func:`mapping.allocfile.write` streams the cores instead."""
+        from mapping import allocfile
 
-        return to_json(self)
+        return allocfile.to_dict(allocfile.from_allocation(self))
 
 
 # --------------------------------------------------------------------------------- lower bound
@@ -120,11 +119,15 @@ def _covered(lo: np.ndarray, hi: np.ndarray, n: int) -> np.ndarray:
 
 def _distinct_inputs(group, two_rows: bool) -> int:
     """Presynaptic neurons that feed a node through ``group`` (edges from one node): a lower bound,
-    the largest exact count of one edge (each edge's inputs form a product channels × rows × cols)."""
+    the largest exact count of one edge (each edge's inputs form a product channels × rows × cols, or
+    are counted from its explicit synapses)."""
     best = 0
     for e in group:
         d0, d1 = e.drive
         if d1 <= d0:
+            continue
+        if e.inputs is not None:  # explicit synapses: the exact count per channel
+            best = max(best, int(e.inputs.sum()) + (int(e.inputs[e.mixed].sum()) if two_rows else 0))
             continue
         cmask = _covered(e.clo[d0:d1], e.chi[d0:d1], e.pre_shape[0])
         rows = int(_covered(e.rlo, e.rhi, e.pre_shape[1]).sum())
@@ -233,7 +236,47 @@ def _unique_rows(mat: np.ndarray):
     return rows, inv.reshape(-1)
 
 
-def _crossbar(view: View, limits: Limits):
+@dataclass
+class Packing:
+    """What the tiling and packing step hands to the rest of the allocation (one entry per tile/core).
+
+    Tiles are stored node by node in view order; ``tile_box`` rows are ``(c0, c1, r0, r1, q0, q1)``.
+    Cores are numbered in placement order; ``core_chip``/``core_x``/``core_y`` place them on the
+    meshes (``core_gx``/``core_gy``: the chips tiled into one grid).
+
+    Attributes
+    ----------
+    tile_node, tile_box, tile_res, tile_core : arrays (T,), (T, 6), dict of (T,), (T,)
+    core_chip, core_x, core_y, core_gx, core_gy : arrays (K,)
+    violations : list of Violation
+        Found while tiling or assigning layers.
+    unfit_nodes : tuple of int
+        Indices of the nodes tiled with a limit raised to what one neuron needs (see
+        :attr:`Allocation.unfit_nodes`).
+    conv_layers : list of dict
+        Conv-layer chips: per layer its memory words, destinations, chip and core slot.
+    """
+
+    tile_node: np.ndarray
+    tile_box: np.ndarray
+    tile_res: dict
+    tile_core: np.ndarray
+    core_chip: np.ndarray
+    core_x: np.ndarray
+    core_y: np.ndarray
+    core_gx: np.ndarray
+    core_gy: np.ndarray
+    violations: list
+    unfit_nodes: tuple = ()
+    conv_layers: list = field(default_factory=list)
+
+    @property
+    def n_cores(self) -> int:
+        return int(self.core_chip.shape[0])
+
+
+def _crossbar(view: View, limits: Limits) -> Packing:
+    """Tile every node (:func:`~mapping.partition.partition`), pack the tiles, place the cores."""
     part = partition(view, limits)
     nodes = list(part.tilings.values())
     tile_node = np.concatenate([np.full(len(t.tiles), i, np.int64) for i, t in enumerate(nodes)])
@@ -256,13 +299,16 @@ def _crossbar(view: View, limits: Limits):
     classes = np.array(list(class_id), np.int64).reshape(len(class_id), len(RESOURCES))
     core = pack_classes(classes, np.concatenate(inverse), lim)
     n_cores = int(core.max()) + 1
-    rank = _core_order(core, n_cores)
-    core = rank[core]
-    relaxed_nodes = {i for i, t in enumerate(nodes) if t.relaxed}
-    return part, tile_node, tile_box, tile_res, core, n_cores, relaxed_nodes
+    core = _core_order(core, n_cores)[core]
+    core_mem = np.bincount(core, weights=tile_res["mem_bytes"], minlength=n_cores)
+    core_chip = assign_chips(core_mem, limits)
+    x, y, gx, gy = place(core_chip, limits)
+    unfit = tuple(i for i, t in enumerate(nodes) if t.relaxed)
+    return Packing(tile_node, tile_box, tile_res, core, core_chip, x, y, gx, gy, list(part.violations), unfit)
 
 
-def _conv(view: View, limits: Limits):
+def _conv(view: View, limits: Limits) -> Packing:
+    """One layer per core (:mod:`mapping.convlayer`): assign layers to cores of fitting memory, place them."""
     reqs, violations = layer_requirements(view, limits)
     chip, slot, v2 = assign_layers(reqs, limits)
     violations += v2
@@ -289,7 +335,9 @@ def _conv(view: View, limits: Limits):
     order = np.lexsort((slot, chip))
     core = np.empty(n, np.int64)
     core[order] = np.arange(n)
-    return reqs, violations, tile_node, tile_box, tile_res, core, chip[order], slot[order]
+    core_chip = chip[order]
+    x, y, gx, gy = place(core_chip, limits, slot[order])
+    return Packing(tile_node, tile_box, tile_res, core, core_chip, x, y, gx, gy, violations, conv_layers=reqs)
 
 
 def _traffic(view: View, tile_node, tile_box, tile_core, gx, gy, rates, seed: int = 0,
@@ -376,86 +424,62 @@ def _rate(rates, node) -> float:
     return float(np.mean(list(rates.values()))) if rates else 1.0
 
 
+def _limit_violations(p: Packing, limits: Limits) -> list[Violation]:
+    """Limits of the packed result: every per-core limit, the chip count, the chips' shared memory."""
+    out = []
+    core_res = _core_res(p)
+    # A tile over a per-core limit exists only where a single neuron needs more than a core has
+    # (already reported with its hint), so only other cores are checked.
+    if limits.architecture != "conv-layer":
+        flagged = np.zeros(p.n_cores, bool)
+        if p.unfit_nodes:
+            flagged[np.unique(p.tile_core[np.isin(p.tile_node, list(p.unfit_nodes))])] = True
+        for k in RESOURCES:
+            lim = getattr(limits, _LIMIT_ATTR[k])
+            over = (core_res[k] > lim) & ~flagged
+            if over.any():  # pragma: no cover - an allocator bug, reported rather than hidden
+                i = int(np.flatnonzero(over)[0])
+                out.append(Violation(f"core {i}", None, k, int(core_res[k][i]), lim,
+                                     "internal allocator error: please report it", what=_RESOURCE_NAME[k]))
+    n_chips = int(p.core_chip.max()) + 1 if p.n_cores else 0
+    if n_chips > limits.max_chips:
+        out.append(Violation("(network)", None, "chips", n_chips, limits.max_chips,
+                             "the network needs more chips than one system tiles: use the looped "
+                             "schedule, fewer iterations, a smaller input or fewer channels"))
+    if limits.architecture != "conv-layer" and limits.shared_memory_bytes < INF:
+        big = core_res["mem_bytes"] > limits.shared_memory_bytes
+        if big.any():
+            out.append(Violation("(network)", None, "shared_memory", int(core_res["mem_bytes"].max()),
+                                 limits.shared_memory_bytes, "smaller tiles or fewer per-iteration parameter rows"))
+    return out
+
+
+def _core_res(p: Packing) -> dict:
+    return {k: np.bincount(p.tile_core, weights=v, minlength=p.n_cores).astype(np.int64) for k, v in p.tile_res.items()}
+
+
 def _run(net, spec, schedule: str, phase_ticks: int, rates) -> Allocation:
     t0 = time.perf_counter()
     limits = limits_of(spec)
     view = build_view(net, schedule, limits, phase_ticks)
     violations: list[Violation] = []
     if schedule == "looped" and net.block is not None and not limits.switchable:
-        violations.append(Violation("(schedule)", "neuron parameters switchable at run time", 1, None,
+        violations.append(Violation("(schedule)", None, "switchable", 1, None,
                                     f"{spec.name} cannot rewrite thresholds/biases between phases "
                                     "(neuron.parameters_switchable_at_runtime = false): use --schedule unrolled"))
-    conv_info = {}
-    if limits.architecture == "conv-layer":
-        reqs, v, tile_node, tile_box, tile_res, tile_core, core_chip, slot = _conv(view, limits)
-        violations += v
-        n_cores = tile_core.size
-        x, y, gx, gy = place(core_chip, limits, slot)
-        conv_info = {"layers": reqs}
-        relaxed_nodes = set()
-    else:
-        part, tile_node, tile_box, tile_res, tile_core, n_cores, relaxed_nodes = _crossbar(view, limits)
-        violations += part.violations
-        core_mem = np.bincount(tile_core, weights=tile_res["mem_bytes"], minlength=n_cores)
-        core_chip = assign_chips(core_mem, limits)
-        x, y, gx, gy = place(core_chip, limits)
-    core_res = {k: np.bincount(tile_core, weights=v, minlength=n_cores).astype(np.int64)
-                for k, v in tile_res.items()}
-    # The result must respect every per-core limit; a tile over one exists only where a single neuron
-    # needs more than a core has (already reported with its hint), so only other cores are checked.
-    if limits.architecture != "conv-layer":
-        flagged = np.zeros(n_cores, bool)
-        if relaxed_nodes:
-            flagged[np.unique(tile_core[np.isin(tile_node, list(relaxed_nodes))])] = True
-        for k in RESOURCES:
-            lim = getattr(limits, _LIMIT_ATTR[k])
-            over = (core_res[k] > lim) & ~flagged
-            if over.any():  # pragma: no cover - an allocator bug, reported rather than hidden
-                i = int(np.flatnonzero(over)[0])
-                violations.append(Violation(f"core {i}", _RESOURCE_NAME[k], int(core_res[k][i]), lim,
-                                            "internal allocator error: please report it"))
-    n_chips = int(core_chip.max()) + 1 if n_cores else 0
-    if n_chips > limits.max_chips:
-        violations.append(Violation("(network)", "chips", n_chips, limits.max_chips,
-                                    "the network needs more chips than one system tiles: use the looped "
-                                    "schedule, fewer iterations, a smaller input or fewer channels"))
-    if limits.architecture != "conv-layer" and limits.shared_memory_bytes < INF:
-        big = core_res["mem_bytes"] > limits.shared_memory_bytes
-        if big.any():
-            violations.append(Violation("(network)", "core memory > chip shared memory (bytes)",
-                                        int(core_res["mem_bytes"].max()), limits.shared_memory_bytes,
-                                        "smaller tiles or fewer per-iteration parameter rows"))
-    violations = _merge_copies(violations)
+    p = _conv(view, limits) if limits.architecture == "conv-layer" else _crossbar(view, limits)
+    violations = merge_copies(violations + p.violations + _limit_violations(p, limits))
     lb, detail = _lower_bound(view, limits)
-    traffic = _traffic(view, tile_node, tile_box, tile_core, gx, gy, rates)
+    traffic = _traffic(view, p.tile_node, p.tile_box, p.tile_core, p.core_gx, p.core_gy, rates)
     alloc = Allocation(spec=spec, limits=limits, schedule=schedule, schedule_reason="", view=view,
-                       tile_node=tile_node, tile_box=tile_box, tile_res=tile_res, tile_core=tile_core,
-                       core_chip=core_chip, core_x=x, core_y=y, core_gx=gx, core_gy=gy, core_res=core_res,
-                       violations=violations, lower_bound=lb, lower_bound_detail=detail, traffic=traffic,
-                       phase_ticks=int(phase_ticks), conv_layer=conv_info,
-                       unfit_nodes=tuple(view.nodes[i].name for i in sorted(relaxed_nodes)))
+                       tile_node=p.tile_node, tile_box=p.tile_box, tile_res=p.tile_res, tile_core=p.tile_core,
+                       core_chip=p.core_chip, core_x=p.core_x, core_y=p.core_y, core_gx=p.core_gx,
+                       core_gy=p.core_gy, core_res=_core_res(p), violations=violations, lower_bound=lb,
+                       lower_bound_detail=detail, traffic=traffic, phase_ticks=int(phase_ticks),
+                       conv_layer={"layers": p.conv_layers} if p.conv_layers else {},
+                       unfit_nodes=tuple(view.nodes[i].name for i in p.unfit_nodes))
     alloc.seconds = time.perf_counter() - t0
     return alloc
-
-
-_COPY = re.compile(r"@(\d+)")
-
-
-def _merge_copies(violations: list[Violation]) -> list[Violation]:
-    """One violation per population for the same excess in several unrolled copies (``h@2, h@3 …``)."""
-    merged: dict[tuple, list] = {}
-    for v in violations:
-        key = (_COPY.sub("", v.layer), _COPY.sub("", v.resource), v.value, v.limit, _COPY.sub("", v.hint))
-        merged.setdefault(key, []).append(v)
-    out = []
-    for key, vs in merged.items():
-        if len(vs) == 1:
-            out.append(vs[0])
-            continue
-        its = sorted({int(m.group(1)) for v in vs for m in [_COPY.search(v.layer)] if m})
-        layer = f"{key[0]}@{its[0]}..{its[-1]} ({len(vs)} copies)" if its else key[0]
-        out.append(dataclasses.replace(vs[0], layer=layer, hint=key[4]))
-    return out
 
 
 def _summary(a: Allocation) -> dict:

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mapping.chip import INF, Limits
+from mapping.schedule import split_copy
 from mapping.view import Edge, Node, View
 from mapping.violations import Violation
 
@@ -428,7 +429,7 @@ def _hint_fanin(node: Node, edges: list[Edge], value: float, limit: float, resou
     conv_part = sum(e.fan_in * factor[e.name] for e in convs)
     budget = limit - (value - conv_part)
     parts = []
-    names = repr(convs[0].name) if len(convs) == 1 else f"its {len(convs)} convolutions"
+    names = repr(split_copy(convs[0].name)[0]) if len(convs) == 1 else f"its {len(convs)} convolutions"
     if convs and budget >= 1:
         cins = [e.cin_factor for e in convs]
         area = max(e.kernel[0] * e.kernel[1] for e in convs)
@@ -446,7 +447,7 @@ def _hint_fanin(node: Node, edges: list[Edge], value: float, limit: float, resou
             parts.append(f"feed it at most {ch} input channels in total (now {sum(cins)})")
     dense = [e for e in edges if e.op == "dense"]
     if dense:
-        parts.append(f"reduce the input of {dense[0].name!r} to at most {int(limit)} neurons (pool it first)")
+        parts.append(f"reduce the input of {split_copy(dense[0].name)[0]!r} to at most {int(limit)} neurons (pool it first)")
     if len(edges) > 1:
         parts.append(f"it sums {len(edges)} incoming connections: concatenate fewer inputs")
     if not parts:
@@ -464,11 +465,11 @@ def neuron_violations(view: View, node: Node, limits: Limits) -> tuple[list[Viol
     fanin = np.zeros(c, np.int64)
     for e in edges:
         fanin += np.where((cidx >= e.drive[0]) & (cidx < e.drive[1]), e.fan_in, 0)
-    layer = node.population if node.iteration is None else node.name
+    where = (node.population, node.iteration)
     if fanin.size and fanin.max() > limits.max_fanin:
         v = int(fanin.max())
-        out.append(Violation(layer, "fan-in per neuron", v, limits.max_fanin,
-                             _hint_fanin(node, edges, v, limits.max_fanin, "fan-in", False)))
+        out.append(Violation(*where, "fan_in", v, limits.max_fanin,
+                             _hint_fanin(node, edges, v, limits.max_fanin, "fan_in", False)))
     # One neuron (1 channel × 1 pixel) at the place of the largest receptive field.
     ctx = _NodeContext(view, node, limits, None)
     zeros = np.zeros(c, np.int64)
@@ -484,13 +485,11 @@ def neuron_violations(view: View, node: Node, limits: Limits) -> tuple[list[Viol
         res = ctx.measure(*(np.array([x]) for x in (0, c, r, r + 1, q, q + 1)))
         for k in ("axons", "synapses", "syn_bytes"):
             pixel[k] = max(pixel.get(k, 0), int(res[k][0]))
-    for k, lim_name, resource in (("axons", "max_axons", "axons per neuron"),
-                                  ("synapses", "max_synapses", "synapses per neuron"),
-                                  ("syn_bytes", "synapse_memory_bytes", "synapse memory per neuron (bytes)")):
+    for k, lim_name in (("axons", "max_axons"), ("synapses", "max_synapses"), ("syn_bytes", "synapse_memory_bytes")):
         lim = getattr(limits, lim_name)
         if worst[k] > lim:
-            if not (k == "axons" and out and out[0].resource == "fan-in per neuron" and out[0].value == worst[k]):
-                out.append(Violation(layer, resource, worst[k], lim,
+            if not (k == "axons" and out and out[0].resource == "fan_in" and out[0].value == worst[k]):
+                out.append(Violation(*where, k, worst[k], lim,
                                      _hint_fanin(node, edges, worst[k], lim, k, limits.two_rows)))
             relaxed[k] = max(worst[k], pixel[k])
     return out, relaxed
@@ -576,8 +575,11 @@ def partition(view: View, limits: Limits, max_passes: int = 6) -> Partition:
         if key not in checked:
             checked[key] = neuron_violations(view, node, limits)
         v, r = checked[key]
-        layer = node.population if node.iteration is None else node.name
-        violations.extend(dataclasses.replace(x, layer=layer) for x in v)
+        # Nodes of one structure share the check, but each hint names the node's own connections.
+        edges = view.incoming[node.name]
+        violations.extend(dataclasses.replace(x, population=node.population, iteration=node.iteration,
+                                              hint=_hint_fanin(node, edges, x.value, x.limit, x.resource,
+                                                               limits.two_rows)) for x in v)
         relaxed[node.name] = r
     need_dest = limits.needs_fanout
     tilings: dict[str, NodeTiling] = {}

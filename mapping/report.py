@@ -1,4 +1,7 @@
-"""Reports of an :class:`~mapping.allocate.Allocation`: ``alloc.json``, the terminal table, the core map."""
+"""Reports of an :class:`~mapping.allocate.Allocation`: per-layer rows, the terminal table, the core map.
+
+``alloc.json`` is written and read by :mod:`mapping.allocfile` only.
+"""
 
 from __future__ import annotations
 
@@ -6,26 +9,13 @@ import math
 
 import numpy as np
 
-from itnet_neuro.utils import json_default
-from mapping.chip import INF, quantization_of
-
-ALLOC_SCHEMA_VERSION = 1
-
-#: Top-level keys of ``alloc.json`` (see :func:`to_json`).
-ALLOC_KEYS = ("schema_version", "chip", "network", "schedule", "schedule_reason", "alternatives", "feasible",
-              "cores_used", "chips_used", "n_chips", "phase_ticks", "lower_bound_cores", "lower_bound_detail",
-              "ratio_to_lower_bound", "violations", "quantization", "looped", "notes", "not_allocated",
-              "placement", "seconds", "per_layer", "cores")
+from mapping.chip import INF
 
 
 def _pct(num: float, den: float) -> float | None:
     if den is None or not math.isfinite(den) or den <= 0:
         return None
     return round(100.0 * num / den, 1)
-
-
-def _lim(x):
-    return None if x is None or (isinstance(x, float) and math.isinf(x)) else (int(x) if float(x).is_integer() else x)
 
 
 def per_layer(a) -> list[dict]:
@@ -64,114 +54,6 @@ def per_layer(a) -> list[dict]:
                                       "synapses": _pct(float(sums[syn_key][i]), n * syn_lim)}
         rows.append(row)
     return rows
-
-
-def _iter_cores(a):
-    """The ``cores`` entries of ``alloc.json``, one dict at a time (see :func:`to_json`)."""
-    nodes = a.view.nodes
-    order = np.argsort(a.tile_core, kind="stable")
-    bounds = np.searchsorted(a.tile_core[order], np.arange(a.cores_used + 1))
-    box = a.tile_box.tolist()
-    neurons, own = a.tile_res["neurons"].tolist(), a.tile_res["own"].tolist()
-    tile_node = a.tile_node.tolist()
-    labels = [(n.population if n.kind == "population" else n.name, n.iteration, n.kind, n.multiplexed) for n in nodes]
-    cres = {k: a.core_res[k].tolist() for k in ("neurons", "axons", "synapses", "mem_bytes", "out_axons")}
-    chip, x, y = a.core_chip.tolist(), a.core_x.tolist(), a.core_y.tolist()
-    order = order.tolist()
-    for i in range(a.cores_used):
-        tiles = []
-        for t in order[bounds[i]:bounds[i + 1]]:
-            pop, it, kind, mux = labels[tile_node[t]]
-            b = box[t]
-            tile = {"population": pop, "iteration": it, "channels": b[0:2], "rows": b[2:4], "cols": b[4:6],
-                    "neurons": neurons[t], "own": own[t]}
-            if kind != "population":
-                tile["kind"] = kind
-            if mux:
-                tile["multiplexed"] = True
-            tiles.append(tile)
-        yield {"id": i, "chip": chip[i], "x": x[i], "y": y[i], "tiles": tiles, "neurons": cres["neurons"][i],
-               "axons": cres["axons"][i], "synapses": cres["synapses"][i], "memory_bytes": cres["mem_bytes"][i],
-               "output_axons": cres["out_axons"][i]}
-
-
-def write_json(a, path) -> None:
-    """Write ``alloc.json`` atomically, streaming the ``cores`` (millions of them for a large network)."""
-    import json
-
-    from itnet_neuro.utils import atomic_path
-
-    head = to_json(a, cores=False)
-    with atomic_path(path) as tmp, open(tmp, "w") as f:
-        text = json.dumps(head, indent=2, default=json_default)
-        f.write(text[:-2] + ',\n  "cores": [')
-        for i, core in enumerate(_iter_cores(a)):
-            f.write(("\n    " if i == 0 else ",\n    ") + json.dumps(core, separators=(",", ":")))
-        f.write("\n  ]\n}\n")
-
-
-def to_json(a, cores: bool = True) -> dict:
-    """The ``alloc.json`` document.
-
-    Keys: ``chip`` (name and limits), ``schedule``, ``schedule_reason``, ``feasible``,
-    ``cores_used``, ``chips_used``, ``lower_bound_cores`` (+ ``lower_bound_detail``,
-    ``ratio_to_lower_bound``), ``violations`` (layer, resource, value, limit, hint), ``cores`` (one
-    per core: id, chip, x, y, tiles, neurons, axons, synapses, memory_bytes), ``per_layer``,
-    ``quantization``, ``looped`` (phase ticks, state buffer), ``placement`` (spikes × hops),
-    ``not_allocated`` (the off-chip input and the readouts).
-
-    A tile is ``{population, iteration, channels: [a, b), rows: [a, b), cols: [a, b), neurons}``;
-    ``iteration`` is the unrolled copy's iteration (1-based) or null (outside the block, or the
-    looped block, whose cores serve every iteration in turn); ``neurons`` counts the copies made
-    for fan-out (``own`` without them). Relay tiles of the looped state buffer have
-    ``kind: "relay"`` and ``population: "<state>~relayK"``.
-    """
-    spec, lim = a.spec, a.limits
-    nodes = a.view.nodes
-    limits = {"max_neurons": _lim(lim.max_neurons), "max_axons": _lim(lim.max_axons),
-              "max_synapses": _lim(lim.max_synapses), "synapse_memory_bytes": _lim(lim.synapse_memory_bytes),
-              "max_output_axons": _lim(lim.max_output_axons), "max_fanin_per_neuron": _lim(lim.max_fanin),
-              "max_fanout_cores_per_neuron": _lim(lim.max_fanout_cores), "cores_per_chip": _lim(lim.cores_per_chip),
-              "mesh": [_lim(lim.mesh_rows), _lim(lim.mesh_cols)], "max_chips": _lim(lim.max_chips)}
-    readouts = sorted({n.population for n in nodes if n.read_out})
-    doc = {
-        "schema_version": ALLOC_SCHEMA_VERSION,
-        "chip": {"name": spec.name, "full_name": spec.full_name, "architecture": lim.architecture,
-                 "path": getattr(spec, "path", ""), "limits": limits},
-        "network": {"neurons": int(a.view.n_neurons), "synapses": int(a.view.n_synapses),
-                    "nodes": len(nodes)},
-        "schedule": a.schedule,
-        "schedule_reason": a.schedule_reason,
-        "alternatives": a.alternatives,
-        "feasible": a.feasible,
-        "cores_used": a.cores_used,
-        "chips_used": a.chips_used,
-        "n_chips": a.chips_used,
-        "phase_ticks": a.phase_ticks if a.schedule == "looped" else None,
-        "lower_bound_cores": int(a.lower_bound),
-        "lower_bound_detail": a.lower_bound_detail,
-        "ratio_to_lower_bound": round(a.ratio_to_lower_bound, 4),
-        "violations": [v.to_dict() for v in a.violations],
-        "quantization": quantization_of(spec),
-        "looped": {"phase_ticks": a.phase_ticks, "state_buffer": a.view.state_buffer,
-                   "semantics": "see mapping.schedule: iteration n at local tick τ of phase n receives the state "
-                                "spikes iteration n-1 emitted at local tick τ - d of phase n-1 (d: the feedback "
-                                "connection's delay), i.e. a delay line of phase_ticks + d ticks; block "
-                                "neurons restart from v_init at every phase start"} if a.schedule == "looped" else None,
-        "notes": list(a.view.notes),
-        "not_allocated": {"input": f"{a.view.input_name} {list(a.view.input_shape)}: injected from off chip as "
-                                   "input axons (counted on the cores it feeds)",
-                          "readouts": "decoded by the host from the spikes of " + (", ".join(readouts) or "-")
-                                      + " (one off-chip destination per neuron, counted in fan-out)"},
-        "placement": a.traffic,
-        "seconds": round(a.seconds, 3),
-        "per_layer": per_layer(a),
-    }
-    if cores:
-        doc["cores"] = list(_iter_cores(a))
-    if a.conv_layer:
-        doc["conv_layers"] = a.conv_layer["layers"]
-    return doc
 
 
 # ------------------------------------------------------------------------------------- terminal

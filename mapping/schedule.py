@@ -67,7 +67,8 @@ def _read_out(net) -> set[str]:
     return {t.population for r in net.readouts for t in r.terms}
 
 
-def _split_copy(name: str) -> tuple[str, int | None]:
+def split_copy(name: str) -> tuple[str, int | None]:
+    """``("conv", 3)`` for the name ``conv@3`` of an unrolled copy (node or connection), else ``(name, None)``."""
     if "@" in name:
         base, it = name.rsplit("@", 1)
         if it.isdigit():
@@ -81,7 +82,7 @@ def unrolled_view(net) -> View:
     read = _read_out(flat)
     nodes = []
     for p in flat.populations:
-        base, it = _split_copy(p.name) if net.block is not None else (p.name, None)
+        base, it = split_copy(p.name) if net.block is not None else (p.name, None)
         nodes.append(Node(name=p.name, population=base, iteration=it, shape=p.shape, table_rows=1,
                           multiplexed=False, read_out=p.name in read))
     edges = []
@@ -90,7 +91,7 @@ def unrolled_view(net) -> View:
     shapes[flat.input.name] = flat.input.shape
     for c in flat.connections:
         pre_shape, post_shape = shapes[c.pre], shapes[c.post]
-        base = _split_copy(c.name)[0] if net.block is not None else c.name
+        base = split_copy(c.name)[0] if net.block is not None else c.name
         key = (base, pre_shape, post_shape, c.pre == flat.input.name)
         if key not in templates:  # the copies of one connection share geometry and weights
             templates[key] = edge_from_connection(c, pre_shape, post_shape, from_input=c.pre == flat.input.name)

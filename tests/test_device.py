@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 
 from hardware_models import list_chips, load_chip
-from hardware_models.device import (ChipInstance, apply_weight_mismatch, energy_joules, quantize_axon_types,
-                                    quantize_exponent, quantize_float, quantize_sign_by_row,
-                                    quantize_symmetric, quantize_trinary, quantize_weights, sample_mismatch,
-                                    sample_temporal_noise, seconds_to_ticks, ticks_to_seconds)
+from hardware_models.device import (ChipInstance, NeuronRanges, apply_weight_mismatch, energy_joules,
+                                    leak_per_tick, neuron_ranges, quantize_axon_types, quantize_exponent,
+                                    quantize_float, quantize_sign_by_row, quantize_symmetric, quantize_trinary,
+                                    quantize_weights, sample_mismatch, sample_temporal_noise, seconds_to_ticks,
+                                    store_parameter, ticks_to_seconds)
 
 # ------------------------------------------------------------------------------------------ symmetric
 
@@ -218,6 +219,49 @@ def test_chip_instance_uses_the_chips_noise_figures():
     assert n.std() == pytest.approx(bss2.noise.neuron_mismatch_rel_std, rel=0.02)
     t = inst.temporal_factors(200_000, trial=0)
     assert t.std() == pytest.approx(bss2.noise.temporal_noise_rel_std, rel=0.02)
+
+
+def test_temporal_noise_tuple_trials_are_separate_streams():
+    a = sample_temporal_noise(50, 0.1, seed=1, trial=(7, 0, 3))
+    np.testing.assert_array_equal(a, sample_temporal_noise(50, 0.1, seed=1, trial=(7, 0, 3)))
+    assert not np.array_equal(a, sample_temporal_noise(50, 0.1, seed=1, trial=(7, 1, 3)))
+    assert not np.array_equal(a, sample_temporal_noise(50, 0.1, seed=1, trial=(7, 0, 4)))
+
+
+# ------------------------------------------------------------------------------------ the chip's neuron
+
+
+def test_leak_per_tick_from_membrane_time_constant():
+    # BrainScaleS-2: τ_m = 10 ms and a tick of 1 ms, both biological: 1 − e^(−0.1)
+    assert leak_per_tick(load_chip("brainscales2")) == pytest.approx(0.0951625819640404, rel=1e-12)
+    assert leak_per_tick(load_chip("brainscales1")) == pytest.approx(0.0951625819640404, rel=1e-12)
+    assert leak_per_tick(load_chip("truenorth")) == 0.0  # IF: no membrane time constant
+
+
+def test_neuron_ranges_hand_worked():
+    tn = neuron_ranges(load_chip("truenorth"))  # 18-bit threshold, 9-bit leak, 20-bit membrane
+    assert tn.threshold == (1, 2 ** 18 - 1) and tn.bias == (-255, 255) and tn.membrane == (-2 ** 19, 2 ** 19 - 1)
+    dyn = neuron_ranges(load_chip("dynapcnn"))  # 16-bit threshold, but the 16-bit signed membrane tops out first
+    assert dyn.threshold == (1, 2 ** 15 - 1) and dyn.bias == (-127, 127) and dyn.membrane == (-2 ** 15, 2 ** 15 - 1)
+    bss = neuron_ranges(load_chip("brainscales2"))
+    assert bss.threshold == (1, 1023) and bss.bias is None and bss.membrane is None
+    assert neuron_ranges(load_chip("ideal")) == NeuronRanges(None, None, None)
+
+
+def test_store_parameter_hand_worked():
+    # step 0.5: 0.1 → 0 (raised to 1, ×5), 2.0 → 4, 700 → 1400 (lowered to 1023, ×1400/1023), 511.6 → 1023 (fits)
+    r = store_parameter([0.1, 2.0, 700.0, 511.6], 0.5, 1, 1023)
+    np.testing.assert_array_equal(r.integers, [1, 4, 1023, 1023])
+    np.testing.assert_array_equal(r.values, [0.5, 2.0, 511.5, 511.5])
+    assert r.clipped == 2
+    assert r.lowered == pytest.approx(1400 / 1023) and r.raised == pytest.approx(5.0)
+    r = store_parameter([-300.0, 300.0, -12.3], 1.0, -255, 255)  # a signed 9-bit range
+    np.testing.assert_array_equal(r.integers, [-255, 255, -12])
+    assert r.clipped == 2 and r.lowered == pytest.approx(300 / 255) and r.raised is None
+    r = store_parameter([3.3, -1e6], 0.25, None, None)  # unbounded: rounding only, nothing clipped
+    assert r.clipped == 0 and r.lowered is None and list(r.values) == [3.25, -1e6]
+    with pytest.raises(ValueError, match="step must be > 0"):
+        store_parameter([1.0], 0.0, 1, 2)
 
 
 # ----------------------------------------------------------------------------------- timing, energy

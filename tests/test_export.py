@@ -142,3 +142,33 @@ def test_shipped_model_round_trips(tmp_path):
     net = convert_model(SHIPPED_MODEL, n_calibration=4).network
     graph, ref = _round_trip(net, tmp_path, ticks=12, batch=1)
     assert max(np.asarray(getattr(n, "weight", 0)).size for n in graph.nodes.values()) < 1_000_000
+
+
+def test_per_neuron_thresholds_written_and_saturation_refused(tmp_path):
+    import dataclasses
+
+    from itnet_neuro.errors import ConversionError
+
+    net = _depthwise_net()
+    tmap = np.random.default_rng(3).uniform(0.5, 1.5, (1, 8, 4, 4))
+    a = dataclasses.replace(net.population("a"), threshold_map=tmap)
+    mapped = dataclasses.replace(net, populations=(a, net.population("b")))
+    g = nir.read(str(export_nir(mapped, tmp_path / "map.nir")))
+    np.testing.assert_allclose(np.asarray(g.nodes["a"].v_threshold), tmap[0].astype(np.float32))
+    for change, feature in ((dict(v_max=4.0), "membrane saturation"),
+                            (dict(bias_map=np.zeros((1, 8, 4, 4))), "per-neuron biases")):
+        bad = dataclasses.replace(net, populations=(dataclasses.replace(a, **change), net.population("b")))
+        with pytest.raises(ConversionError, match=f"population 'a' has {feature}"):
+            export_nir(bad, tmp_path / "bad.nir")
+
+
+def test_reset_to_zero_and_threshold_maps_round_trip(tmp_path):
+    """NEURON's reset='zero' is NIR's own reset (v = v_reset = 0); a threshold_map is NIR's per-neuron θ."""
+    from itnet_neuro.sim.testnets import random_convnet
+
+    net = random_convnet(3, iterations=2)
+    rng = np.random.default_rng(5)
+    pops = tuple(dataclasses.replace(p, reset="zero") if p.name in ("a", "mix") else
+                 dataclasses.replace(p, threshold_map=np.round(rng.uniform(0.75, 1.25, (p.rows,) + p.shape) * 8) / 8)
+                 if p.name == "b" else p for p in net.populations)
+    _round_trip(dataclasses.replace(net, populations=pops), tmp_path, ticks=24)

@@ -18,8 +18,12 @@ def _same(a: Network, b: Network):
     for p, q in zip(a.populations, b.populations):
         for key in ("threshold", "bias", "decode_scale"):
             np.testing.assert_array_equal(getattr(p, key), getattr(q, key))
-        assert (p.shape, p.v_init, p.leak, p.role, p.pair, p.sign, p.source) == \
-               (q.shape, q.v_init, q.leak, q.role, q.pair, q.sign, q.source)
+        assert (p.shape, p.v_init, p.leak, p.role, p.pair, p.sign, p.source, p.reset, p.v_min, p.v_max) == \
+               (q.shape, q.v_init, q.leak, q.role, q.pair, q.sign, q.source, q.reset, q.v_min, q.v_max)
+        for key in ("threshold_map", "bias_map"):
+            assert (getattr(p, key) is None) == (getattr(q, key) is None), key
+            if getattr(p, key) is not None:
+                np.testing.assert_array_equal(getattr(p, key), getattr(q, key))
     for c, d in zip(a.connections, b.connections):
         np.testing.assert_array_equal(c.weight, d.weight)
         assert dataclasses.replace(c, weight=d.weight).__dict__.keys() == d.__dict__.keys()
@@ -123,3 +127,71 @@ def test_block_rows_checked():
     pops = tuple(p.with_rows(0, p.name) if p.name == "hidden" else p for p in net.populations)
     with pytest.raises(ValidationError, match="rows"):
         dataclasses.replace(net, populations=pops)
+
+
+def _with_neuron_options(net: Network) -> Network:
+    """``net`` with every neuron option set on the block member ``hidden`` and the population ``data``."""
+    rng = np.random.default_rng(1)
+    pops = []
+    for p in net.populations:
+        if p.name == "hidden":
+            full = (p.rows,) + p.shape
+            p = dataclasses.replace(p, threshold_map=rng.uniform(0.5, 1.5, full), bias_map=rng.normal(0, 0.1, full),
+                                    reset="zero", v_min=-2.0, v_max=3.0, leak=0.25)
+        elif p.name == "data":
+            p = dataclasses.replace(p, v_min=-1.5)
+        pops.append(p)
+    return dataclasses.replace(net, populations=tuple(pops))
+
+
+def test_neuron_options_round_trip(tmp_path):
+    net = _with_neuron_options(tiny_iterative_network())
+    path = save_network(net, tmp_path / "net.snn.h5")
+    back = load_network(path)
+    _same(net, back)
+    assert back.population("data").v_max is None and back.population("data").v_min == -1.5
+
+
+def test_version_1_file_reads_with_default_neuron(tmp_path):
+    """A file written before the neuron options (schema 1: no reset/v_min/v_max, no maps) still reads."""
+    net = tiny_iterative_network()
+    path = save_network(net, tmp_path / "net.snn.h5")
+    with h5py.File(path, "a") as f:
+        f.attrs["schema_version"] = 1
+        for g in f["populations"].values():
+            for key in ("reset", "v_min", "v_max"):
+                del g.attrs[key]
+    back = load_network(path)
+    _same(net, back)
+    assert all(p.ideal_neuron and p.threshold_map is None for p in back.populations)
+
+
+def test_unroll_keeps_neuron_options():
+    net = _with_neuron_options(tiny_iterative_network(iterations=3))
+    hidden = net.population("hidden")
+    flat = net.unroll()
+    for n in (1, 2, 3):
+        copy = flat.population(f"hidden@{n}")
+        assert (copy.reset, copy.v_min, copy.v_max, copy.leak) == ("zero", -2.0, 3.0, 0.25)
+        np.testing.assert_array_equal(copy.threshold_map[0], hidden.threshold_map[n - 1])
+        np.testing.assert_array_equal(copy.bias_map[0], hidden.bias_map[n - 1])
+        theta, bias = copy.neuron_params()
+        np.testing.assert_array_equal(theta, hidden.threshold_map[n - 1])
+    theta, bias = flat.population("data").neuron_params()  # no maps: the channel values broadcast
+    np.testing.assert_array_equal(theta[:, 2, 3], net.population("data").threshold[0])
+    assert not flat.population("hidden@1").ideal_neuron and flat.population("state@1").ideal_neuron
+
+
+@pytest.mark.parametrize("change, match", [
+    (dict(reset="hold"), "reset must be one of"),
+    (dict(v_min=0.5), "v_min must be <= 0"),
+    (dict(v_max=0.0), "v_max must be > 0"),
+    (dict(v_max=float("inf")), "v_max must be finite or None"),
+    (dict(threshold_map=np.ones((1, 3, 1, 1))), "threshold_map must have shape"),
+    (dict(threshold_map=np.zeros((1, 2, 1, 1))), "threshold_map must be > 0"),
+    (dict(bias_map=np.full((1, 2, 1, 1), np.nan)), "bias_map contains NaN"),
+])
+def test_neuron_option_validation(change, match):
+    with pytest.raises(ValidationError, match=match) as info:
+        Population("p", (2, 1, 1), threshold=[1.0, 1.0], bias=0.0, decode_scale=1.0, **change)
+    assert "'p'" in str(info.value)

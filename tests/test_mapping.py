@@ -11,7 +11,7 @@ from itnet_neuro.errors import AllocationError, ValidationError
 from itnet_neuro.ir import Connection, InputSpec, Network, Population, Readout, ReadoutTerm, save_network
 from itnet_neuro.ir.examples import tiny_iterative_network
 from mapping.allocate import allocate, find_violations, lower_bound_cores, plan
-from mapping.report import ALLOC_KEYS
+from mapping.allocfile import ALLOC_KEYS
 from mapping.testing import itnet_like_network
 
 
@@ -45,7 +45,7 @@ def test_truenorth_fanin_violation_names_layer_value_limit_and_fix():
     conns = (Connection("in", "x", "a", "conv2d", np.ones((32, 1, 1, 1))),
              Connection("a_b", "a", "b", "conv2d", np.ones((8, 32, 3, 3)), padding=(1, 1, 1, 1)))
     net = _net(pops, conns, "b")
-    v = [v for v in find_violations(net, "truenorth") if v.resource == "fan-in per neuron"]
+    v = [v for v in find_violations(net, "truenorth") if v.resource == "fan_in"]
     assert len(v) == 1 and v[0].layer == "b" and v[0].value == 32 * 9 and v[0].limit == 256
     assert "groups ×2" in v[0].hint and "kernel" in v[0].hint
     with pytest.raises(AllocationError) as info:
@@ -176,7 +176,7 @@ def test_dynapcnn_one_layer_per_core_with_the_sinabs_memory_formula():
     net2 = Network("t2", net.input, pops + (_pop("c", (16, 32, 32)),), conns2,
                    (Readout("r", 0, (ReadoutTerm("c", np.ones((1, 16))),), np.zeros(1)),))
     v = find_violations(net2, "dynapcnn")
-    assert any(x.resource == "operation 'resize'" and x.limit is None for x in v)
+    assert any(x.resource == "operation" and x.what == "operation 'resize'" and x.limit is None for x in v)
 
 
 def test_alloc_json_has_the_documented_keys(tmp_path):
@@ -207,7 +207,7 @@ def test_cli_allocate_writes_report_and_exits_3_when_infeasible(tmp_path, capsys
     out2 = tmp_path / "tn.json"
     assert main(["allocate", str(path2), "--chip", "truenorth", "-o", str(out2), "--plot", "none"]) == 3
     doc = json.loads(out2.read_text())
-    assert doc["feasible"] is False and doc["violations"][0]["resource"] == "fan-in per neuron"
+    assert doc["feasible"] is False and doc["violations"][0]["resource"] == "fan_in"
     assert "does not fit" in capsys.readouterr().err
 
 
@@ -247,10 +247,10 @@ def test_allocate_shipped_model_on_truenorth_out_of_the_box(tmp_path, capsys, mo
 
 
 def test_streamed_alloc_json_equals_the_document(tmp_path):
-    from mapping.report import write_json
+    from mapping.allocfile import write
 
     a = plan(tiny_iterative_network(height=12, width=12, channels=6), "truenorth", "unrolled")
-    write_json(a, tmp_path / "a.json")
+    write(a, tmp_path / "a.json")
     assert json.loads((tmp_path / "a.json").read_text()) == json.loads(json.dumps(a.to_json()))
 
 

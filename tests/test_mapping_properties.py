@@ -109,8 +109,8 @@ class Reference:
         c0, c1, r0, r1, q0, q1 = self.alloc.tile_box[t]
         return [(c, y, x) for c in range(c0, c1) for y in range(r0, r1) for x in range(q0, q1)]
 
-    def tile_needs(self, t, two_rows):
-        """(synapses, axons) of tile ``t``: distinct (pre, neuron) inputs, two for a mixed-sign input."""
+    def tile_inputs(self, t, two_rows):
+        """(synapses, inputs, mixed) of tile ``t``: distinct (pre, neuron) inputs, and those with both signs."""
         node = self.nodes[int(self.alloc.tile_node[t])]
         syn, axons = 0, set()
         mixed_pairs = set()
@@ -124,6 +124,11 @@ class Reference:
                     axons.add((e.pre, p))
                     if two_rows and mixed[p[0]]:
                         mixed_pairs.add((e.pre, p))
+        return syn, axons, mixed_pairs
+
+    def tile_needs(self, t, two_rows):
+        """(synapses, axons) of tile ``t``: distinct (pre, neuron) inputs, two for a mixed-sign input."""
+        syn, axons, mixed_pairs = self.tile_inputs(t, two_rows)
         return syn, len(axons) + len(mixed_pairs)
 
     def destinations(self, node):
@@ -172,7 +177,7 @@ def check_allocation(net, alloc, *, brute_force=True):
         assert alloc.core_x.max() < lim.mesh_cols and alloc.core_y.max() < lim.mesh_rows
     # 4. No per-core limit exceeded, except on cores holding a layer reported as not fitting one neuron.
     unfit = set(alloc.unfit_nodes)
-    flagged_layers = {v.layer.split("@")[0].split(" ")[0] for v in alloc.violations}
+    flagged_layers = {v.population for v in alloc.violations}
     assert {view.node(n).population for n in unfit} <= flagged_layers
     for k, attr in (("neurons", "max_neurons"), ("axons", "max_axons"), ("synapses", "max_synapses"),
                     ("syn_bytes", "synapse_memory_bytes"), ("out_axons", "max_output_axons")):
@@ -198,6 +203,33 @@ def check_allocation(net, alloc, *, brute_force=True):
                     assert alloc.tile_res["out_axons"][t] >= d[c0:c1, r0:r1, q0:q1].sum()
     # 6. The allocator is measured against a bound it cannot beat.
     assert alloc.cores_used >= alloc.lower_bound or not alloc.feasible
+    # 7. alloc.json's axon records: as many axons as each core counts, covering every input of its tiles.
+    check_axon_records(alloc, Reference(net, alloc) if brute_force else None)
+
+
+def check_axon_records(alloc, ref):
+    """Σ record sizes = the core's axons; every presynaptic neuron a tile reads (brute force) enters
+    its core through a record of that tile, a mixed-sign one through both rows on two-rows chips."""
+    from mapping.axons import iter_core_records
+
+    view = alloc.view
+    node_of = {(n.population if n.kind == "population" else n.name, n.iteration): n.name for n in view.nodes}
+    for core in iter_core_records(alloc):
+        assert sum(r.size for r in core.axons) == core.n_axons == alloc.core_res["axons"][core.id]
+        if ref is None or alloc.limits.architecture == "conv-layer":
+            continue
+        tiles = np.flatnonzero(alloc.tile_core == core.id)
+        entered = set()
+        for r in core.axons:
+            c0, c1, r0, r1, q0, q1 = r.box
+            pre = node_of.get((r.source, r.iteration), r.source)
+            entered |= {(int(tiles[r.tile]), pre, (c, y, x), r.sign)
+                        for c in range(c0, c1) for y in range(r0, r1) for x in range(q0, q1)}
+        for t in tiles.tolist():
+            _, inputs, mixed = ref.tile_inputs(t, alloc.limits.two_rows)
+            for pre, p in inputs:
+                rows = {s for s in (-1, 0, 1) if (t, pre, p, s) in entered}
+                assert rows == {-1, 1} if (pre, p) in mixed else rows, (core.id, t, pre, p, rows)
 
 
 @settings(**SETTINGS)

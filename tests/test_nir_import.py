@@ -65,8 +65,8 @@ def snntorch_like(dt=1e-4):
     return nir.NIRGraph(nodes=nodes, edges=list(zip(order[:-1], order[1:])))
 
 
-def _compare(graph, net, x, ticks, dt=None):
-    ref = simulate_nir(graph, x, ticks, dt=dt, as_ir=True)
+def _compare(graph, net, x, ticks, dt=None, as_ir=True):
+    ref = simulate_nir(graph, x, ticks, dt=dt, as_ir=as_ir)
     res = simulate(net, x.reshape((x.shape[0],) + net.input.shape), ticks, backend="reference", record=True)
     for name, spikes in ref.spikes.items():
         np.testing.assert_array_equal(res.trains[name].reshape(spikes.shape), spikes, err_msg=name)
@@ -76,14 +76,27 @@ def _compare(graph, net, x, ticks, dt=None):
 def test_sinabs_like_graph_imports_spike_for_spike(tmp_path):
     graph = sinabs_like()
     nir.write(str(tmp_path / "s.nir"), graph)
-    with pytest.raises(ConversionError, match="reset='subtract'"):
-        from_nir(tmp_path / "s.nir")
-    net, report = from_nir(tmp_path / "s.nir", reset="subtract")
+    x = RNG.uniform(0, 1, (2, 2, 12, 12))
+    net, _ = from_nir(tmp_path / "s.nir")  # v_reset = 0: the IR's reset to zero, exactly as NIR runs it
+    assert {p.reset for p in net.populations} == {"zero"}
+    _compare(nir.read(str(tmp_path / "s.nir")), net, x, 40, as_ir=False)
+    net, report = from_nir(tmp_path / "s.nir", reset="subtract")  # as sinabs' IAF runs
     ops = {c.name.split("->")[0] + ">" + c.post: c.op for c in net.connections}
     assert ops == {"in>n1": "conv2d", "n1>n2": "conv2d", "n2>n3": "dense"}  # pools folded into the convs
-    x = RNG.uniform(0, 1, (2, 2, 12, 12))
     res = _compare(nir.read(str(tmp_path / "s.nir")), net, x, 40)
     assert res.trains["n3"].sum() > 20 and any("v_reset" in n for n in report["notes"])
+    graph.nodes["n2"].v_reset = np.full((6, 6, 6), -0.5)
+    with pytest.raises(ConversionError, match="'n2'.*v_reset=-0.5.*reset='subtract'"):
+        from_nir(graph)
+
+
+def test_per_neuron_thresholds_become_a_threshold_map():
+    graph = sinabs_like()
+    graph.nodes["n1"].v_threshold = RNG.uniform(0.8, 1.2, (4, 12, 12))
+    net, _ = from_nir(graph, reset="subtract")
+    n1 = net.population("n1")
+    assert n1.threshold_map is not None and n1.threshold_map.shape == (1, 4, 12, 12)
+    _compare(graph, net, RNG.uniform(0, 1, (2, 2, 12, 12)), 30)
 
 
 def test_snntorch_like_graph_imports_spike_for_spike():

@@ -9,13 +9,14 @@ import pytest
 from itnet_neuro.errors import SimulationError
 from itnet_neuro.ir.examples import tiny_iterative_network
 from itnet_neuro.sim.core import SimResult, simulate
-from itnet_neuro.sim.testnets import dyadic, dyadic_input, random_convnet
+from itnet_neuro.sim.testnets import chip_neuron_convnet, dyadic, dyadic_input, random_convnet
 
 NETS = {
     "tiny": lambda: dyadic(tiny_iterative_network()),
     "conv0": lambda: random_convnet(0),
     "conv1": lambda: random_convnet(1, iterations=3),
     "strong": lambda: random_convnet(2, strong=True),
+    "chip": lambda: chip_neuron_convnet(3, iterations=3),  # reset to zero, leak, saturation, maps
 }
 
 
@@ -104,28 +105,37 @@ def test_looped_output_holds_its_phase_end_value():
         assert np.abs(held - r.bias.reshape(1, -1, 1, 1)).max() > 1e-6  # spikes reached it: not vacuous
 
 
-def test_fire_matches_loop():
+@pytest.mark.parametrize("neuron", [dict(), dict(leak=0.5), dict(reset="zero"), dict(v_min=-0.75),
+                                    dict(v_max=1.25), dict(v_min=-2.0, v_max=2.5), dict(reset="zero", leak=0.25,
+                                                                                       v_min=-1.0, v_max=1.5)])
+def test_fire_matches_loop(neuron):
     from itnet_neuro.sim.fast import fire
 
     rng = np.random.default_rng(0)
     theta = np.round(rng.uniform(0.5, 1.5, 40) * 8) / 8
-    for leak, scale in ((0.0, 0.3), (0.0, 2.0), (0.5, 1.0)):
-        cur = (np.round(rng.normal(0.2, scale, (3, 25, 40)) * 16) / 16).astype(np.float32)
+    leak, reset = neuron.get("leak", 0.0), neuron.get("reset", "subtract")
+    lo, hi = neuron.get("v_min", -np.inf), neuron.get("v_max", np.inf)
+    n_seq = []
+    for scale in (0.3, 2.0, 1.0):
+        cur = (np.round(rng.normal(0.1, scale, (3, 25, 40)) * 16) / 16).astype(np.float32)
         v0 = np.broadcast_to(0.5 * theta, (3, 40)).copy()
         v, want = v0.copy(), np.zeros(cur.shape, np.uint8)
-        for t in range(cur.shape[1]):
-            v = (1 - leak) * v + cur[:, t]
+        for t in range(cur.shape[1]):  # the neuron of itnet_neuro.sim.core, written out
+            v = np.clip((1 - leak) * v + cur[:, t], lo, hi)
             s = v >= theta
-            v -= theta * s
+            v = np.where(s, 0.0, v) if reset == "zero" else v - theta * s
             want[:, t] = s
         got_v = v0.copy()
-        got, _ = fire(cur, got_v, theta, leak)
+        got, n = fire(cur, got_v, theta, **neuron)
+        n_seq.append(n)
         np.testing.assert_array_equal(got, want)
         np.testing.assert_allclose(got_v, v, atol=1e-12)
+    if leak == 0 and reset == "subtract":  # the closed form carries the neurons that stay clear of the bounds
+        assert 0 < n_seq[0] < cur[:, 0].size
 
 
 def test_ops_reference_vs_tensorflow_vs_matrix():
-    from itnet_neuro.ir.tf_ops import apply_connection, to_nchw, to_nhwc
+    from itnet_neuro.sim.kernels.tf_ops import apply_connection, to_nchw, to_nhwc
     from itnet_neuro.sim.reference import apply_op, connection_matrix
 
     net = random_convnet(5).unroll()
@@ -241,8 +251,93 @@ def test_hardware_quantizes_and_mismatch_is_seeded():
         np.testing.assert_array_equal(r1.trains[k], r2.trains[k])
 
 
+def _one_dense_layer(threshold, bias):
+    """input (3, 1, 1) → dense → p (3, 1, 1); max |w| = 127/16, so DYNAP-CNN's 8-bit step is exactly 1/16."""
+    from itnet_neuro.ir.graph import Connection, InputSpec, Network, Population, Readout, ReadoutTerm
+
+    w = np.array([[127 / 16, 1.0, 0.0], [0.0, 0.5, -2.0], [1.0, 1.0, 1.0]])
+    p = Population("p", (3, 1, 1), threshold=threshold, bias=bias, decode_scale=1.0)
+    return Network("one-layer", InputSpec("x", (3, 1, 1)), (p,), (Connection("c", "x", "p", "dense", w),),
+                   (Readout("r", 0, (ReadoutTerm("p", np.eye(3)),), np.zeros(3)),))
+
+
+def test_hardware_neuron_ranges_and_clip_counts_hand_worked():
+    """DYNAP-CNN, weight step 1/16: thresholds in [1, 2^15 − 1] steps (the 16-bit signed membrane tops
+    out before the 16-bit threshold), biases in ±127 steps (8 bits), membrane saturating at 16 bits."""
+    from itnet_neuro.sim.hardware import Hardware, clip_summary
+
+    hw = Hardware.from_chip("dynapcnn")
+    # thresholds 0.01 → 0.16 steps → 1 (raised ×6.25), 1.0 → 16, 3000 → 48000 → 32767 (lowered ×1.465)
+    # biases 10 → 160 → 127 (lowered ×1.26), −0.5 → −8, 8 → 128 → 127
+    net = hw.apply(_one_dense_layer([0.01, 1.0, 3000.0], [10.0, -0.5, 8.0]), "unrolled")
+    p = net.population("p")
+    np.testing.assert_array_equal(p.threshold[0], [1 / 16, 1.0, 32767 / 16])
+    np.testing.assert_array_equal(p.bias[0], [127 / 16, -0.5, 127 / 16])
+    assert (p.reset, p.leak, p.v_min, p.v_max) == ("subtract", 0.0, -2048.0, 32767 / 16)
+    assert hw.report["clipped"] == {"weights": 0, "thresholds": 2, "biases": 2}
+    f = hw.report["clip_factors"]
+    assert f["thresholds"] == pytest.approx({"lowered": 48000 / 32767, "raised": 6.25})
+    assert f["biases"] == pytest.approx({"lowered": 160 / 127})
+    assert clip_summary(hw.report["clipped"], f) == ("clipped to the chip's ranges: weights 0, thresholds 2 "
+                                                     "(lowered up to 1.46×, raised up to 6.25×), biases 2 "
+                                                     "(lowered up to 1.26×)")
+    assert hw.report["neuron"]["membrane_range_steps"] == [-32768, 32767]
+    fine = Hardware.from_chip("dynapcnn")
+    fine.apply(_one_dense_layer([1.0, 2.0, 3.0], [0.5, -0.5, 1.0]), "unrolled")
+    assert fine.report["clipped"] == {"weights": 0, "thresholds": 0, "biases": 0}
+
+
+def test_weight_clips_counted_where_a_quantizer_saturates():
+    from hardware_models.device import quantize_axon_types, quantize_symmetric
+    from itnet_neuro.sim.hardware import _weight_clips
+
+    w = np.array([[0.5, -3.0, 1.0, 2.0]])
+    assert _weight_clips(w, quantize_symmetric(w, 8)) == 0  # scaled to the largest weight: nothing clips
+    assert _weight_clips(w, quantize_symmetric(w, 8, max_abs=1.0)) == 2  # −3 and 2 saturate at ±1
+    assert _weight_clips(w.T, quantize_axon_types(w.T, 4, 9)) == 0
+
+
+def test_hardware_brainscales2_neuron():
+    """Reset to zero, leak 1 − e^(−0.1) per tick, 10-bit thresholds, and the per-neuron threshold mismatch as a
+    threshold_map: shared by the iterations on the looped schedule, one pattern per copy when unrolled."""
+    from itnet_neuro.sim.hardware import Hardware
+
+    net = tiny_iterative_network(8, 8)
+    looped = Hardware.from_chip("brainscales2", seed=1).apply(net, "looped")
+    for p in looped.populations:
+        assert (p.reset, p.v_min, p.v_max) == ("zero", None, None)
+        assert p.leak == pytest.approx(1 - np.exp(-0.1))
+        ratio = p.threshold_map / p.threshold[:, :, None, None]  # the mismatch factors
+        np.testing.assert_allclose(ratio, np.broadcast_to(ratio[:1], ratio.shape), rtol=1e-6)
+        assert 0.02 < float(np.std(ratio)) < 0.1  # neuron_mismatch_rel_std = 0.05
+    unrolled = Hardware.from_chip("brainscales2", seed=1).apply(net, "unrolled")
+    a, b = (unrolled.population(f"hidden@{n}") for n in (1, 2))
+    assert not np.allclose(a.threshold_map[0] / a.threshold[0, :, None, None],
+                           b.threshold_map[0] / b.threshold[0, :, None, None])
+
+
+@pytest.mark.slow
+def test_shipped_model_clip_counts():
+    """The shipped model's parameters outside the chips' ranges (per-connection weight quantization; the
+    per-core realization will change these). TrueNorth: 117 of 4398 biases exceed the 9-bit leak range
+    (up to 4.57×); BrainScaleS-2, looped: 21 thresholds above the 10-bit range (lowered up to 1.47×) and 6
+    below one step (raised up to 5.0×)."""
+    from itnet_neuro.sim.experiment import load_model
+    from itnet_neuro.sim.hardware import Hardware
+
+    net, _, _ = load_model(None)
+    tn = Hardware.from_chip("truenorth")
+    tn.apply(net, "unrolled")
+    assert tn.report["clipped"] == {"weights": 0, "thresholds": 0, "biases": 117}
+    assert tn.report["clip_factors"]["biases"]["lowered"] == pytest.approx(4.566, abs=1e-3)
+    bss = Hardware.from_chip("brainscales2")
+    bss.apply(net, "looped")
+    assert bss.report["clipped"] == {"weights": 0, "thresholds": 27, "biases": 0}
+    assert bss.report["clip_factors"]["thresholds"] == pytest.approx({"lowered": 1.4677, "raised": 5.0062}, abs=1e-3)
+
+
 # ------------------------------------------------------------------------------------------------ CLI
-def test_cli_simulate_tiny_network(tmp_path):
+def test_cli_simulate_tiny_network(tmp_path, capsys):
     from itnet_neuro.cli import main
     from itnet_neuro.ir.io import save_network
 
@@ -253,8 +348,12 @@ def test_cli_simulate_tiny_network(tmp_path):
                str(tmp_path / "plots"), "--chip", "loihi"])
     assert rc == 0
     res = json.loads(out.read_text())
-    for key in ("backend", "ticks", "outputs", "spikes", "synaptic_ops", "energy_joules"):
+    for key in ("backend", "ticks", "outputs", "spikes", "synaptic_ops", "energy_joules", "clipped", "neuron"):
         assert key in res
+    assert set(res["clipped"]) >= {"weights", "thresholds", "biases"}
+    assert res["neuron"]["reset"] == "zero"  # Loihi resets to zero
+    printed = capsys.readouterr().out
+    assert "clipped to the chip's ranges: weights 0, thresholds " in printed
     assert res["ticks"] == 24 and len(res["outputs"]) == 3
     for o in res["outputs"]:
         for key in ("index", "ann_miou", "snn_miou", "miou_over_time", "first_output_tick", "ticks_to_90",

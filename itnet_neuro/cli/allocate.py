@@ -118,14 +118,15 @@ def read_rates(path: str | None) -> dict | None:
 
 def run(args) -> int:
     from itnet_neuro.errors import AllocationError
+    from mapping import allocfile
     from mapping.allocate import plan
-    from mapping.report import plot_cores, table, write_json
+    from mapping.report import plot_cores, table
 
     out = Path(args.output)
     net = load_model_network(args.model, out.parent, args.calibration)
     alloc = plan(net, args.chip, args.schedule, phase_ticks=args.phase_ticks, rates=read_rates(args.rates))
     print(table(alloc))
-    write_json(alloc, out)
+    allocfile.write(alloc, out)
     print(f"wrote {out}")
     plot = args.plot if args.plot is not None else str(out.with_name(out.stem + "_cores.png"))
     if plot.lower() != "none":

@@ -57,8 +57,9 @@ def add_arguments(parser) -> None:
     nir = parser.add_argument_group("NIR input (MODEL.nir)")
     nir.add_argument("--nir-dt", type=float, default=None,
                      help="length of one tick in the graph's time unit (default: the graph's dt, else τ/r, else 1)")
-    nir.add_argument("--nir-reset", choices=("refuse", "subtract"), default="refuse",
-                     help="neurons that reset to v_reset: refuse (default) or import as reset by subtraction")
+    nir.add_argument("--nir-reset", choices=("auto", "subtract"), default="auto",
+                     help="auto (default): v_reset = 0 → reset to zero, exactly; subtract: every neuron resets "
+                          "by subtraction (what sinabs' IAF and converted ANNs do)")
 
 
 def run(args) -> int:

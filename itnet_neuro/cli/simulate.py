@@ -7,11 +7,14 @@ DESCRIPTION = """Simulate a converted ItNet as a spiking network and measure eve
 
 MODEL is a spiking IR (.snn.h5) or a Keras ItNet (.h5, converted on the fly); without it the shipped
 model is converted and used. With --alloc (an alloc.json from `itnet-neuro allocate`) or --chip NAME the
-chip's weight quantization, analog mismatch (fixed by --chip-seed), trial-to-trial noise, tick length
-and energy figures are applied. Writes results.json (-o) with, per output: ann_miou, snn_miou,
-miou_over_time (on the tick grid `grid`), first_output_tick, ticks_to_90, ticks_to_99 and
-seconds_to_first_output; plus spikes, synaptic_ops and energy_joules per image. --plot DIR draws the
-anytime mIoU curves, predictions per output at chosen ticks, and spike rates per layer.
+chip's weight quantization, its neuron (reset mode, leak, membrane saturation), the ranges of its
+thresholds and biases (every clip counted in results.json `clipped` and printed), analog mismatch (fixed
+by --chip-seed), trial-to-trial noise, tick length and energy figures are applied. An infeasible
+allocation is refused (exit 3) unless --ignore-limits, which simulates it anyway and says so in
+results.json (ignore_limits, violations) and the table. Writes results.json (-o) with, per output:
+ann_miou, snn_miou, miou_over_time (on the tick grid `grid`), first_output_tick, ticks_to_90,
+ticks_to_99 and seconds_to_first_output; plus spikes, synaptic_ops and energy_joules per image. --plot
+DIR draws the anytime mIoU curves, predictions per output at chosen ticks, and spike rates per layer.
 
 Ticks follow one semantics in every backend (see itnet_neuro.sim.core): delay d delivers spikes of
 tick t at tick t + d; --schedule looped runs iteration n in phase n of --ticks/N ticks.
@@ -48,6 +51,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--grid-points", type=int, default=96, help="ticks at which outputs are decoded")
     parser.add_argument("--seed", type=int, default=0, help="input-encoding seed")
     parser.add_argument("--chip-seed", type=int, default=0, help="chip instance (mismatch pattern, noise)")
+    parser.add_argument("--ignore-limits", action="store_true",
+                        help="simulate an infeasible --alloc anyway (stamped in results.json and the table)")
     parser.add_argument("-o", "--output", default="results.json", help="results file (default: results.json)")
     parser.add_argument("--plot", default=None, metavar="DIR", help="write plots into DIR")
 
@@ -60,10 +65,10 @@ def run(args) -> int:
                              images=args.images, ticks=args.ticks, schedule=args.schedule,
                              phase_ticks=args.phase_ticks, split=args.split, seed=args.seed,
                              chip_seed=args.chip_seed, grid_points=args.grid_points, batch_size=args.batch_size,
-                             plot_dir=args.plot, calibration=args.calibration)
+                             plot_dir=args.plot, ignore_limits=args.ignore_limits, calibration=args.calibration)
     write_json(args.output, results)
     print(f"{results['backend']} · {results['schedule']} · {results['ticks']} ticks · {results['images']} image(s)"
-          f" · chip {results['chip'] or 'none (ideal IF)'}")
+          f" · chip {results['chip'] or 'none (ideal IF)'}" + _limits_note(results))
     metric = "acc" if results["outputs"] and results["outputs"][0].get("metric") == "accuracy" else "mIoU"
     print(f"{'output':>6} {'ANN ' + metric:>9} {'SNN ' + metric:>9} {'first tick':>10} {'→90%':>6} {'→99%':>6}")
     for o in results["outputs"]:
@@ -71,8 +76,23 @@ def run(args) -> int:
             return "—" if v is None else format(v, fmt)
         print(f"{o['index'] + 1:>6} {f(o['ann_miou'], '9.3f')} {f(o['snn_miou'], '9.3f')} "
               f"{f(o['first_output_tick'], '10d')} {f(o['ticks_to_90'], '6d')} {f(o['ticks_to_99'], '6d')}")
+    if results.get("clipped") is not None:
+        from itnet_neuro.sim.hardware import clip_summary
+
+        print(clip_summary(results["clipped"], results.get("clip_factors")))
     e = results["energy_joules"]
     print(f"spikes/image {results['spikes']['per_image']:.3g} · synaptic ops/image "
           f"{results['synaptic_ops']['per_image']:.3g}" + ("" if e is None else f" · energy/image {e:.3g} J")
           + f" · wrote {args.output}")
     return 0
+
+
+def _limits_note(results: dict) -> str:
+    """The header's stamp for an infeasible allocation simulated with --ignore-limits."""
+    from mapping.violations import Violation
+
+    v = results.get("violations") or []
+    if not v:
+        return ""
+    return (f" · LIMITS IGNORED: the allocation does not fit ({len(v)} violation(s); first: "
+            f"{Violation.from_dict(v[0])})")

@@ -8,7 +8,8 @@ be allocated onto the chip models and simulated. What each node becomes:
 NIR node             IR
 ===================  ==========================================================================
 Input                the input (``(C, H, W)``, or ``(N,)`` as ``(N, 1, 1)``), ``current`` encoding
-IF                   IF population: ``θ_IR = v_threshold / (dt·r)`` (per channel)
+IF                   IF population: ``θ_IR = v_threshold / (dt·r)`` (per channel, or a
+                     per-neuron ``threshold_map``)
 LIF                  leaky population: ``leak = dt/τ``, ``θ_IR = v_threshold·τ / (dt·r)``,
                      ``v_leak`` → bias ``v_leak / r``
 CubaLIF              as LIF when ``dt/τ_syn = 1`` (the synaptic current follows its input in one
@@ -27,11 +28,12 @@ subgraphs, cycles
 
 Semantics that differ and how they are handled:
 
-* **Reset.** NIR neurons reset to ``v_reset``; the IR subtracts θ (reset by subtraction). A node
-  whose metadata says ``"reset": "subtract"`` (our exports) maps exactly; any other is refused
-  unless ``reset="subtract"`` is given, which imports it as reset by subtraction (what rate-coded
-  conversion and sinabs' IAF use; a reset-to-zero neuron fires at ``1/ceil(θ/I)`` instead of
-  ``I/θ``). ``v_reset`` is then ignored.
+* **Reset.** NIR neurons reset to ``v_reset``; with ``v_reset = 0`` that is the IR's
+  ``reset="zero"`` neuron, imported exactly. A node whose metadata says ``"reset": "subtract"``
+  (our exports) gets reset by subtraction. ``v_reset ≠ 0`` is refused unless ``reset="subtract"``
+  is given, which imports every neuron with reset by subtraction (what rate-coded conversion and
+  sinabs' IAF actually do, though their NIR export writes ``v_reset = 0``; a reset-to-zero neuron
+  fires at ``1/ceil(θ/I)`` instead of ``I/θ``).
 * **Threshold.** NIR fires on ``v > θ``, the IR on ``v ≥ θ``; they differ only when ``v`` lands on
   θ exactly.
 * **Time.** One IR tick is one step ``dt`` (the graph metadata's ``dt``, else ``dt=``; snnTorch writes
@@ -65,7 +67,7 @@ REFUSED = {
                 "the IR allows recurrence only through an iterative block",
     "CubaLI": "a current-based leaky integrator has no spiking form; only LI/I may end a graph as a readout",
 }
-RESETS = ("refuse", "subtract")
+RESETS = ("auto", "subtract")
 
 
 def _nir():
@@ -223,18 +225,20 @@ def _channel(node, field: str, name: str) -> np.ndarray:
     return lin.per_channel(np.asarray(getattr(node, field), np.float64), f"{field} of {name!r} (per neuron)")
 
 
-def _reset_ok(name: str, node, meta: dict, reset: str, notes: list) -> None:
-    if meta.get("reset") == "subtract":
-        return
+def _reset_of(name: str, node, meta: dict, reset: str, notes: list) -> str:
+    """The IR reset of a neuron node: ``"subtract"`` or ``"zero"`` (see the module docstring)."""
+    if meta.get("reset") in ("subtract", "zero"):
+        return str(meta["reset"])
+    v_reset = np.asarray(node.v_reset, np.float64)
     if reset == "subtract":
-        v_reset = np.asarray(node.v_reset, np.float64)
         notes.append(f"{name}: resets to v_reset={float(v_reset.mean()):g} in NIR, imported as reset by "
                      "subtraction (reset='subtract')")
-        return
-    raise ConversionError(f"NIR node {name!r} ({_kind(node)}) resets to v_reset (reset to a value); the IR's neuron "
-                          "resets by subtraction, which rate-coded networks (sinabs IAF, converted ANNs) use. Import "
-                          "it as reset by subtraction with reset='subtract' (CLI: --nir-reset subtract); a "
-                          "reset-to-zero neuron fires at 1/ceil(θ/I) per tick instead of I/θ")
+        return "subtract"
+    if np.any(v_reset != 0):
+        raise ConversionError(f"NIR node {name!r} ({_kind(node)}) resets to v_reset={float(v_reset.mean()):g} ≠ 0; the "
+                              "IR's neurons reset to 0 or by subtraction. Import it with reset by subtraction "
+                              "(reset='subtract', CLI --nir-reset subtract), as rate-coded networks run")
+    return "zero"
 
 
 def _neuron_params(name: str, node, dt: float) -> tuple[np.ndarray, float, np.ndarray]:
@@ -258,21 +262,32 @@ def _neuron_params(name: str, node, dt: float) -> tuple[np.ndarray, float, np.nd
     return gain, float(a[0]), a * _channel(node, "v_leak", name)
 
 
+def _thresholds(name: str, node, gain: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(θ per channel, θ per neuron or None)`` in IR units (``v_threshold / gain``)."""
+    full = np.asarray(node.v_threshold, np.float64)
+    full = full.reshape((-1, 1, 1) if full.ndim == 1 else full.shape) / gain.reshape(-1, 1, 1)
+    flat = full.reshape(full.shape[0], -1)
+    if np.allclose(flat, flat[:, :1], rtol=1e-7, atol=0):
+        return flat[:, 0], None
+    return flat.mean(axis=1), full[None]
+
+
 def _population(name: str, node, bias: np.ndarray, dt: float, reset: str, notes: list) -> Population:
     """An IR population for a neuron node: ``v`` in units of ``1/gain``, so weights stay as they are."""
     meta = _meta(node)
-    _reset_ok(name, node, meta, reset, notes)
+    mode = _reset_of(name, node, meta, reset, notes)
     gain, leak, drive = _neuron_params(name, node, dt)
     if np.any(gain <= 0):
         raise ConversionError(f"NIR node {name!r}: input gain dt·r{'/τ' if leak else ''} <= 0")
-    theta = _channel(node, "v_threshold", name) / gain
+    theta, theta_map = _thresholds(name, node, gain)
     if "leak" in meta:  # the exporter's own value, exact
         leak = float(meta["leak"])
     if meta.get("spike_condition") != "v >= v_threshold":
         notes.append(f"{name}: NIR fires on v > θ, the IR on v >= θ (they differ only when v lands on θ)")
     dec = np.asarray(meta["decode_scale"], np.float64) if "decode_scale" in meta else theta
     return Population(name, _ir_shape(node.output_type["output"]), threshold=theta, bias=bias + drive / gain,
-                      decode_scale=dec, v_init=float(meta.get("v_init", 0.0)), leak=leak,
+                      decode_scale=dec, v_init=float(meta.get("v_init", 0.0)), leak=leak, reset=mode,
+                      threshold_map=theta_map,
                       role=str(meta.get("role", "hidden")), pair=meta.get("pair") or None, sign=int(meta.get("sign", 1)),
                       source=str(meta.get("source", name)))
 
@@ -370,7 +385,7 @@ def _input_spec(graph, inputs: list[str]) -> InputSpec:
                      float(pre.get("scale", 1.0)), float(pre.get("offset", 0.0)))
 
 
-def from_nir(graph_or_path, *, dt: float | None = None, reset: str = "refuse", name: str | None = None,
+def from_nir(graph_or_path, *, dt: float | None = None, reset: str = "auto", name: str | None = None,
              refold: bool = True) -> tuple[Network, dict]:
     """Build the IR network of a NIR graph (see the module docstring for what each node becomes).
 
@@ -379,9 +394,9 @@ def from_nir(graph_or_path, *, dt: float | None = None, reset: str = "refuse", n
     graph_or_path : nir.NIRGraph or path of a ``.nir`` file
     dt : float, optional
         Length of one tick in the graph's time unit (default: see :func:`infer_dt`).
-    reset : {"refuse", "subtract"}
-        What to do with neurons that reset to ``v_reset``: refuse (default) or import them as reset
-        by subtraction.
+    reset : {"auto", "subtract"}
+        ``auto``: ``v_reset = 0`` → the IR's reset to zero, our exports' ``"subtract"`` metadata →
+        reset by subtraction, any other ``v_reset`` refused; ``subtract``: every neuron by subtraction.
     refold : bool
         Fold an itnet-neuro export's unrolled block back into an iterative block.
 
@@ -465,10 +480,13 @@ def _merge_members(net: Network, members: list[str], n: int) -> dict[str, Popula
     for m in members:
         copies = [net.population(f"{m}@{i}") for i in range(1, n + 1)]
         first = copies[0]
-        if any(c.shape != first.shape or c.leak != first.leak or c.v_init != first.v_init for c in copies):
+        if any(c.shape != first.shape or c.leak != first.leak or c.v_init != first.v_init or c.reset != first.reset
+               for c in copies):
             return {}
+        tmap = None if all(c.threshold_map is None for c in copies) else \
+            np.stack([c.neuron_params()[0] for c in copies])  # per-neuron θ of every iteration
         merged[m] = dataclasses.replace(
-            first, name=m, threshold=np.concatenate([c.threshold for c in copies]),
+            first, name=m, threshold_map=tmap, threshold=np.concatenate([c.threshold for c in copies]),
             bias=np.concatenate([c.bias for c in copies]),
             decode_scale=np.concatenate([c.decode_scale for c in copies]),
             pair=None if first.pair is None else first.pair.rpartition("@")[0])
@@ -544,7 +562,7 @@ def refold_block(net: Network, groups: dict, block) -> Network | None:
 
 
 def verify_nir(graph, net: Network, *, ticks: int = 32, images: int = 2, seed: int = 0,
-               reset: str = "refuse") -> dict:
+               reset: str = "auto") -> dict:
     """Run the NIR graph (:func:`~itnet_neuro.sim.nir_graph.simulate_nir`) and the imported IR (reference
     backend) on the same random inputs in [0, 1]; the fraction of neuron-ticks that agree.
 

@@ -9,16 +9,19 @@ below is forced by what NIR 1.0.8 can express and type-check:
   connections ``name@n`` per iteration). Graph metadata ``shared_parameter_groups`` names, for every
   IR connection and block population, the unrolled NIR nodes that carry the same parameters, so a
   tool that can tie weights may re-fold them (:mod:`itnet_neuro.convert.nir_import` does).
-* **Populations** → ``nir.IF(r=1, v_threshold=θ, v_reset=0)`` of shape ``(C, H, W)`` (θ broadcast per
-  channel); a leaky population → ``nir.LIF(tau=1/leak, r=tau, v_leak=0)``, which forward Euler with
-  ``dt = 1`` tick turns into the IR's ``v ← (1 − leak)·v + I``. The IR's constant bias current is the
+* **Populations** → ``nir.IF(r=1, v_threshold=θ, v_reset=0)`` of shape ``(C, H, W)`` (θ per neuron:
+  the ``threshold_map`` where set, else broadcast per channel); a leaky population →
+  ``nir.LIF(tau=1/leak, r=tau, v_leak=0)``, which forward Euler with ``dt = 1`` tick turns into the
+  IR's ``v ← (1 − leak)·v + I``. Membrane saturation (``v_min``/``v_max``) and per-neuron biases
+  (``bias_map``) have no NIR form and are refused. The IR's constant bias current is the
   ``bias`` of the last node of one incoming connection (added every step, as in the IR); a population
   copy that no connection drives in its iteration gets a zero-weight ``Conv2d`` from the input that
   carries its bias (node ``bias:NAME``), so that it is not a second graph input.
 * **Reset, threshold, initial state**: NIR's IF resets to ``v_reset`` and fires on ``v > θ``; the IR
-  subtracts θ and fires on ``v ≥ θ`` from ``v = v_init·θ``. NIR has no fields for these, so each
-  neuron node's metadata says ``{"reset": "subtract", "spike_condition": "v >= v_threshold",
-  "v_init": …}`` and the graph metadata repeats it. A consumer that resets to zero instead loses the
+  subtracts θ (``reset="subtract"``; ``reset="zero"`` is NIR's own reset to 0) and fires on ``v ≥ θ``
+  from ``v = v_init·θ``. NIR has no fields for these, so each neuron node's metadata says
+  ``{"reset": "subtract" | "zero", "spike_condition": "v >= v_threshold", "v_init": …}`` and the graph
+  metadata repeats it. A consumer that resets to zero instead loses the
   residual ``v − θ`` at every spike: a neuron driven by ``I`` per step fires at ``1/ceil(θ/I)``
   instead of ``I/θ`` (0.25 instead of 0.3 at 30 % of θ), which lowers every rate and compounds.
 * **Connections** → ``nir.Conv2d`` nodes named after the IR connection (weight ``C_post × C_in × kH
@@ -233,13 +236,24 @@ def _zero_conv(in_hw, out_hw, c_out: int, c_in: int):
     raise ConversionError(f"NIR export: no zero Conv2d maps {tuple(in_hw)} to {tuple(out_hw)}")
 
 
+def _refuse_chip_neuron(unet) -> None:
+    """The neuron options NIR cannot hold (membrane saturation, per-neuron biases) are refused."""
+    for p in unet.populations:
+        feature = ("membrane saturation (v_min/v_max)" if p.v_min is not None or p.v_max is not None else
+                   "per-neuron biases (bias_map)" if p.bias_map is not None else None)
+        if feature is not None:
+            raise ConversionError(f"NIR export: population {p.name!r} has {feature}, which NIR's IF/LIF nodes "
+                                  "cannot express; export the network before a chip's neuron is applied, or use "
+                                  "--format nengo")
+
+
 def _neuron_node(nir, p):
     """``nir.IF`` (or ``nir.LIF`` for a leaky population) of shape ``(C, H, W)`` with the IR's parameters."""
-    thr, _, dec = p.params()
+    _, _, dec = p.params()
     shape = tuple(p.shape)
-    theta = np.broadcast_to(thr.reshape(-1, 1, 1), shape).astype(np.float32).copy()
+    theta = p.neuron_params()[0].reshape(shape)  # per neuron (threshold_map where set)
     zeros = np.zeros(shape, np.float32)
-    meta = {"reset": "subtract", "spike_condition": "v >= v_threshold", "v_init": float(p.v_init),
+    meta = {"reset": p.reset, "spike_condition": "v >= v_threshold", "v_init": float(p.v_init),
             "itnet": json.dumps({"leak": float(p.leak), "decode_scale": dec.tolist(), "role": p.role,
                                  "pair": p.pair or "", "sign": int(p.sign), "source": p.source})}
     if p.leak > 0:
@@ -385,6 +399,7 @@ def to_nir(net, *, max_dense: int = DEFAULT_MAX_DENSE):
     """The IR as a :class:`nir.NIRGraph` (see the module docstring for the form)."""
     nir = _nir()
     unet = net.unroll()
+    _refuse_chip_neuron(unet)
     b = _GraphBuilder(nir, unet, max_dense)
     b.nodes[unet.input.name] = nir.Input({"input": np.array(unet.input.shape)})
     for p in unet.populations:
@@ -394,9 +409,10 @@ def to_nir(net, *, max_dense: int = DEFAULT_MAX_DENSE):
     metadata = {
         "source": "itnet-neuro", "network": net.name, "export_format": 2,
         "neuron": "discrete-time IF, one update per step (dt = 1 tick): v += I (the incoming nodes' bias "
-                  "included); spike if v >= v_threshold; v -= v_threshold (reset by subtraction; NIR's v_reset "
-                  "is not used); v starts at v_init * v_threshold. LIF: v = (1 - dt/tau) v + (dt r / tau) I.",
-        "reset": "subtract", "spike_condition": "v >= v_threshold", "dt": 1,
+                  "included); spike if v >= v_threshold; then v -= v_threshold (node metadata reset='subtract'; "
+                  "NIR's v_reset is not used) or v = v_reset (reset='zero'); v starts at v_init * v_threshold. "
+                  "LIF: v = (1 - dt/tau) v + (dt r / tau) I.",
+        "reset": "per node (metadata 'reset')", "spike_condition": "v >= v_threshold", "dt": 1,
         "input_encoding": unet.input.encoding,
         "input_preprocessing": {"scale": unet.input.scale, "offset": unet.input.offset},
         "delay_per_connection": 1,

@@ -1,20 +1,29 @@
 """Reading and writing the IR as ``.snn.h5`` (h5py, versioned schema, no pickle).
 
-File layout (schema version 1)::
+File layout (schema version 2)::
 
-    /                       attrs: format="itnet-neuro-snn", schema_version=1, name, metadata (JSON)
+    /                       attrs: format="itnet-neuro-snn", schema_version=2, name, metadata (JSON)
     /input                  attrs: name, shape, encoding, scale, offset
-    /populations/<name>     attrs: order, shape, v_init, leak, role, pair, sign, source
-                            datasets: threshold (R×C), bias (R×C), decode_scale (R×C)
+    /populations/<name>     attrs: order, shape, v_init, leak, role, pair, sign, source,
+                                   reset, v_min, v_max (NaN = unbounded)
+                            datasets: threshold (R×C), bias (R×C), decode_scale (R×C),
+                                      threshold_map, bias_map (R×C×H×W, only where set)
     /connections/<name>     attrs: order, pre, post, op, stride, padding, kernel, groups, mode,
                                    post_offset, delay, iterations (JSON, null = all), feedback
-                            dataset: weight (axis order per op, see itnet_neuro.ir.graph.OPS)
+                            dataset: weight (axis order per op, see itnet_neuro.ir.graph.OPS);
+                                     index (2 × nnz int64) for ops that carry one (sparse)
     /readouts/<name>        attrs: index, iteration (-1 = none), out_size (JSON); dataset: bias (K)
     /readouts/<name>/terms/<i>  attrs: population, pool; dataset: weight (K×C)
     /block                  attrs: name, iterations, populations (JSON), state (JSON)   [optional]
 
+The ``sparse`` op and its ``index`` dataset need no version of their own: a file without a sparse
+connection has exactly the layout above without ``index``, and a reader that predates the op refuses
+a file with one on its unknown op, naming the connection.
+
 Every attribute is a number or a string and every dataset a numeric array: reading never
-unpickles. Files are written to a temporary file and renamed into place.
+unpickles. Files are written to a temporary file and renamed into place. Version 1 files (before
+the neuron options ``reset``, ``v_min``, ``v_max`` and the per-neuron maps) still read, as
+populations with the default neuron (reset by subtraction, no saturation, per-channel parameters).
 """
 
 from __future__ import annotations
@@ -30,7 +39,9 @@ from itnet_neuro.ir.graph import (Connection, InputSpec, IterativeBlock, Network
                                   ReadoutTerm)
 
 FORMAT = "itnet-neuro-snn"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: Versions :func:`load_network` reads (1: no neuron options, read with their defaults).
+READABLE_VERSIONS = (1, 2)
 
 
 def save_network(net: Network, path: str | os.PathLike) -> Path:
@@ -52,9 +63,12 @@ def save_network(net: Network, path: str | os.PathLike) -> Path:
             for i, p in enumerate(net.populations):
                 g = pg.create_group(p.name)
                 g.attrs.update(order=i, shape=list(p.shape), v_init=float(p.v_init), leak=float(p.leak),
-                               role=p.role, pair=p.pair or "", sign=int(p.sign), source=p.source)
-                for key in ("threshold", "bias", "decode_scale"):
-                    g.create_dataset(key, data=getattr(p, key))
+                               role=p.role, pair=p.pair or "", sign=int(p.sign), source=p.source, reset=p.reset,
+                               v_min=_nan_for_none(p.v_min), v_max=_nan_for_none(p.v_max))
+                for key in ("threshold", "bias", "decode_scale", "threshold_map", "bias_map"):
+                    if getattr(p, key) is not None:
+                        g.create_dataset(key, data=getattr(p, key),
+                                         compression="gzip" if getattr(p, key).size > 4096 else None)
             cg = f.create_group("connections")
             for i, c in enumerate(net.connections):
                 g = cg.create_group(c.name)
@@ -64,6 +78,8 @@ def save_network(net: Network, path: str | os.PathLike) -> Path:
                                iterations=json.dumps(None if c.iterations is None else list(c.iterations)),
                                feedback=bool(c.feedback))
                 g.create_dataset("weight", data=c.weight, compression="gzip" if c.weight.size > 4096 else None)
+                if c.index is not None:
+                    g.create_dataset("index", data=c.index, compression="gzip" if c.index.size > 4096 else None)
             rg = f.create_group("readouts")
             for r in net.readouts:
                 g = rg.create_group(r.name)
@@ -105,9 +121,10 @@ def load_network(path: str | os.PathLike) -> Network:
             raise SchemaError(f"{path}: not an itnet-neuro spiking network (no format={FORMAT!r} attribute); "
                               "if this is a Keras model, convert it first with `itnet-neuro convert`")
         version = int(f.attrs.get("schema_version", -1))
-        if version != SCHEMA_VERSION:
+        if version not in READABLE_VERSIONS:
             raise SchemaError(f"{path}: schema version {version} is not supported by this itnet-neuro (reads "
-                              f"version {SCHEMA_VERSION}); re-run `itnet-neuro convert` with this version")
+                              f"versions {', '.join(map(str, READABLE_VERSIONS))}); re-run `itnet-neuro convert` "
+                              "with this version")
         try:
             return _read(f)
         except (KeyError, TypeError, ValueError) as exc:
@@ -118,6 +135,15 @@ def load_network(path: str | os.PathLike) -> Network:
 
 def _str(v) -> str:
     return v.decode() if isinstance(v, bytes) else str(v)
+
+
+def _nan_for_none(v: float | None) -> float:
+    return float("nan") if v is None else float(v)
+
+
+def _none_for_nan(a, key: str) -> float | None:
+    v = float(a.get(key, float("nan")))
+    return None if np.isnan(v) else v
 
 
 def _arr(ds) -> np.ndarray:
@@ -136,7 +162,10 @@ def _read(f) -> Network:
         pops.append((int(a["order"]), Population(
             name=name, shape=tuple(int(v) for v in a["shape"]), threshold=_arr(g["threshold"]), bias=_arr(g["bias"]),
             decode_scale=_arr(g["decode_scale"]), v_init=float(a["v_init"]), leak=float(a["leak"]),
-            role=_str(a["role"]), pair=_str(a["pair"]) or None, sign=int(a["sign"]), source=_str(a["source"]))))
+            role=_str(a["role"]), pair=_str(a["pair"]) or None, sign=int(a["sign"]), source=_str(a["source"]),
+            threshold_map=_arr(g["threshold_map"]) if "threshold_map" in g else None,
+            bias_map=_arr(g["bias_map"]) if "bias_map" in g else None, reset=_str(a.get("reset", "subtract")),
+            v_min=_none_for_nan(a, "v_min"), v_max=_none_for_nan(a, "v_max"))))
     conns = []
     for name, g in f["connections"].items():
         a = g.attrs
@@ -145,7 +174,8 @@ def _read(f) -> Network:
             name=name, pre=_str(a["pre"]), post=_str(a["post"]), op=_str(a["op"]), weight=_arr(g["weight"]),
             stride=tuple(a["stride"]), padding=tuple(a["padding"]), kernel=tuple(a["kernel"]), groups=int(a["groups"]),
             mode=_str(a["mode"]), post_offset=int(a["post_offset"]), delay=int(a["delay"]),
-            iterations=None if its is None else tuple(its), feedback=bool(a["feedback"]))))
+            iterations=None if its is None else tuple(its), feedback=bool(a["feedback"]),
+            index=_arr(g["index"]) if "index" in g else None)))
     readouts = []
     for name, g in f["readouts"].items():
         a = g.attrs

@@ -7,11 +7,15 @@ Tick semantics (shared by ``reference``, ``fast``, ``nengo``, ``nengo-dl`` and `
 * **Initial state** (before tick 1): ``v = v_init · θ`` for every neuron, no spikes in flight.
 * **Neuron update** at tick ``t`` (the IR's neuron, :mod:`itnet_neuro.ir.graph`)::
 
-      v  = (1 - leak) · v + I[t] + bias
+      v  = (1 - leak) · v + I[t] · n[t] + bias
+      v  = clip(v, v_min, v_max)     (membrane saturation, where the population has one)
       s  = v >= θ                    (at most one spike per neuron and tick)
-      v -= θ · s                     (reset by subtraction)
+      v -= θ · s                     (reset="subtract")   or   v = 0 where s   (reset="zero")
 
-  The bias is added at every tick from tick 1 on, whether input has arrived yet or not.
+  with θ and bias per neuron (the population's ``threshold_map`` / ``bias_map``, else its channel
+  values) and ``n[t] = 1``, or a chip's trial-to-trial noise factors
+  (:meth:`itnet_neuro.sim.hardware.Hardware.input_noise`; ``nengo`` and ``nengo-dl`` refuse a noisy
+  chip). The bias is added at every tick from tick 1 on, whether input has arrived yet or not.
 * **Delays.** A population *emits* its spikes ``s[t]`` at tick ``t``; a connection with ``delay = d``
   delivers the spikes emitted at tick ``t`` to ``post`` at tick ``t + d``:
   ``I_post[t] = Σ_conn W_conn · s_pre[t - d]`` (zero for ``t - d < 0``). With the IR's default
@@ -295,8 +299,9 @@ def simulate(net: Network, x: np.ndarray, ticks: int, *, backend: str = "fast", 
     record : bool
         Keep every population's full spike train (small networks and tests only).
     hardware : itnet_neuro.sim.hardware.Hardware, optional
-        Chip effects (only ``fast`` applies trial-to-trial noise; weights are quantized and
-        mismatched in the network itself, see :meth:`itnet_neuro.sim.hardware.Hardware.apply`).
+        Chip effects: weights, the chip's neuron, ranges and mismatch go into the network itself
+        (:meth:`itnet_neuro.sim.hardware.Hardware.apply`); the backends draw its trial-to-trial noise
+        (``fast``, ``reference``, ``brian2``; ``nengo`` and ``nengo-dl`` refuse a chip that has it).
     options
         Backend-specific keywords (e.g. ``batch_size``, ``max_memory`` for ``fast``).
     """

@@ -100,15 +100,17 @@ def run_experiment(model=None, *, alloc=None, chip=None, backend: str = "fast", 
                    schedule: str | None = None, phase_ticks: int | None = None,
                    split: str = "test", seed: int = 0, chip_seed: int = 0, grid_points: int = 96,
                    batch_size: int | None = None, plot_dir=None, network: Network | None = None,
-                   ann_model=None, keep_predictions: bool = True, calibration="synthetic",
-                   **backend_options) -> dict:
+                   ann_model=None, keep_predictions: bool = True, ignore_limits: bool = False,
+                   calibration="synthetic", **backend_options) -> dict:
     """Run one simulation experiment and return the results dict (see ``itnet-neuro simulate --help``).
 
     ``data``: a dataset spec (``"synthetic"``, ``"npz:FILE"``, …), an image array ``N × H × W × C``, or
     ``(images, labels)`` with labels as class indices (a classifier, scored by accuracy) or class maps.
 
     ``network`` (with optional ``ann_model``, the Keras model it came from) replaces loading ``model``,
-    e.g. to run one conversion on several chips.
+    e.g. to run one conversion on several chips. An infeasible ``alloc`` is refused
+    (:class:`~itnet_neuro.errors.AllocationError`) unless ``ignore_limits``; the results then say so
+    (``ignore_limits``, ``violations``).
     """
     from itnet_neuro.sim.core import default_grid, simulate
     from itnet_neuro.sim.hardware import Hardware
@@ -121,7 +123,7 @@ def run_experiment(model=None, *, alloc=None, chip=None, backend: str = "fast", 
         net, keras_model, desc = load_model(model, calibration)
     hw = None
     if alloc is not None:
-        hw = Hardware.from_allocation(alloc, seed=chip_seed)
+        hw = Hardware.from_allocation(alloc, seed=chip_seed, ignore_limits=ignore_limits)
     elif chip is not None:
         hw = Hardware.from_chip(chip, seed=chip_seed)
     if schedule is None:
@@ -170,6 +172,8 @@ def run_experiment(model=None, *, alloc=None, chip=None, backend: str = "fast", 
                     "iterations": n_it},
         "chip": None if hw is None else hw.name,
         "chip_seed": None if hw is None else chip_seed,
+        "ignore_limits": bool(ignore_limits),
+        "violations": [] if hw is None else [v.to_dict() for v in hw.violations],
         "tick_seconds": tick_s,
         "grid": [int(t) for t in g],
         "outputs": outputs,
@@ -184,6 +188,9 @@ def run_experiment(model=None, *, alloc=None, chip=None, backend: str = "fast", 
     }
     if hw is not None:
         results["weight_rms_error"] = hw.report.get("weight_rms_error", {})
+        results["clipped"] = dict(hw.report.get("clipped", {}))  # parameters clipped to the chip's ranges
+        results["clip_factors"] = hw.report.get("clip_factors", {})
+        results["neuron"] = hw.report.get("neuron")
     if plot_dir is not None:
         from itnet_neuro.sim.plots import plot_all
 

@@ -4,8 +4,8 @@ How it is fast
 --------------
 The network is evaluated population by population in topological order, a *chunk* of ``Tc`` ticks
 at a time. A population's input current for all ``Tc`` ticks of a chunk is one batched TensorFlow
-op per incoming connection (:class:`itnet_neuro.ir.tf_ops.PreparedConnection`, the one
-implementation of every op) applied to the presynaptic spike frames of ticks ``t - d`` with time
+op per incoming connection (its kernel in :mod:`itnet_neuro.sim.kernels.tf_ops`, the registry
+of this backend) applied to the presynaptic spike frames of ticks ``t - d`` with time
 folded into the batch dimension; frames without a spike are skipped. Its spikes then follow without
 a tick loop (DESIGN.md §7): for a non-leaky IF neuron with reset by subtraction, ``v < θ`` at the
 chunk start and every tick's input ``I ≤ θ``, the spike count up to local tick ``t`` is exactly::
@@ -103,117 +103,96 @@ def _plan_batch(net: Network, images: int, ticks: int, grid_points: int, batch_s
     return batch, chunk
 
 
-def fire(current: np.ndarray, v: np.ndarray, theta: np.ndarray, leak: float) -> tuple[np.ndarray, int]:
+def fire(current: np.ndarray, v: np.ndarray, theta: np.ndarray, leak: float = 0.0, reset: str = "subtract",
+         v_min: float | None = None, v_max: float | None = None) -> tuple[np.ndarray, int]:
     """Spikes of one chunk: ``current`` ``(B, Tc, ...)`` float32 (bias included), ``v`` ``(B, ...)`` float64
-    updated in place, ``theta`` broadcastable to ``v``. Returns ``(spikes uint8 (B, Tc, ...), n_sequential)``."""
+    updated in place, ``theta`` broadcastable to ``v``; the neuron options as in :mod:`itnet_neuro.ir.graph`.
+    Returns ``(spikes uint8 (B, Tc, ...), n_sequential)``.
+
+    The closed form (module docstring) holds for the non-leaky neuron with reset by subtraction; with
+    saturation it holds where the membrane provably stays inside ``[v_min, v_max]``: it stays below
+    ``θ + max_t I`` and, since counts only grow, above ``v + min_t S(t) − θ·c(Tc)``. Every other
+    neuron (all of them for a leak or reset to zero) takes the exact tick-by-tick update.
+    """
     theta64 = np.broadcast_to(np.asarray(theta, np.float64), v.shape)
-    tc = current.shape[1]
-    if leak == 0.0:
-        bad = (v >= theta64) | (current > theta64[:, None]).any(axis=1)
-        v_bad = v[bad]
-        u = np.cumsum(current, axis=1, dtype=np.float64)
-        u += v[:, None]
-        last = u[:, -1].copy()
-        u /= theta64[:, None]
-        np.floor(u, out=u)
-        np.maximum.accumulate(u, axis=1, out=u)
-        np.maximum(u, 0.0, out=u)
+    if leak != 0.0 or reset != "subtract":
         spikes = np.empty(current.shape, np.uint8)
-        spikes[:, 0] = u[:, 0] > 0
-        np.greater(u[:, 1:], u[:, :-1], out=spikes[:, 1:], casting="unsafe")
-        v[...] = last - theta64 * u[:, -1]
-        del u
-    else:
-        bad = np.ones(v.shape, bool)
-        v_bad = v[bad]
-        spikes = np.empty(current.shape, np.uint8)
+        v[...] = _sequential(current, v, theta64, spikes, leak, reset, v_min, v_max)
+        return spikes, int(v.size)
+    c_max = current.max(axis=1)
+    bad = (v >= theta64) | (c_max > theta64)
+    if v_max is not None:
+        bad |= theta64 + c_max > v_max
+    del c_max
+    v0 = v.copy()  # the chunk's start, for the neurons that turn out to need the sequential update
+    u = np.cumsum(current, axis=1, dtype=np.float64)
+    u += v[:, None]
+    u_min = u.min(axis=1) if v_min is not None else None
+    last = u[:, -1].copy()
+    u /= theta64[:, None]
+    np.floor(u, out=u)
+    np.maximum.accumulate(u, axis=1, out=u)
+    np.maximum(u, 0.0, out=u)
+    spikes = np.empty(current.shape, np.uint8)
+    spikes[:, 0] = u[:, 0] > 0
+    np.greater(u[:, 1:], u[:, :-1], out=spikes[:, 1:], casting="unsafe")
+    v[...] = last - theta64 * u[:, -1]
+    if u_min is not None:
+        bad |= u_min - theta64 * u[:, -1] < v_min
+    del u
     n_bad = int(np.count_nonzero(bad))
     if n_bad:
-        cur_b = np.moveaxis(current, 1, -1)[bad].astype(np.float64)  # (n_bad, Tc)
-        v_b = v_bad
-        th_b = theta64[bad]
-        s_b = np.empty((n_bad, tc), np.uint8)
-        keep = 1.0 - leak
-        for k in range(tc):
-            v_b = keep * v_b + cur_b[:, k] if leak else v_b + cur_b[:, k]
-            s = v_b >= th_b
-            v_b -= th_b * s
-            s_b[:, k] = s
+        cur_b = np.moveaxis(current, 1, -1)[bad]  # (n_bad, Tc)
+        s_b = np.empty(cur_b.shape, np.uint8)
+        v[bad] = _sequential(cur_b, v0[bad], theta64[bad], s_b, leak, reset, v_min, v_max, time_axis=-1)
         np.moveaxis(spikes, 1, -1)[bad] = s_b
-        v[bad] = v_b
     return spikes, n_bad
+
+
+def _sequential(cur, v, theta, out, leak, reset, v_min, v_max, time_axis: int = 1) -> np.ndarray:
+    """The tick-by-tick neuron update (:mod:`itnet_neuro.sim.core`) of ``cur`` (ticks on ``time_axis``)
+    from membranes ``v`` (float64); spikes into ``out`` (shaped like ``cur``); returns the final ``v``."""
+    keep = 1.0 - leak
+    v = np.array(v, np.float64)
+    cur = np.moveaxis(cur, time_axis, 0)
+    out = np.moveaxis(out, time_axis, 0)
+    for k in range(cur.shape[0]):
+        v = keep * v + cur[k] if leak else v + cur[k]
+        if v_min is not None or v_max is not None:
+            np.clip(v, v_min, v_max, out=v)
+        s = v >= theta
+        if reset == "zero":
+            v[s] = 0.0
+        else:
+            v -= theta * s
+        out[k] = s
+    return v
 
 
 class _Pop:
     """A population of the unrolled network, prepared for the chunk loop (NHWC)."""
 
     def __init__(self, net: Network, pop, index: int, dtype=np.float32):
-        from itnet_neuro.ir.tf_ops import prepare
+        from itnet_neuro.sim.kernels.tf_ops import prepare
 
         self.pop = pop
         self.name = pop.name
         c, h, w = pop.shape
         self.nhwc = (h, w, c)
-        thr, bias, _ = pop.params()
-        self.theta = thr.astype(np.float64)
-        self.bias = bias.astype(np.float32)
-        self.leak = float(pop.leak)
+        theta, bias = pop.neuron_params()  # (C, H, W) per neuron
+        self.theta = np.transpose(theta, (1, 2, 0)).astype(np.float64)
+        self.bias = np.transpose(bias, (1, 2, 0)).astype(np.float32)
+        self.neuron = dict(leak=float(pop.leak), reset=pop.reset, v_min=pop.v_min, v_max=pop.v_max)
         self.v_init = float(pop.v_init)
-        self.incoming = [(conn, _with_dtype(prepare(net, conn), dtype, net)) for conn in net.incoming(pop.name)]
+        self.incoming = [(conn, prepare(net, conn, dtype)) for conn in net.incoming(pop.name)]
         self.index = index
-
-
-class _Float64Resize:
-    """``resize`` in float64 (``tf.image.resize`` always returns float32): the same half-pixel
-    resampling matrices as the reference, applied separably to NHWC arrays."""
-
-    def __init__(self, net: Network, conn):
-        from itnet_neuro.sim.reference import resize_matrix
-
-        pre, post = net.shape_of(conn.pre), net.shape_of(conn.post)
-        self.same = tuple(pre[1:]) == tuple(post[1:])
-        self.ah = resize_matrix(pre[1], post[1], conn.mode)
-        self.aw = resize_matrix(pre[2], post[2], conn.mode)
-        self.gain = conn.weight.astype(np.float64).reshape(1, 1, 1, -1)
-
-    def __call__(self, x):
-        x = np.asarray(x, np.float64)
-        y = x if self.same else np.einsum("oh,bhwc,pw->bopc", self.ah, x, self.aw, optimize=True)
-        return _Array(y * self.gain)
-
-
-class _Array:
-    def __init__(self, a):
-        self.a = a
-
-    def numpy(self):
-        return self.a
-
-
-def _with_dtype(prep, dtype, net: Network):
-    """``prep`` with its constant tensors cast to ``dtype`` (float64 for the exact mode)."""
-    if dtype == np.float32:
-        return prep
-    if prep.conn.op == "resize":
-        return _Float64Resize(net, prep.conn)
-    from itnet_neuro.utils import import_tf
-
-    tf = import_tf()
-
-    def cast(v):
-        if isinstance(v, list):
-            return [cast(e) for e in v]
-        return tf.cast(v, tf.float64) if tf.is_tensor(v) and v.dtype == tf.float32 else v
-
-    for key, value in list(vars(prep).items()):
-        setattr(prep, key, cast(value))
-    return prep
 
 
 def run(spec: RunSpec, *, record: bool = False, hardware=None, seed: int = 0, batch_size: int | None = None,
         chunk_ticks: int | None = None, max_memory: int | None = None, show_progress: bool | None = None,
         precision: str = "float32", **_) -> SimResult:
-    """Simulate ``spec`` (see the module docstring). ``hardware`` adds its trial-to-trial noise."""
+    """Simulate ``spec`` (see the module docstring). ``hardware`` adds its trial-to-trial noise
+    (:meth:`itnet_neuro.sim.hardware.Hardware.input_noise`)."""
     from itnet_neuro.utils import import_tf
 
     import_tf()
@@ -239,10 +218,6 @@ def run(spec: RunSpec, *, record: bool = False, hardware=None, seed: int = 0, ba
     n_sequential = {p.name: 0 for p in pops}
     counts_out = {name: np.zeros((images, len(lg)) + index[name].nhwc, np.uint32) for name in ro_pops}
     trains = {p.name: np.zeros((images, ticks) + p.nhwc, np.uint8) for p in pops} if record else None
-    theta_factors = {} if hardware is None else hardware.threshold_factors(net, spec.schedule)
-    for p in pops:
-        if p.name in theta_factors:
-            p.theta = p.theta * theta_factors[p.name]
     in_name = net.input.name
     n_chunks = -(-ticks // chunk)
     bar = progress(total=-(-images // batch) * n_chunks, desc="fast", unit="chunk",
@@ -258,7 +233,7 @@ def run(spec: RunSpec, *, record: bool = False, hardware=None, seed: int = 0, ba
             for conn, prep in p.incoming:
                 if conn.pre == in_name:
                     if in_spikes is None:
-                        const_in[conn.name] = prep(x_nhwc.astype(fdt)).numpy()
+                        const_in[conn.name] = np.asarray(prep(x_nhwc.astype(fdt)))
                         synops[conn.name] += float(np.count_nonzero(x_nhwc)) * ticks * per_pre[conn.name]
                     else:
                         synops[conn.name] += float(np.count_nonzero(in_spikes)) * per_pre[conn.name]
@@ -273,7 +248,7 @@ def run(spec: RunSpec, *, record: bool = False, hardware=None, seed: int = 0, ba
                 cur = np.zeros((nb, tc) + p.nhwc, fdt)
                 for conn, prep in p.incoming:
                     d = conn.delay
-                    lo, hi = conn.post_offset, conn.post_offset + conn.out_channels
+                    lo, hi = conn.post_offset, conn.post_offset + net.out_channels(conn)
                     if conn.pre == in_name:
                         if in_spikes is None:
                             first = max(d - t0, 0)  # local index of the first tick t >= d
@@ -295,15 +270,15 @@ def run(spec: RunSpec, *, record: bool = False, hardware=None, seed: int = 0, ba
                         continue
                     target = cur.reshape((nb * tc,) + p.nhwc)
                     if n_nz == nb * tc:
-                        target[..., lo:hi] += prep(flat.astype(fdt)).numpy()
+                        target[..., lo:hi] += np.asarray(prep(flat.astype(fdt)))
                     else:
-                        target[nz, ..., lo:hi] += prep(flat[nz].astype(fdt)).numpy()
+                        target[nz, ..., lo:hi] += np.asarray(prep(flat[nz].astype(fdt)))
                 if hardware is not None:  # trial-to-trial noise on the synaptic input
-                    factors = hardware.temporal_noise(cur.shape, trial=(b0 * 100_003 + t0) * 10_007 + p.index)
+                    factors = hardware.input_noise(p.name, range(b0, b1), range(t0, t1), p.pop.shape)
                     if factors is not None:
-                        cur *= factors
+                        cur *= np.moveaxis(factors, 2, -1).astype(fdt)
                 cur += p.bias.astype(fdt)
-                s, n_bad = fire(cur, v[p.name], p.theta, p.leak)
+                s, n_bad = fire(cur, v[p.name], p.theta, **p.neuron)
                 del cur
                 n_sequential[p.name] += n_bad
                 buf[p.name] = s

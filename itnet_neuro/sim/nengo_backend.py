@@ -4,16 +4,17 @@ Mapping (same semantics as every backend, :mod:`itnet_neuro.sim.core`)
 ---------------------------------------------------------------------
 * ``dt = 1``: one nengo step is one tick; step ``k`` (time ``k·dt``) is tick ``k``.
 * Each population of the unrolled network is an ``Ensemble`` of :class:`IFNeuron` (gain 1, the
-  population's bias as the ensemble bias, per-neuron threshold and initial voltage as neuron state):
-  ``v = (1 - leak)·v + J; s = v >= θ; v -= θ·s``, output ``s / dt`` (amplitude 1), one spike per
-  tick at most — not :class:`nengo.SpikingRectifiedLinear`, which clips negative input and can emit
-  several spikes per step.
+  population's per-neuron bias as the ensemble bias, per-neuron threshold and initial voltage as
+  neuron state, the leak, reset mode and saturation as neuron parameters):
+  ``v = (1 - leak)·v + J; v = clip(v, v_min, v_max); s = v >= θ; v -= θ·s`` (or ``v = 0`` where
+  ``s`` for reset to zero), output ``s / dt`` (amplitude 1), one spike per tick at most — not
+  :class:`nengo.SpikingRectifiedLinear`, which clips negative input and can emit several spikes per
+  step. A chip's trial-to-trial noise is refused (:func:`refuse_input_noise`).
 * A connection with delay ``d`` is a neurons→neurons ``Connection`` whose synapse is a pure
   discrete delay ``LinearFilter([1], [1, 0, …, 0], analog=False)`` (``d`` zeros, ``z^-d``); a
-  connection without synapse has no delay — both checked by the tests against the reference loop. Transforms: ``nengo.Convolution`` (``groups`` for grouped and depthwise
-  convolutions, ``channels_last=False``) where the IR's padding is TensorFlow's ``"same"`` or
-  ``"valid"``; every other op (pooling, resampling, identity, odd padding) is a ``nengo.Sparse``
-  transform built from :func:`itnet_neuro.sim.reference.connection_matrix`; dense is a matrix.
+  connection without synapse has no delay — both checked by the tests against the reference loop.
+  Transforms are this backend's kernels, registered per op in :mod:`itnet_neuro.sim.kernels.nengo_ops`
+  (``nengo.Convolution`` where the padding allows, a matrix for dense, ``nengo.Sparse`` otherwise).
 * The input is a ``Node`` emitting, at step ``k``, the input's emission of tick ``k - 1``
   (``x`` for the current encoding), connected with a delay of ``d - 1`` steps (``synapse=None``
   for ``d = 1``), so the emission of tick ``e`` arrives at tick ``e + d``.
@@ -29,9 +30,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from itnet_neuro.errors import require
-from itnet_neuro.ir.graph import Network, same_padding
+from itnet_neuro.errors import SimulationError, require
+from itnet_neuro.ir.graph import Network
 from itnet_neuro.sim.core import RunSpec, SimResult, finish_result, local_grid, synapses_per_pre_neuron
+from itnet_neuro.sim.kernels.nengo_ops import transform as kernel_transform
 
 _IF_CLASS = None
 
@@ -43,21 +45,29 @@ def _if_neuron_class():
         return _IF_CLASS
     nengo = require("nengo", "nengo")
     from nengo.dists import Choice
-    from nengo.params import NumberParam
+    from nengo.params import BoolParam, NumberParam
 
     class IFNeuron(nengo.neurons.NeuronType):
-        """Integrate-and-fire with reset by subtraction, per-neuron threshold, optional leak (dt = 1).
+        """Integrate-and-fire with per-neuron threshold and the IR's neuron options (dt = 1).
 
-        ``v = (1 - leak)·v + J; s = v >= threshold; v -= threshold·s``; output ``s / dt``.
+        ``v = (1 - leak)·v + J; v = clip(v, v_min, v_max); s = v >= threshold``; then
+        ``v -= threshold·s`` (``reset_zero`` False) or ``v = 0`` where ``s`` (True); output ``s / dt``.
         """
 
         state = {"voltage": Choice([0.0]), "threshold": Choice([1.0])}
         spiking = True
         leak = NumberParam("leak", low=0, high=1, high_open=True)
+        reset_zero = BoolParam("reset_zero")
+        v_min = NumberParam("v_min")
+        v_max = NumberParam("v_max")
 
-        def __init__(self, leak: float = 0.0, initial_state=None):
+        def __init__(self, leak: float = 0.0, reset_zero: bool = False, v_min: float = -np.inf,
+                     v_max: float = np.inf, initial_state=None):
             super().__init__(initial_state)
             self.leak = leak
+            self.reset_zero = reset_zero
+            self.v_min = v_min
+            self.v_max = v_max
 
         def max_rates_intercepts(self, gain, bias):  # gain and bias are always given explicitly
             return np.ones_like(gain), np.zeros_like(gain)
@@ -66,8 +76,13 @@ def _if_neuron_class():
             if self.leak:
                 voltage *= 1.0 - self.leak
             voltage += J
+            if self.v_min > -np.inf or self.v_max < np.inf:
+                np.clip(voltage, self.v_min, self.v_max, out=voltage)
             spiked = voltage >= threshold
-            voltage -= threshold * spiked
+            if self.reset_zero:
+                voltage[spiked] = 0.0
+            else:
+                voltage -= threshold * spiked
             output[:] = spiked / dt
 
     _IF_CLASS = IFNeuron
@@ -89,13 +104,17 @@ def _register_nengo_dl():
 
         def build_pre(self, signals, config):
             super().build_pre(signals, config)
-            self.keep = 1.0 - signals.op_constant([op.neurons for op in self.ops], [op.J.shape[0] for op in self.ops],
-                                                  "leak", signals.dtype)
+            neurons, sizes = [op.neurons for op in self.ops], [op.J.shape[0] for op in self.ops]
+            self.keep = 1.0 - signals.op_constant(neurons, sizes, "leak", signals.dtype)
+            self.zero = signals.op_constant(neurons, sizes, "reset_zero", signals.dtype)
+            self.v_min = signals.op_constant(neurons, sizes, "v_min", signals.dtype)
+            self.v_max = signals.op_constant(neurons, sizes, "v_max", signals.dtype)
 
         def step(self, J, dt, voltage, threshold):
-            voltage = self.keep * voltage + J
+            voltage = tf.clip_by_value(self.keep * voltage + J, self.v_min, self.v_max)
             spiked = tf.cast(voltage >= threshold, voltage.dtype)
-            voltage -= threshold * spiked
+            # reset: subtract θ (zero = 0) or subtract v itself (zero = 1), exact in both cases
+            voltage -= spiked * (self.zero * voltage + (1.0 - self.zero) * threshold)
             return spiked * self.alpha, voltage, threshold
 
         def training_step(self, J, dt, **state):
@@ -109,30 +128,6 @@ def _delay(d: int):
     if d <= 0:
         return None
     return nengo.LinearFilter([1.0], [1.0] + [0.0] * d, analog=False)  # z^-d (tests check the count)
-
-
-def _transform(net: Network, conn, sparse_only: bool = False):
-    """``(transform, post_slice)`` for one connection (see the module docstring)."""
-    nengo = require("nengo", "nengo")
-    from itnet_neuro.sim.reference import connection_matrix
-
-    pre = net.shape_of(conn.pre)
-    post = net.shape_of(conn.post)
-    hw = post[1] * post[2]
-    sl = slice(conn.post_offset * hw, (conn.post_offset + conn.out_channels) * hw)
-    if conn.op in ("conv2d", "depthwise") and not sparse_only:
-        same = same_padding(pre[1], conn.kernel[0], conn.stride[0]) + same_padding(pre[2], conn.kernel[1],
-                                                                                   conn.stride[1])
-        padding = "valid" if not any(conn.padding) else ("same" if tuple(conn.padding) == same else None)
-        if padding is not None:
-            kernel = np.transpose(conn.weight, (2, 3, 1, 0)).astype(np.float64)
-            groups = pre[0] if conn.op == "depthwise" else conn.groups
-            return nengo.Convolution(conn.out_channels, pre, kernel_size=conn.kernel, strides=conn.stride,
-                                     padding=padding, channels_last=False, init=kernel, groups=groups), sl
-    if conn.op == "dense":
-        return conn.weight.astype(np.float64), sl
-    m = connection_matrix(net, conn)[sl]
-    return nengo.Sparse((m.shape[0], m.shape[1]), init=m), sl
 
 
 def build_nengo_network(net: Network, x: np.ndarray | None = None, *, input_spikes: np.ndarray | None = None,
@@ -178,15 +173,14 @@ def build_nengo_network(net: Network, x: np.ndarray | None = None, *, input_spik
     with model:
         inp = nengo.Node(input_node_output, size_out=size, label=unet.input.name)
         for p in unet.populations:
-            thr, bias, _ = p.params()
-            hw = p.shape[1] * p.shape[2]
-            theta = np.repeat(thr.astype(np.float64), hw)
+            theta, bias = (a.astype(np.float64).reshape(-1) for a in p.neuron_params())
+            lo, hi = (-np.inf if p.v_min is None else p.v_min), (np.inf if p.v_max is None else p.v_max)
             ens[p.name] = nengo.Ensemble(
-                p.size, 1, neuron_type=neuron(leak=float(p.leak),
+                p.size, 1, neuron_type=neuron(leak=float(p.leak), reset_zero=p.reset == "zero", v_min=lo, v_max=hi,
                                               initial_state={"voltage": p.v_init * theta, "threshold": theta}),
-                gain=np.ones(p.size), bias=np.repeat(bias.astype(np.float64), hw), label=p.name)
+                gain=np.ones(p.size), bias=bias, label=p.name)
         for c in unet.connections:
-            transform, sl = _transform(unet, c, sparse_only)
+            transform, sl = kernel_transform(unet, c, sparse_only)
             post = ens[c.post].neurons[sl]
             if c.pre == unet.input.name:
                 nengo.Connection(inp, post, transform=transform, synapse=_delay(c.delay - 1))
@@ -226,8 +220,19 @@ def _collect(spec: RunSpec, trains: dict[str, np.ndarray], record: bool, backend
     return finish_result(spec, backend, counts, lg, spikes, synops, out)
 
 
-def run_nengo(spec: RunSpec, *, record: bool = False, sparse_only: bool = False, **_) -> SimResult:
+def refuse_input_noise(backend: str, hardware) -> None:
+    """Raise for a chip with trial-to-trial noise: the nengo backends do not model it (the per-tick input
+    factors would need a node per population in front of every ensemble)."""
+    if hardware is not None and hardware.has_input_noise:
+        raise SimulationError(
+            f"{backend} backend: trial-to-trial noise of chip {hardware.name!r} (noise.temporal_noise_rel_std = "
+            f"{hardware.chip.noise.temporal_noise_rel_std:g}) is not modelled in {backend}; use --backend fast, "
+            "reference or brian2 for this chip")
+
+
+def run_nengo(spec: RunSpec, *, record: bool = False, sparse_only: bool = False, hardware=None, **_) -> SimResult:
     """Run ``spec`` in nengo's reference simulator (float64), one image at a time."""
+    refuse_input_noise("nengo", hardware)
     nengo = require("nengo", "nengo")
     holder = {"x": None}
     size = spec.unrolled.input.size
@@ -256,8 +261,9 @@ def run_nengo(spec: RunSpec, *, record: bool = False, sparse_only: bool = False,
 
 
 def run_nengo_dl(spec: RunSpec, *, record: bool = False, batch_size: int | None = None, sparse_only: bool = False,
-                 **_) -> SimResult:
+                 hardware=None, **_) -> SimResult:
     """Run ``spec`` in nengo-dl (TensorFlow, float32), the images as one minibatch."""
+    refuse_input_noise("nengo-dl", hardware)
     nengo_dl = require("nengo_dl", "nengo")
     _register_nengo_dl()
     b_total = spec.inputs.shape[0]

@@ -96,3 +96,34 @@ def random_convnet(seed: int = 0, height: int = 8, width: int = 12, channels: in
     net = Network(f"random-convnet-{seed}", InputSpec("image", (3, height, width)), tuple(pops), tuple(conns),
                   tuple(readouts), block, metadata={"source": "itnet_neuro.sim.testnets.random_convnet", "seed": seed})
     return dyadic(net)
+
+
+def chip_neuron_convnet(seed: int = 0, **kwargs) -> Network:
+    """:func:`random_convnet` with a chip's neuron on most populations, dyadic throughout: reset to zero,
+    a leak of 0.25 (``v·0.75``: every float64 backend runs the same IEEE operations, so they agree bit
+    for bit even where the leak's growing fraction bits round), membrane saturation, and per-neuron
+    ``threshold_map`` / ``bias_map`` (multiples of 1/8 and 1/32). Exercises every neuron option of
+    :class:`itnet_neuro.ir.graph.Population` in every backend and, on ``low`` and ``dw`` (saturation
+    with reset by subtraction, no leak), the ``fast`` simulator's closed form with saturation checks.
+    """
+    net = random_convnet(seed, **kwargs)
+    rng = np.random.default_rng([seed, 17])
+    options = {
+        "a": dict(reset="zero", v_min=-1.0, v_max=2.0, maps=True),
+        "b": dict(reset="zero", leak=0.25),
+        "low": dict(v_min=-0.5, v_max=1.5),
+        "mix": dict(reset="zero", leak=0.25, v_max=1.75, maps=True),
+        "dw": dict(v_min=-0.75, maps=True),
+        "st": dict(reset="zero", v_min=-0.5),
+        "head": dict(maps=True),
+    }
+    pops = []
+    for p in net.populations:
+        opt = dict(options.get(p.name, {}))
+        if opt.pop("maps", False):
+            full = (p.rows,) + p.shape
+            opt["threshold_map"] = np.maximum(_q(np.repeat(p.threshold[:, :, None, None], p.shape[1], 2).repeat(
+                p.shape[2], 3) * rng.uniform(0.8, 1.2, full), 1 / 8), 1 / 8)
+            opt["bias_map"] = _q(rng.normal(0, 0.08, full), 1 / 32)
+        pops.append(dataclasses.replace(p, **opt))
+    return dataclasses.replace(net, name=f"chip-neuron-convnet-{seed}", populations=tuple(pops))
