@@ -1,10 +1,11 @@
 """A NIR graph from another library onto our chips: import, check spike for spike, allocate, simulate.
 
 Written here with NIR's own API the way sinabs exports a small CNN (``Conv2d → IF → SumPool2d →
-Conv2d → IF → Flatten → Affine → IF → Output``, reset-to-zero IF neurons as NIR writes them, random
-weights). ``itnet-neuro convert`` would refuse the reset-to-zero neurons by name; imported with
-``reset="subtract"`` (what sinabs' IAF actually does) the graph becomes an IR network whose spikes
-equal the NIR graph's, run as NIR defines it (:mod:`itnet_neuro.sim.nir_graph`), neuron for neuron.
+Conv2d → IF → Flatten → Affine → IF → Output``, IF neurons with ``v_reset = 0`` as sinabs writes
+them, random weights). Imported with ``reset="subtract"`` — what sinabs' IAF actually runs (as written,
+the neurons would become the IR's reset-to-zero neurons) — the graph becomes an IR network whose
+spikes equal the NIR graph's, run with the same reset (:mod:`itnet_neuro.sim.nir_graph`), neuron for
+neuron.
 It is then allocated on every packaged chip and simulated with each chip's device model; the plot
 shows the cores per chip and how far each chip's output rates move from the ideal ones.
 

@@ -117,7 +117,7 @@ def test_every_op_round_trips_spike_for_spike(tmp_path):
 def test_resampling_is_exact_and_small():
     from itnet_neuro.export.nir_export import resample_chain
     from itnet_neuro.sim.nir_graph import apply_linear
-    from itnet_neuro.sim.reference import resize_matrix
+    from itnet_neuro.ir.ops import resize_matrix
 
     rng = np.random.default_rng(0)
     for (h, w), (ho, wo), mode in [((3, 4), (12, 16), "bilinear"), ((12, 16), (6, 8), "bilinear"),

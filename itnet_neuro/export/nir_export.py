@@ -60,6 +60,8 @@ from pathlib import Path
 import numpy as np
 
 from itnet_neuro.errors import ConversionError, MissingDependencyError
+from itnet_neuro.ir.ops import connection_matrix
+from itnet_neuro.sim.kernels import KernelRegistry
 
 #: Largest weight (elements) the exporter writes for one node (a safety bound; no export form grows
 #: with the square of a feature map any more).
@@ -167,7 +169,7 @@ def resample_chain(nir, pre: str, pre_shape, out_hw, mode: str) -> list[tuple[st
     A Conv2d is shift-invariant and resampling is not (output row ``r`` reads the rows near
     ``(r + ½)·H/H_out − ½``), so no single NIR Conv2d resamples; a dense matrix grows with
     ``(H·W)·(H_out·W_out)``. Instead, with ``R_H``, ``R_W`` the 1-D matrices of ``tf.image.resize``
-    (:func:`itnet_neuro.sim.reference.resize_matrix`) and ``K = min(H, H_out)``, ``M2·M1 = R_H``
+    (:func:`itnet_neuro.ir.ops.resize_matrix`) and ``K = min(H, H_out)``, ``M2·M1 = R_H``
     (up-sampling: ``M1 = I, M2 = R_H``; down: ``M1 = R_H, M2 = I``):
 
     1. ``A`` — Conv2d, kernel ``H × H`` (taps in its last column), padding ``(0, H−1)``: the rows move
@@ -184,7 +186,7 @@ def resample_chain(nir, pre: str, pre_shape, out_hw, mode: str) -> list[tuple[st
     the zeros cost almost nothing in the gzip-compressed file. With ``H = H_out`` only the Affine
     ``(C, H, W_out, W)`` remains. Names ``resample:PRE:HOxWO:MODE:{A,W,B}``.
     """
-    from itnet_neuro.sim.reference import resize_matrix
+    from itnet_neuro.ir.ops import resize_matrix
 
     c, h, w = pre_shape
     ho, wo = out_hw
@@ -295,9 +297,28 @@ def _resize_node(nir, conn, pre_shape, post_shape, bias, max_dense):
     return node, {"resample": (tuple(post_shape[1:]), conn.mode)}
 
 
-#: IR op → the function that writes its NIR node (returns the node and what it needs upstream).
-CONNECTION_NODES = {"conv2d": _conv_node, "depthwise": _conv_node, "avgpool": _conv_node,
-                    "identity": _conv_node, "dense": _dense_node, "resize": _resize_node}
+def _sparse_node(nir, conn, pre_shape, post_shape, bias, max_dense):
+    """sparse → into a ``(N, 1, 1)`` population, the dense full-window Conv2d of its synapse list; into a
+    spatial map it has no NIR form short of a dense ``post × pre`` Affine and an un-flatten (refused)."""
+    if tuple(post_shape[1:]) != (1, 1):
+        raise ConversionError(f"NIR export: sparse connection {conn.name!r} drives a {tuple(post_shape)} map; NIR 1.0.8 "
+                              "could only write it as a dense post × pre Affine on flattened maps, which the rest "
+                              "of the graph cannot read back as (C, H, W): export the network before it is made sparse")
+    mat = connection_matrix(conn, pre_shape, post_shape).toarray().astype(np.float32)  # post × pre, CHW order
+    _check_size(mat.size, conn.name, max_dense)
+    full = mat.reshape((post_shape[0],) + tuple(pre_shape))
+    wsq, stride, pad = square_conv(full, (1, 1), (0, 0, 0, 0), pre_shape[1:])
+    return nir.Conv2d(input_shape=tuple(pre_shape[1:]), weight=wsq, stride=stride, padding=pad, dilation=1,
+                      groups=1, bias=bias), {}
+
+
+#: This exporter's kernels, one per op of the IR's op table (:mod:`itnet_neuro.ir.ops`): each writes the
+#: connection's own NIR node and says what it needs upstream (a resampling chain).
+NIR = KernelRegistry("nir")
+NIR.register("conv2d", "depthwise", "avgpool", "identity")(_conv_node)
+NIR.register("dense")(_dense_node)
+NIR.register("resize")(_resize_node)
+NIR.register("sparse")(_sparse_node)
 
 
 def _check_size(size: int, what: str, max_dense: int) -> None:
@@ -335,7 +356,7 @@ class _GraphBuilder:
         for k, conn in enumerate(incoming):
             pre_shape = self.net.shape_of(conn.pre)
             b = bias.astype(np.float32) if k == 0 else np.zeros(p.channels, np.float32)
-            node, needs = CONNECTION_NODES[conn.op](self.nir, conn, pre_shape, p.shape, b, self.max_dense)
+            node, needs = NIR(conn.op)(self.nir, conn, pre_shape, p.shape, b, self.max_dense)
             node.metadata = _meta({**node.metadata, "delay": int(conn.delay), "itnet": json.dumps({
                 "connection": conn.name, "op": conn.op, "post_offset": int(conn.post_offset), "mode": conn.mode,
                 "carries_bias": k == 0})})
@@ -466,4 +487,4 @@ def write_graph(path, graph, min_compress: int = 512) -> None:
         put(f.create_group("node"), graph.to_dict())
 
 
-__all__ = ["CONNECTION_NODES", "DEFAULT_MAX_DENSE", "export_nir", "resample_chain", "square_conv", "to_nir", "write_graph"]
+__all__ = ["NIR", "DEFAULT_MAX_DENSE", "export_nir", "resample_chain", "square_conv", "to_nir", "write_graph"]
