@@ -88,13 +88,13 @@ def _round_trip(net, tmp_path, ticks, batch=2):
     graph = nir.read(str(export_nir(net, tmp_path / "net.nir")))
     run = simulate_nir(graph, x, ticks)
     ref = simulate(net, x, ticks, backend="reference", record=True, grid=[ticks])
-    for name, train in ref.trains.items():
-        np.testing.assert_array_equal(run.spikes[name], train, err_msg=name)
+    for name, train in ref.trains.items():  # (flat populations: the same neurons in CHW order)
+        np.testing.assert_array_equal(run.spikes[name], train.reshape(run.spikes[name].shape), err_msg=name)
     unet = net.unroll()
     for r in unet.readouts:  # a NIR Output summed over the ticks / ticks = the readout's logits
-        logits = run.outputs[f"readout:{r.name}"].mean(axis=1)
-        np.testing.assert_allclose(logits, decode(ref, unet, dataclasses.replace(r, out_size=None), 0),
-                                   rtol=1e-5, atol=1e-5)
+        want = decode(ref, unet, dataclasses.replace(r, out_size=None), 0)
+        logits = run.outputs[f"readout:{r.name}"].mean(axis=1).reshape(want.shape)
+        np.testing.assert_allclose(logits, want, rtol=1e-5, atol=1e-5)
     return graph, ref
 
 
@@ -172,3 +172,15 @@ def test_reset_to_zero_and_threshold_maps_round_trip(tmp_path):
                  dataclasses.replace(p, threshold_map=np.round(rng.uniform(0.75, 1.25, (p.rows,) + p.shape) * 8) / 8)
                  if p.name == "b" else p for p in net.populations)
     _round_trip(dataclasses.replace(net, populations=pops), tmp_path, ticks=24)
+
+
+def test_sparse_connections_round_trip_through_flat_populations(tmp_path):
+    """A sparse connection into a spatial map is an Affine on flattened maps; its post and everything
+    downstream go flat (the Affine form of every op), and the spikes still match the IR's."""
+    from itnet_neuro.ir.ops import to_sparse
+    from itnet_neuro.sim.testnets import random_convnet
+
+    net = random_convnet(4, iterations=2)
+    conns = tuple(to_sparse(net, c) if c.name == "a_low" else c for c in net.connections)
+    graph, _ = _round_trip(dataclasses.replace(net, connections=conns), tmp_path, ticks=20)
+    assert graph.nodes["low"].v_threshold.ndim == 1 and isinstance(graph.nodes["a_low"], nir.Affine)

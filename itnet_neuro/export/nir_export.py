@@ -43,6 +43,11 @@ below is forced by what NIR 1.0.8 can express and type-check:
     (Conv2d, batched Affine, Conv2d: :func:`resample_chain` says why it is exact and small), shared by
     every connection from the same population to the same size, then one diagonal 1×1 Conv2d per
     connection with its per-channel gain.
+  - sparse (an explicit synapse list, :mod:`itnet_neuro.ir.ops`) → into a ``(N, 1, 1)`` population a
+    full-window Conv2d; into a spatial map the exact ``post × pre`` ``Affine`` of its synapses on the
+    flattened maps. NIR has no un-flatten, so that population and everything it drives are exported
+    flat ``(N,)``, every connection into them as such an ``Affine`` (:func:`flat_populations`; never
+    the case for a converted network).
 * **Delays**: one tick per IR connection; recorded as ``"delay": d`` in the metadata of the
   connection's own node (NIR edges have no delay).
 * **Input** → ``nir.Input`` ``(C, H, W)``; its encoding (``current``: the value is injected every
@@ -249,10 +254,10 @@ def _refuse_chip_neuron(unet) -> None:
                                   "--format nengo")
 
 
-def _neuron_node(nir, p):
-    """``nir.IF`` (or ``nir.LIF`` for a leaky population) of shape ``(C, H, W)`` with the IR's parameters."""
+def _neuron_node(nir, p, flat: bool = False):
+    """``nir.IF`` (or ``nir.LIF`` for a leaky population) of shape ``(C, H, W)`` (``(N,)`` if ``flat``)."""
     _, _, dec = p.params()
-    shape = tuple(p.shape)
+    shape = (p.size,) if flat else tuple(p.shape)
     theta = p.neuron_params()[0].reshape(shape)  # per neuron (threshold_map where set)
     zeros = np.zeros(shape, np.float32)
     meta = {"reset": p.reset, "spike_condition": "v >= v_threshold", "v_init": float(p.v_init),
@@ -298,12 +303,8 @@ def _resize_node(nir, conn, pre_shape, post_shape, bias, max_dense):
 
 
 def _sparse_node(nir, conn, pre_shape, post_shape, bias, max_dense):
-    """sparse → into a ``(N, 1, 1)`` population, the dense full-window Conv2d of its synapse list; into a
-    spatial map it has no NIR form short of a dense ``post × pre`` Affine and an un-flatten (refused)."""
-    if tuple(post_shape[1:]) != (1, 1):
-        raise ConversionError(f"NIR export: sparse connection {conn.name!r} drives a {tuple(post_shape)} map; NIR 1.0.8 "
-                              "could only write it as a dense post × pre Affine on flattened maps, which the rest "
-                              "of the graph cannot read back as (C, H, W): export the network before it is made sparse")
+    """sparse into a ``(N, 1, 1)`` population → the dense full-window Conv2d of its synapse list (into a
+    spatial map: :func:`_affine_node`, the post exported flat)."""
     mat = connection_matrix(conn, pre_shape, post_shape).toarray().astype(np.float32)  # post × pre, CHW order
     _check_size(mat.size, conn.name, max_dense)
     full = mat.reshape((post_shape[0],) + tuple(pre_shape))
@@ -327,6 +328,17 @@ def _check_size(size: int, what: str, max_dense: int) -> None:
                               f"{max_dense:,}; raise max_dense (--max-dense) or export a smaller model")
 
 
+def flat_populations(unet) -> set[str]:
+    """Populations exported flat ``(N,)``: reached by a sparse connection into a spatial map (NIR can only
+    write an explicit synapse list as an ``Affine`` on flattened maps, and has no un-flatten), and,
+    transitively, everything such a population drives. Empty for every network the converter makes."""
+    flat: set[str] = set()
+    for p in unet.populations:  # topological order
+        if any((c.op == "sparse" and tuple(p.shape[1:]) != (1, 1)) or c.pre in flat for c in unet.incoming(p.name)):
+            flat.add(p.name)
+    return flat
+
+
 class _GraphBuilder:
     """Collects the nodes and edges of one export (see the module docstring for their form)."""
 
@@ -334,6 +346,21 @@ class _GraphBuilder:
         self.nir, self.net, self.max_dense = nir, unet, max_dense
         self.nodes: dict = {}
         self.edges: list[tuple[str, str]] = []
+        self.flat = flat_populations(unet)
+
+    def _affine_node(self, conn, pre_shape, post_shape, bias) -> str:
+        """Any connection into a flat population: the exact ``post × pre`` matrix of its synapses
+        (:func:`itnet_neuro.ir.ops.connection_matrix`) as an ``Affine``; returns the node's source."""
+        mat = connection_matrix(conn, pre_shape, post_shape).toarray().astype(np.float32)
+        _check_size(mat.size, conn.name, self.max_dense)
+        hw = int(np.prod(post_shape[1:]))
+        self.nodes[conn.name] = self.nir.Affine(weight=mat, bias=np.repeat(bias, hw).astype(np.float32))
+        if conn.pre in self.flat:
+            return conn.pre
+        name = f"{conn.name}:flatten"
+        self.nodes[name] = self.nir.Flatten({"input": np.array(pre_shape)}, start_dim=0, end_dim=-1)
+        self.edges.append((conn.pre, name))
+        return name
 
     def chain_end(self, pre: str, out_hw, mode: str) -> str:
         """Name of the last node of ``pre``'s resampling chain to ``out_hw`` (built on first use)."""
@@ -347,7 +374,8 @@ class _GraphBuilder:
         return src
 
     def population(self, p) -> None:
-        self.nodes[p.name] = _neuron_node(self.nir, p)
+        flat = p.name in self.flat
+        self.nodes[p.name] = _neuron_node(self.nir, p, flat)
         _, bias, _ = p.params()
         incoming = self.net.incoming(p.name)
         if not incoming:
@@ -356,20 +384,26 @@ class _GraphBuilder:
         for k, conn in enumerate(incoming):
             pre_shape = self.net.shape_of(conn.pre)
             b = bias.astype(np.float32) if k == 0 else np.zeros(p.channels, np.float32)
-            node, needs = NIR(conn.op)(self.nir, conn, pre_shape, p.shape, b, self.max_dense)
-            node.metadata = _meta({**node.metadata, "delay": int(conn.delay), "itnet": json.dumps({
+            if flat:
+                src = self._affine_node(conn, pre_shape, p.shape, b)
+            else:
+                node, needs = NIR(conn.op)(self.nir, conn, pre_shape, p.shape, b, self.max_dense)
+                self.nodes[conn.name] = node
+                src = self.chain_end(conn.pre, *needs["resample"]) if "resample" in needs else conn.pre
+            self.nodes[conn.name].metadata = _meta({**self.nodes[conn.name].metadata, "delay": int(conn.delay),
+                                                    "itnet": json.dumps({
                 "connection": conn.name, "op": conn.op, "post_offset": int(conn.post_offset), "mode": conn.mode,
                 "carries_bias": k == 0})})
-            src = conn.pre
-            if "resample" in needs:
-                src = self.chain_end(conn.pre, *needs["resample"])
-            self.nodes[conn.name] = node
             self.edges += [(src, conn.name), (conn.name, p.name)]
 
     def _bias_source(self, p, bias) -> None:
         """A zero-weight Conv2d from the input that only carries the bias of an undriven population."""
         c_in, h_in, w_in = self.net.input.shape
-        wsq, stride, pad = _zero_conv((h_in, w_in), p.shape[1:], p.channels, c_in)
+        flat = p.name in self.flat
+        out_hw, c_out = ((1, 1), p.size) if flat else (p.shape[1:], p.channels)
+        if flat:
+            bias = np.repeat(bias, p.size // p.channels)
+        wsq, stride, pad = _zero_conv((h_in, w_in), out_hw, c_out, c_in)
         name = f"bias:{p.name}"
         self.nodes[name] = self.nir.Conv2d(
             input_shape=(h_in, w_in), weight=wsq, stride=stride, padding=pad, dilation=1, groups=1,
@@ -377,6 +411,10 @@ class _GraphBuilder:
             metadata=_meta({"delay": 1, "itnet": json.dumps({
                 "op": "bias", "carries_bias": True,
                 "why": "no connection drives this population copy; its bias still integrates"})}))
+        if flat:
+            self.nodes[f"{name}:flatten"] = self.nir.Flatten({"input": np.array((c_out, 1, 1))}, start_dim=0, end_dim=-1)
+            self.edges += [(self.net.input.name, name), (name, f"{name}:flatten"), (f"{name}:flatten", p.name)]
+            return
         self.edges += [(self.net.input.name, name), (name, p.name)]
 
     def readout(self, r) -> None:
@@ -388,6 +426,14 @@ class _GraphBuilder:
             wk = (t.weight * pop.decode_scale[0][None, :]).astype(np.float32)  # decoded = rate · λ; NIR carries spikes
             bias = r.bias.astype(np.float32) if i == 0 else np.zeros(k, np.float32)
             c, h, w = pop.shape
+            if pop.name in self.flat:  # per pixel: kron(W, I_hw); global average: W spread over the pixels
+                mat = (np.repeat(wk, h * w, axis=1) / float(h * w) if t.pool == "global_avg"
+                       else np.kron(wk, np.eye(h * w, dtype=np.float32)))
+                self.nodes[f"{out}:{i}"] = nir.Affine(weight=mat.astype(np.float32),
+                                                      bias=np.repeat(bias, mat.shape[0] // k).astype(np.float32))
+                self.edges += [(t.population, f"{out}:{i}"), (f"{out}:{i}", out)]
+                shape_out = (mat.shape[0],)
+                continue
             ksz = (h, w) if t.pool == "global_avg" else (1, 1)
             conv_w = wk[:, :, None, None] / float(ksz[0] * ksz[1]) * np.ones((1, 1) + ksz, np.float32)
             wsq, stride, pad = square_conv(conv_w.astype(np.float32), (1, 1), (0, 0, 0, 0), (h, w))
@@ -487,4 +533,4 @@ def write_graph(path, graph, min_compress: int = 512) -> None:
         put(f.create_group("node"), graph.to_dict())
 
 
-__all__ = ["NIR", "DEFAULT_MAX_DENSE", "export_nir", "resample_chain", "square_conv", "to_nir", "write_graph"]
+__all__ = ["NIR", "DEFAULT_MAX_DENSE", "flat_populations", "export_nir", "resample_chain", "square_conv", "to_nir", "write_graph"]
