@@ -3,9 +3,11 @@
 The shipped ItNet's iterative block is allocated on Loihi twice: *looped* — one copy of the block's
 cores, iteration n running in phase n with row n of the per-iteration parameter tables, so output n
 arrives after n phases — and *unrolled* — one copy per iteration, pipelined, every output running
-from tick 1. Both are simulated with Loihi's 8-bit weights (chip seed 0) on the same images. The plot
-shows what the cores buy: the unrolled schedule needs several times the cores and gives every
-output early; the looped one is small and gives output n only after its phase.
+from tick 1. Both are simulated with Loihi's device model (its 8-bit weights and its neuron, which
+resets to zero; chip seed 0) on the same images. The plot shows what the cores buy — the unrolled
+schedule needs several times the cores and gives every output from the start, the looped one is
+small and gives output n only after its phase — and what Loihi's reset to zero costs the deeper
+outputs against the ideal chip (``examples/anytime_curve.py``).
 
     python examples/looped_vs_unrolled_loihi.py [--images 2] [--phase-ticks 100] [--out ...png]
 """
@@ -23,7 +25,7 @@ def run(images: int, phase_ticks: int) -> dict:
     from itnet_neuro.resources import SHIPPED_MODEL
     from itnet_neuro.sim.experiment import run_experiment
     from mapping import plan
-    from mapping.report import write_json
+    from mapping import allocfile
 
     conv = convert_model(SHIPPED_MODEL, n_calibration=8)
     out = {"images": images, "phase_ticks": phase_ticks, "schedules": {}}
@@ -31,7 +33,7 @@ def run(images: int, phase_ticks: int) -> dict:
         for schedule in ("looped", "unrolled"):
             alloc = plan(conv.network, "loihi", schedule, phase_ticks=phase_ticks)
             path = Path(tmp) / f"{schedule}.json"
-            write_json(alloc, path)
+            allocfile.write(alloc, path)
             n = conv.network.block.iterations
             ticks = phase_ticks * n if schedule == "looped" else 2 * phase_ticks
             res = run_experiment(network=conv.network, ann_model=conv.model, alloc=str(path), images=images,
@@ -56,7 +58,7 @@ def draw(fig, r: dict) -> None:
         ax.set(title=f"{name}: {s['cores']} Loihi cores", xlabel="tick")
     axes[0].set_ylabel("mIoU")
     axes[1].legend(fontsize=8, loc="lower right")
-    fig.suptitle(f"Shipped ItNet on Loihi (8-bit weights), {r['images']} images, "
+    fig.suptitle(f"Shipped ItNet on Loihi's device model (8-bit weights, reset to zero), {r['images']} images, "
                  f"looped phases of {r['phase_ticks']} ticks")
 
 
