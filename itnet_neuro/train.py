@@ -180,7 +180,13 @@ def load_data(spec: str, config: ItNetConfig, *, n_train: int | None = None, n_v
     if len(classes) != config.num_classes:
         raise ConfigError(f"ItNetConfig.num_classes={config.num_classes}: dataset {spec!r} has {len(classes)} "
                           f"classes; use num_classes={len(classes)}")
-    return (xt, yt), (xv, yv), int(void)
+    if yt is None or np.ndim(yt) != 3:
+        raise ConfigError(f"dataset {spec!r}: an ItNet trains on class maps (N × H × W labels 'y')")
+    if xt.shape[3] != config.input_channels:
+        raise ConfigError(f"dataset {spec!r} has {xt.shape[3]} input channels; use --set input_channels={xt.shape[3]}")
+    # uint8 pixels (npz) train as [0, 1], the scale `convert` assumes by default (--input-scale 1/255)
+    xt, xv = ((a.astype(np.float32) / 255.0 if a.dtype == np.uint8 else a) for a in (xt, xv))
+    return (xt, yt), (xv, yv), int(255 if void is None else void)
 
 
 def _make_dataset(images, labels, batch_size, *, shuffle, augment, crop, seed, void_label, out_names):

@@ -192,3 +192,53 @@ def test_shipped_model_verifies():
     assert res.network.block is not None and res.network.block.iterations == 6
     rep = res.verify(n_images=4)
     assert rep.passed, rep.table()
+
+
+def _mobilenet_v1_head():
+    """MobileNet (v1) idioms: ZeroPadding2D + strided valid DepthwiseConv2D, ReLU6, GAP(keepdims) →
+    Dropout → 1×1 Conv2D → Reshape → softmax Activation; a ResNet stem: ZeroPadding2D + 3×3/2 MaxPooling2D."""
+    tf.keras.utils.set_random_seed(3)
+    x = kl.Input((20, 20, 2))
+    h = kl.ReLU(6.0)(kl.BatchNormalization()(kl.Conv2D(8, 3, strides=2, padding="same", use_bias=False)(x)))
+    h = kl.ZeroPadding2D(((0, 1), (0, 1)))(h)
+    h = kl.ReLU(6.0)(kl.BatchNormalization()(kl.DepthwiseConv2D(3, strides=2, padding="valid", use_bias=False)(h)))
+    h = kl.Activation("relu6")(kl.SeparableConv2D(12, 3, padding="same")(h))
+    r = kl.MaxPooling2D(3, strides=2, name="pool")(kl.ZeroPadding2D(1)(h))
+    g = kl.GlobalAveragePooling2D(keepdims=True)(r)
+    o = kl.Conv2D(5, 1)(kl.Dropout(0.1)(g))
+    o = kl.Activation("softmax")(kl.Reshape((5,))(o))
+    m = tf.keras.Model(x, o)
+    _randomize_bn(m, np.random.default_rng(4))
+    return m
+
+
+def test_mobile_and_residual_cnn_layers_convert_exactly():
+    model = _mobilenet_v1_head()
+    images = _images((20, 20, 2))  # two input channels: calibration from the array
+    res = convert_model(model, calibration=images)
+    rep = res.verify(spiking_ticks=256)
+    assert rep.passed, rep.table()
+    relu6 = [p for p in res.network.populations if p.source.startswith("re_lu")]
+    assert relu6 and all(np.allclose(p.decode_scale, 6.0) for p in relu6)  # clipped neuron: λ = the clip
+    assert sum(p.name.startswith("pool_c0_d") for p in res.network.populations) == 8  # 3×3 tournament
+    ro = res.network.readouts[0]
+    assert ro.terms[0].pool == "global_avg" and ro.classes == 5
+    assert rep.spiking[256]["output0"] >= 0.75
+
+
+@pytest.mark.parametrize("act, why", [("swish", "multiplies two signals"), ("tanh", "negative outputs")])
+def test_activations_without_spiking_form_say_why(act, why):
+    x = kl.Input((8, 8, 3))
+    m = tf.keras.Model(x, kl.Conv2D(2, 1)(kl.Activation(act, name="act")(kl.Conv2D(2, 1)(x))))
+    with pytest.raises(UnsupportedLayerError, match=rf"'act' \(Activation\).*{why}.*ReLU"):
+        convert_model(m, calibration=_images((8, 8, 3)))
+
+
+def test_multiply_is_refused_by_name(tmp_path):
+    x = kl.Input((8, 8, 3))
+    h = kl.Conv2D(4, 1, activation="relu")(x)
+    gate = kl.Dense(4, activation="sigmoid")(kl.GlobalAveragePooling2D()(h))
+    m = tf.keras.Model(x, kl.Multiply(name="se_excite")([h, kl.Reshape((1, 1, 4))(gate)]))
+    m.save(tmp_path / "se.h5", save_format="h5")
+    with pytest.raises(UnsupportedLayerError, match=r"'se_excite' \(Multiply\): a product of two signals"):
+        convert_model(tmp_path / "se.h5", calibration=_images((8, 8, 3)))

@@ -35,8 +35,10 @@ log = logging.getLogger("itnet_neuro")
 
 
 def add_model_argument(parser) -> None:
+    parser.add_argument("--calibration", default="synthetic",
+                        help="for a Keras MODEL converted on the fly: synthetic | npz:FILE | DIR (as in convert)")
     parser.add_argument("model", nargs="?", default=None,
-                        help="spiking IR (.snn.h5) or Keras model (.h5, converted on the fly); "
+                        help="spiking IR (.snn.h5), Keras model (.h5, converted on the fly) or NIR graph (.nir); "
                              "default: the shipped ItNet")
 
 
@@ -84,7 +86,7 @@ def _plan(net, args):
     return plan(net, args.chip, args.schedule, phase_ticks=args.phase_ticks, **kw)
 
 
-def load_model_network(model: str | None, cache_dir: Path):
+def load_model_network(model: str | None, cache_dir: Path, calibration="synthetic"):
     """The IR of ``model``: a ``.snn.h5`` is read, a Keras ``.h5`` converted (and cached).
 
     Parameters
@@ -108,10 +110,16 @@ def load_model_network(model: str | None, cache_dir: Path):
             "" if model else "; the shipped model is missing from this installation, give MODEL"))
     if path.name.endswith(".snn.h5"):
         return load_network(path)
+    if path.suffix == ".nir":  # a NIR graph: imported as written (`convert MODEL.nir` has the options)
+        from itnet_neuro.convert.nir_import import from_nir
+
+        return from_nir(path)[0]
     cache = Path(cache_dir) / (path.name.removesuffix(".h5") + ".snn.h5")
     if cache.is_file() and cache.stat().st_mtime >= path.stat().st_mtime:
-        log.info(f"using {cache} (converted from {path.name})")
-        return load_network(cache)
+        cached = load_network(cache)
+        if cached.metadata.get("calibration", "synthetic") == str(calibration):
+            log.info(f"using {cache} (converted from {path.name})")
+            return cached
     try:
         from itnet_neuro.convert import convert_model
     except ImportError as exc:  # pragma: no cover - depends on the installation
@@ -120,7 +128,7 @@ def load_model_network(model: str | None, cache_dir: Path):
         raise NotBuiltError(f"{path}: converting a Keras model needs itnet_neuro.convert ({exc}); "
                             "give a .snn.h5 instead") from exc
     log.info(f"converting {path} (cached as {cache}) ...")
-    net = convert_model(path).network
+    net = convert_model(path, calibration=calibration).network
     save_network(net, cache)
     return net
 
@@ -147,7 +155,7 @@ def run(args) -> int:
     from mapping.report import plot_cores, table
 
     out = Path(args.output)
-    net = load_model_network(args.model, out.parent)
+    net = load_model_network(args.model, out.parent, args.calibration)
     alloc = _plan(net, args)
     print(table(alloc))
     allocfile.write(alloc, out)

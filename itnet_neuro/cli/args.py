@@ -67,7 +67,8 @@ def chip(text: str) -> str:
 
 
 def dataset(text: str) -> str:
-    """``type=`` for ``synthetic``, ``camvid:DIR`` or ``cityscapes:DIR`` with an existing DIR."""
+    """``type=`` for ``synthetic``, ``camvid:DIR``, ``cityscapes:DIR`` with an existing DIR, or ``npz:FILE``
+    with an existing FILE."""
     from itnet_neuro.data import parse_spec
     from itnet_neuro.errors import ValidationError
 
@@ -75,6 +76,10 @@ def dataset(text: str) -> str:
         kind, path = parse_spec(text)
     except ValidationError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+    if kind == "npz":
+        if not os.path.isfile(path):
+            raise argparse.ArgumentTypeError(f"npz file {path!r} does not exist; give npz:FILE with arrays x (and y)")
+        return text
     if path is not None and not os.path.isdir(path):
         raise argparse.ArgumentTypeError(f"{kind} folder {path!r} does not exist; valid: synthetic, camvid:DIR, "
                                          "cityscapes:DIR with an existing DIR")

@@ -40,7 +40,7 @@ def run(args) -> int:
     from mapping.compare import compare, format_table
 
     cache = Path(args.json_out).parent if args.json_out else Path(tempfile.gettempdir()) / "itnet-neuro-cache"
-    net = load_model_network(args.model, cache)
+    net = load_model_network(args.model, cache, args.calibration)
     chips = args.chips.split(",") if args.chips else list_chips()
     rows = compare(net, chips, schedule=args.schedule, phase_ticks=args.phase_ticks)
     print(format_table(rows, markdown=args.markdown, title=f"{net.name}: {net.n_neurons:,} neurons, "

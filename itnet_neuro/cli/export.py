@@ -7,11 +7,14 @@ from pathlib import Path
 HELP = "export a spiking network to NIR or a nengo Network"
 DESCRIPTION = """Export a spiking network (.snn.h5 from `itnet-neuro convert`) to NIR or nengo.
 
---format nir writes a NIR graph (HDF5) that plain `nir.read()` loads and type-checks. NIR cannot tie
-weights, so the shared iterative block is unrolled and the graph metadata names the groups of nodes
-that share parameters; depthwise convolutions become block-diagonal Conv2d weights (nir 1.0.8 ignores
-`groups`); the IR's reset by subtraction is recorded in each IF node's metadata (NIR's IF resets to
-v_reset). See itnet_neuro/export/nir_export.py for every choice.
+--format nir writes a NIR graph (HDF5) that plain `nir.read()` loads and type-checks, for every
+network, the shipped ItNet included. NIR cannot tie weights, so the shared iterative block is unrolled
+and the graph metadata names the groups of nodes that share parameters (`itnet-neuro convert
+MODEL.nir` folds them back); resampling becomes exact chains of Conv2d/Affine nodes (NIR has no
+resampling node) that grow with the channels, not with the square of the map; depthwise convolutions
+become block-diagonal Conv2d weights (nir 1.0.8 ignores `groups`); the IR's reset by subtraction is
+recorded in each IF node's metadata (NIR's IF resets to v_reset). See
+itnet_neuro/export/nir_export.py for every choice.
 
 --format nengo builds a nengo Network (nengo.Convolution with groups for depthwise) and prints its
 size; a nengo Network is a Python object, use itnet_neuro.export.export_nengo in Python to keep it.
@@ -29,7 +32,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--format", required=True, choices=("nir", "nengo"), help="export format")
     parser.add_argument("-o", "--output", default=None, help="output file (nir; default NETWORK with .nir)")
     parser.add_argument("--max-dense", type=args.positive_int, default=None,
-                        help="nir: largest dense matrix (elements) for resampling paths (default 16M)")
+                        help="nir: largest weight (elements) of one node, a safety bound (default 16M)")
 
 
 def run(args) -> int:

@@ -48,7 +48,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--backend", default="fast", choices=[b for b in BACKENDS if b != "reference"] + ["reference"],
                         help="simulator (default: fast)")
     parser.add_argument("--data", default="synthetic", type=args.dataset,
-                        help="synthetic | camvid:DIR | cityscapes:DIR")
+                        help="synthetic | camvid:DIR | cityscapes:DIR | npz:FILE (arrays x, optional y: class "
+                             "indices or class maps; uint8 = raw pixels, float = model inputs)")
+    parser.add_argument("--calibration", default="synthetic",
+                        help="for a Keras MODEL converted on the fly: synthetic | npz:FILE | DIR (as in convert)")
     parser.add_argument("--split", default="test", choices=("train", "val", "test"),
                         help="dataset split (default: test)")
     parser.add_argument("--images", type=args.positive_int, default=4, help="number of images (default: 4)")
@@ -113,15 +116,17 @@ def run(args) -> int:
                              phase_ticks=args.phase_ticks, state_buffer=args.state_buffer,
                              window_ticks=args.window_ticks, decoder=args.decoder, split=args.split, seed=args.seed,
                              chip_seed=args.chip_seed, grid_points=args.grid_points, batch_size=args.batch_size,
-                             plot_dir=args.plot, ignore_limits=args.ignore_limits, **options)
+                             plot_dir=args.plot, ignore_limits=args.ignore_limits, calibration=args.calibration,
+                             **options)
     write_json(args.output, results)
     buf = results["state_buffer"]
     print(f"{results['backend']} · {results['schedule']} · {results['ticks']} ticks"
           + (f" ({results['phase_ticks']}-tick phases, state buffer {buf['mode']})" if buf else "")
           + f" · {results['images']} image(s) · chip {results['chip'] or 'none (ideal IF)'}"
           + f" · decoder {results['decoder']['spec']}" + _limits_note(results))
-    print(f"{'output':>6} {'ANN mIoU':>9} {'SNN mIoU':>9} {'depth tick':>10} {'1st spike':>9} {'→90% ANN':>8} "
-          f"{'→99% ANN':>8}")
+    metric = "acc" if results["outputs"] and results["outputs"][0].get("metric") == "accuracy" else "mIoU"
+    print(f"{'output':>6} {'ANN ' + metric:>9} {'SNN ' + metric:>9} {'depth tick':>10} {'1st spike':>9} "
+          f"{'→90% ANN':>8} {'→99% ANN':>8}")
     for o in results["outputs"]:
         def f(v, fmt):
             return "—" if v is None else format(v, fmt)

@@ -29,7 +29,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override one config field (JSON value), e.g. --set width=24 --set shared=false")
     parser.add_argument("--data", default="synthetic", type=args.dataset,
-                        help="synthetic | camvid:DIR | cityscapes:DIR")
+                        help="synthetic | camvid:DIR | cityscapes:DIR | npz:FILE (x: N×H×W×C, y: N×H×W class maps)")
     parser.add_argument("--epochs", type=args.positive_int, default=10)
     parser.add_argument("--batch-size", type=args.positive_int, default=8)
     parser.add_argument("--lr", type=args.positive_float, default=1e-3, help="initial learning rate (paper: 1e-3)")

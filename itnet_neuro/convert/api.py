@@ -80,38 +80,53 @@ def calibration_images(calibration, n: int, height: int, width: int, channels: i
 
     Parameters
     ----------
-    calibration : "synthetic", np.ndarray or path of a folder
+    calibration : "synthetic", "npz:FILE", np.ndarray or path of a folder
         ``"synthetic"``: procedural street scenes of the model's own input size
-        (:func:`itnet_neuro.data.synthetic.load_split`, validation split). An array: ``uint8`` raw
-        pixels (scaled by ``input_scale``/``input_offset``) or float model inputs. A folder: its
-        ``.png``/``.jpg`` images (resized to the input size) or ``.npy`` arrays.
+        (:func:`itnet_neuro.data.synthetic.load_split`, validation split; grey for a 1-channel model).
+        ``"npz:FILE"`` (or a ``.npz`` path): its ``x`` (:mod:`itnet_neuro.data.npz`). An array:
+        ``uint8`` raw pixels (scaled by ``input_scale``/``input_offset``) or float model inputs (their
+        range checked against ``input_scale``, :func:`itnet_neuro.data.inputs.model_inputs`). A folder:
+        its ``.png``/``.jpg`` images (resized to the input size) or ``.npy`` arrays.
     """
-    if isinstance(calibration, str) and calibration == "synthetic":
-        if channels != 3:
-            raise ConversionError(f"synthetic calibration makes RGB images; the model takes {channels} channels "
-                                  "(give calibration=ARRAY or a folder)")
-        from itnet_neuro.data.synthetic import load_split
+    from itnet_neuro.data.inputs import model_inputs
 
-        images, _ = load_split("val", n, height, width, seed=seed)
-        raw = np.clip(images * 255.0, 0, 255)
-        return (raw * input_scale + input_offset).astype(np.float32)
+    if isinstance(calibration, str) and calibration == "synthetic":
+        return _synthetic(n, height, width, channels, input_scale, input_offset, seed)
+    what = f"calibration {calibration if not isinstance(calibration, np.ndarray) else 'array'}"
     if isinstance(calibration, np.ndarray):
         arr = calibration
+    elif isinstance(calibration, (str, os.PathLike)) and (str(calibration).startswith("npz:")
+                                                          or str(calibration).endswith(".npz")):
+        from itnet_neuro.data.npz import load_split
+
+        arr = load_split(str(calibration).removeprefix("npz:"), "train", n=n, height=height, width=width)[0]
     elif isinstance(calibration, (str, os.PathLike)):
-        arr = _read_folder(Path(calibration), n, height, width)
+        arr = _read_folder(Path(calibration), n, height, width, channels)
     else:
-        raise ConversionError(f"calibration must be 'synthetic', an array or a folder, got {type(calibration).__name__}")
+        raise ConversionError(f"calibration must be 'synthetic', 'npz:FILE', an array or a folder, got "
+                              f"{type(calibration).__name__}")
     if arr.ndim == 3:
         arr = arr[..., None]
     if arr.ndim != 4 or arr.shape[1:] != (height, width, channels):
         raise DataError(f"calibration images have shape {arr.shape[1:]}, the model takes {(height, width, channels)}")
-    arr = arr[:n]
-    if arr.dtype == np.uint8:
-        return (arr.astype(np.float32) * input_scale + input_offset).astype(np.float32)
-    return arr.astype(np.float32)
+    return model_inputs(arr[:n], input_scale, input_offset, what=what)
 
 
-def _read_folder(folder: Path, n: int, height: int, width: int) -> np.ndarray:
+def _synthetic(n, height, width, channels, input_scale, input_offset, seed) -> np.ndarray:
+    """Synthetic street scenes as calibration: RGB, or their luminance for a one-channel model."""
+    if channels not in (1, 3):
+        raise ConversionError(f"synthetic calibration makes RGB (or grey) images; the model takes {channels} "
+                              "channels: give --calibration npz:FILE (an array x of N × H × W × C) or a folder of .npy")
+    from itnet_neuro.data.synthetic import load_split
+
+    images, _ = load_split("val", n, height, width, seed=seed)
+    raw = np.clip(images * 255.0, 0, 255)
+    if channels == 1:
+        raw = raw @ np.array([0.299, 0.587, 0.114], np.float32)[:, None]
+    return (raw * input_scale + input_offset).astype(np.float32)
+
+
+def _read_folder(folder: Path, n: int, height: int, width: int, channels: int = 3) -> np.ndarray:
     if not folder.is_dir():
         raise DataError(f"{folder}: calibration folder not found (give 'synthetic', an array or a folder of images)")
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".npy"))
@@ -126,7 +141,9 @@ def _read_folder(folder: Path, n: int, height: int, width: int) -> np.ndarray:
             a = np.load(p, allow_pickle=False)
             out.extend(a if a.ndim == 4 else [a])
             continue
-        img = tf.io.decode_image(tf.io.read_file(str(p)), channels=3, expand_animations=False)
+        if channels not in (1, 3):
+            raise DataError(f"{p}: a {channels}-channel model needs .npy (or npz:FILE) calibration arrays, not images")
+        img = tf.io.decode_image(tf.io.read_file(str(p)), channels=channels, expand_animations=False)
         img = tf.image.resize(img, (height, width), method="bilinear").numpy()
         out.append(np.clip(img + 0.5, 0, 255).astype(np.uint8))
     arr = np.stack(out[:n])
@@ -144,7 +161,7 @@ def convert_model(model_or_path, *, calibration="synthetic", n_calibration: int 
     model_or_path : str, PathLike or tf.keras.Model
         A ``.h5`` file (checked with h5py for ``Lambda`` / unknown layers before Keras loads it; an
         ItNet's ``itnet_config`` attribute is read from it) or an in-memory model.
-    calibration : "synthetic", np.ndarray or folder
+    calibration : "synthetic", "npz:FILE", np.ndarray or folder
         Images for data-based normalization (see :func:`calibration_images`).
     n_calibration : int
         Number of calibration images.
@@ -178,6 +195,7 @@ def convert_model(model_or_path, *, calibration="synthetic", n_calibration: int 
                                 input_offset=input_offset)
     opts = ConversionOptions(percentile=float(percentile), per_channel=bool(per_channel), v_init=float(v_init))
     conv = Converter(model, config, images, opts, input_scale, input_offset)
+    conv.calibration_name = str(calibration) if not isinstance(calibration, np.ndarray) else "array"
     conv.run()
     net, report = emit(conv, name or default_name)
     report["calibration"] = calibration if isinstance(calibration, str) else f"array {images.shape}"

@@ -15,7 +15,7 @@ Pipeline
    (b) several layers consume it and it is not already a plain population — folding it into each of
    them would multiply the fan-in (the ItNet's fed-back state: every iteration would add terms).
 4. Normalization (Rueckauer et al. 2017): the decode scale λ of each population is the ``percentile``
-   of its positive calibration activations (per channel or per layer); ReLU6 caps it at 6, the
+   of its positive calibration activations (per channel or per layer); a clipped ReLU (ReLU6) sets it to its clip (a clipped neuron), the
    clip-floor-shift layer fixes it to its trained λ. Weights become ``W·λ_pre`` (spike units),
    thresholds ``θ = λ / |s|`` with ``s`` the folded BatchNorm scale after the weights.
 5. ItNet in shared mode (from the stored ``itnet_config``): the unrolled per-iteration populations
@@ -36,7 +36,7 @@ import numpy as np
 
 from itnet_neuro.convert.expr import Expr, Part, Term, flatten_parts, single
 from itnet_neuro.convert.graph import Node, build_graph, functional_copy, node_tensors
-from itnet_neuro.errors import ConversionError
+from itnet_neuro.errors import ConversionError, UnsupportedLayerError
 from itnet_neuro.ir.graph import (Connection, InputSpec, IterativeBlock, Network, Population, Readout,
                                   ReadoutTerm)
 
@@ -87,6 +87,7 @@ class Converter:
         self.input_scale, self.input_offset = input_scale, input_offset
         self.images = images
         self.notes: list[str] = []
+        self.softmax_nodes: set[str] = set()  # layers whose built-in softmax the readout leaves out
         self.materialized: list[dict] = []
         self.folded: list[str] = []
         self.recs: list[PopRec] = []
@@ -146,7 +147,7 @@ class Converter:
     def key(self, node_id: str) -> str:
         if node_id in self._key_of:
             return self._key_of[node_id]
-        return node_id.replace("#", "_call")
+        return node_id.replace("#", "_call").replace("/", "_")  # '/' is reserved in IR names (DenseNet uses it)
 
     # ------------------------------------------------------------------ activations
     def _activations(self, images):
@@ -174,7 +175,7 @@ class Converter:
 
     def output_only(self, node: Node) -> bool:
         """True if ``node`` only reaches model outputs through pass-through layers (softmax, dropout)."""
-        passthrough = ("Softmax", "Dropout", "Activation")
+        passthrough = ("Softmax", "Dropout", "Activation", "Reshape", "Flatten")
         if node.is_output and not node.consumers:
             return True
         if not node.consumers:
@@ -320,8 +321,12 @@ class Converter:
         for node in self.nodes:
             conv = get_converter(node.class_name, node.name)
             inputs = [self.values[i] for i in node.inputs]
+            self._check_pending_pad(node, inputs)
             e = conv(self, node, inputs)
             users = len(node.consumers) + (1 if node.is_output else 0)
+            if any(e.pad) and users != 1:
+                raise UnsupportedLayerError(f"layer {node.name!r} (ZeroPadding2D): read by {users} layers; a zero "
+                                            "padding converts only when one convolution or pooling reads it")
             if users >= 2 and not e.all_identity():
                 e = self.prepare_for_spatial(node, e, needs_zero_bias=False,
                                              reason=f"read by {users} layers (folding it into each would "
@@ -334,7 +339,8 @@ class Converter:
         out_size = getattr(e, "out_size", None)
         # the Keras tensor the readout reproduces: the logits before a final softmax / resize
         ref = node.id
-        while self.by_id[ref].class_name in ("Softmax", "Activation", "Dropout") and self.by_id[ref].inputs:
+        while self.by_id[ref].class_name in ("Softmax", "Activation", "Dropout", "Reshape", "Flatten") and \
+                self.by_id[ref].inputs:
             ref = self.by_id[ref].inputs[0]
         if out_size is not None:
             ref = self.by_id[ref].inputs[0] if self.by_id[ref].inputs else ref
@@ -366,8 +372,19 @@ class Converter:
                 else:  # dense on a (C,1,1) population or gap_dense
                     w[o:o + t.out_channels] += t.weight.reshape(t.out_channels, c_pre)
         return {"name": f"out{index + 1}" if self.itnet is not None else f"output{index}", "index": index,
-                "node": node.id, "ref": ref, "iteration": self.iteration(node.id), "out_size": out_size,
+                "node": node.id, "ref": ref, "softmax": ref in self.softmax_nodes, "iteration": self.iteration(node.id), "out_size": out_size,
                 "terms": [(pops[key], key[1], w) for key, w in terms.items()], "bias": bias}
+
+    #: Layers that take a pending ZeroPadding2D into their own zero padding (or pass it on unchanged).
+    PAD_CONSUMERS = ("Conv2D", "DepthwiseConv2D", "SeparableConv2D", "AveragePooling2D", "MaxPooling2D",
+                     "ZeroPadding2D", "Dropout",
+                     "SpatialDropout2D", "GaussianDropout", "GaussianNoise")
+
+    def _check_pending_pad(self, node: Node, inputs: list[Expr]) -> None:
+        if any(any(e.pad) for e in inputs) and node.class_name not in self.PAD_CONSUMERS:
+            raise UnsupportedLayerError(f"layer {node.name!r} ({node.class_name}) reads a ZeroPadding2D output: the "
+                                        "padding converts only into a following convolution or average pooling "
+                                        f"({', '.join(self.PAD_CONSUMERS[:4])})")
 
     @staticmethod
     def _readout_ok(t: Term) -> bool:

@@ -46,7 +46,9 @@ def decode_scales(conv: Converter) -> dict[str, np.ndarray]:
             out = np.full(c, np.percentile(v, opts.percentile) if v.size else 0.0, np.float32)
         out = np.where(out > 0, out, 1.0).astype(np.float32)  # dead channels: any λ works
         if first.cap is not None:
-            out = np.minimum(out, first.cap)
+            # A clipped ReLU (ReLU6, ReLU(max_value=m)) as a clipped neuron: λ = the clip, so the IF rate
+            # clip(I/θ, 0, 1) saturates exactly where the ReLU does, whatever the calibration data.
+            out = np.full(c, float(first.cap), np.float32)
         lam[name] = out.astype(np.float32)
     return lam
 
@@ -246,7 +248,10 @@ def emit(conv: Converter, name: str) -> tuple[Network, dict]:
         "v_init": opts.v_init,
         "itnet_config": conv.itnet.to_dict() if conv.itnet is not None else None,
         "keras_sources": sources,
+        "input_range": [float(np.min(conv.images)), float(np.max(conv.images))],  # model inputs calibrated on
+        "calibration": getattr(conv, "calibration_name", "synthetic"),
         "readout_sources": {ro["name"]: ro["ref"] for ro in conv.readouts},
+        "readout_softmax": [ro["name"] for ro in conv.readouts if ro.get("softmax")],
         "notes": conv.notes,
         "sign_changes": sign_changes,
         "unshared_connections": unshared,

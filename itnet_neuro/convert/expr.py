@@ -94,6 +94,7 @@ class Expr:
     node: str = ""
     flat: bool = False  # the Keras tensor is 2-D (after GlobalAveragePooling2D / Dense on a vector)
     keras_flatten: bool = False  # produced by Flatten: Keras order is H, W, C
+    pad: tuple = (0, 0, 0, 0)  # pending ZeroPadding2D (top, bottom, left, right) for the next window op
 
     @property
     def channels(self) -> int:

@@ -40,30 +40,63 @@ def _unsupported(node, why: str):
     raise UnsupportedLayerError(f"layer {node.name!r} ({node.class_name}): {why}")
 
 
-def _pad(node, size_hw, kernel, stride, padding: str):
+def _pad(node, size_hw, kernel, stride, padding: str, pending=(0, 0, 0, 0)):
+    """The window op's padding (top, bottom, left, right) on the *unpadded* map of ``size_hw``, with a
+    preceding ZeroPadding2D's ``pending`` padding added (zeros either way: exact)."""
+    t, b, l, r = pending
+    hw = (size_hw[0] + t + b, size_hw[1] + l + r)
     if padding == "valid":
-        return (0, 0, 0, 0)
-    if padding == "same":
-        return same_padding(size_hw[0], kernel[0], stride[0]) + same_padding(size_hw[1], kernel[1], stride[1])
-    _unsupported(node, f"padding={padding!r} (use 'same' or 'valid')")
+        own = (0, 0, 0, 0)
+    elif padding == "same":
+        own = same_padding(hw[0], kernel[0], stride[0]) + same_padding(hw[1], kernel[1], stride[1])
+    else:
+        _unsupported(node, f"padding={padding!r} (use 'same' or 'valid')")
+    return tuple(int(a + c) for a, c in zip(own, pending))
 
 
 def _out_hw(hw, kernel, stride, pad):
     return ((hw[0] + pad[0] + pad[1] - kernel[0]) // stride[0] + 1, (hw[1] + pad[2] + pad[3] - kernel[1]) // stride[1] + 1)
 
 
+#: Activations with no spiking form, and why (an IF neuron's rate is ``clip(I/θ, 0, 1)``: it can only clip).
+NO_SPIKING_FORM = {
+    "swish": "x·sigmoid(x) multiplies two signals and goes negative; retrain with ReLU or ReLU6",
+    "silu": "x·sigmoid(x) multiplies two signals and goes negative; retrain with ReLU or ReLU6",
+    "hard_swish": "x·relu6(x+3)/6 multiplies two signals; retrain with ReLU or ReLU6",
+    "gelu": "x·Φ(x) multiplies two signals and goes negative; retrain with ReLU or ReLU6",
+    "sigmoid": "a smooth saturating curve, not a clip; use ReLU6 (a clipped neuron) and retrain",
+    "hard_sigmoid": "relu6(x+3)/6 needs a shifted clip; use ReLU6 and retrain",
+    "tanh": "negative outputs: an IF neuron's rate is >= 0; use ReLU and retrain",
+    "elu": "negative outputs: an IF neuron's rate is >= 0; use ReLU and retrain",
+    "selu": "negative outputs: an IF neuron's rate is >= 0; use ReLU and retrain",
+    "softplus": "a smooth curve, not a clip; use ReLU and retrain",
+}
+
+
+def _refuse_activation(node, name: str):
+    why = NO_SPIKING_FORM.get(name, "use relu or relu6 (softmax only on an output)")
+    _unsupported(node, f"activation {name!r} has no spiking form: {why}")
+
+
 def _activation_of(node) -> str:
     act = getattr(node.layer, "activation", None)
     name = getattr(act, "__name__", "linear") if act is not None else "linear"
-    if name not in ("linear", "relu"):
-        _unsupported(node, f"activation={name!r} inside the layer; use 'relu' or 'linear' (softmax only on an output)")
+    if name not in ("linear", "relu", "relu6", "softmax"):
+        _refuse_activation(node, name)
     return name
 
 
 def _finish(ctx, node, e: Expr) -> Expr:
     """Apply a layer's built-in activation (``Conv2D(activation='relu')``)."""
-    if _activation_of(node) == "relu":
-        return ctx.activation(node, e, kind="relu")
+    act = _activation_of(node)
+    if act in ("relu", "relu6"):
+        return ctx.activation(node, e, kind="relu", cap=6.0 if act == "relu6" else None)
+    if act == "softmax":  # a classifier's final softmax: monotone, the readout gives its logits
+        if not ctx.output_only(node):
+            _unsupported(node, "activation 'softmax' between layers has no rate-coded equivalent; use it on an "
+                               "output only")
+        ctx.note(f"{node.name}: final softmax dropped (monotone; readouts give logits)")
+        ctx.softmax_nodes.add(node.id)
     return e
 
 
@@ -103,13 +136,13 @@ def _relu(ctx, node, inputs):
 @register("Activation")
 def _activation(ctx, node, inputs):
     name = getattr(node.layer.activation, "__name__", "?")
-    if name == "relu":
-        return ctx.activation(node, inputs[0], kind="relu")
+    if name in ("relu", "relu6"):
+        return ctx.activation(node, inputs[0], kind="relu", cap=6.0 if name == "relu6" else None)
     if name == "linear":
         return inputs[0]
     if name == "softmax":
         return _softmax(ctx, node, inputs)
-    _unsupported(node, f"activation {name!r}; use relu (or softmax on an output)")
+    _refuse_activation(node, name)
 
 
 @register("ClipFloorShift")
@@ -214,7 +247,29 @@ def _conv2d(ctx, node, inputs):
     w = _kernel_oihw(layer.kernel.numpy())
     b = layer.bias.numpy() if layer.use_bias else np.zeros(w.shape[0], np.float32)
     stride = tuple(layer.strides)
-    pad = _pad(node, e.shape[1:], w.shape[2:], stride, layer.padding)
+    if e.shape[1:] == (1, 1) and w.shape[2:] == (1, 1) and not any(e.pad):
+        # a 1×1 convolution of a 1×1 map is a Dense layer (MobileNet's classifier after GAP + Reshape)
+        out = _dense_core(ctx, node, Expr(e.parts, e.shape, e.node, flat=True), layer.kernel.numpy()[0, 0], b)
+        out.flat = False
+        return _finish(ctx, node, out)
+    pad = _pad(node, e.shape[1:], w.shape[2:], stride, layer.padding, e.pad)
+    return _finish(ctx, node, _fold_conv(ctx, node, e, "conv2d", w, b, stride, pad))
+
+
+@register("SeparableConv2D")
+def _separable(ctx, node, inputs):
+    """Depthwise then pointwise, composed into one conv2d (exact: both are linear, nothing in between)."""
+    layer = node.layer
+    if tuple(layer.dilation_rate) != (1, 1):
+        _unsupported(node, f"dilation_rate={layer.dilation_rate}; use 1")
+    e = inputs[0]
+    d = layer.depthwise_kernel.numpy()  # kH, kW, C_in, m
+    pw = layer.pointwise_kernel.numpy()[0, 0]  # C_in·m, C_out
+    kh, kw, c_in, m = d.shape
+    w = np.einsum("ijo,hwij->oihw", pw.reshape(c_in, m, -1), d).astype(np.float32)
+    b = layer.bias.numpy() if layer.use_bias else np.zeros(w.shape[0], np.float32)
+    stride = tuple(layer.strides)
+    pad = _pad(node, e.shape[1:], w.shape[2:], stride, layer.padding, e.pad)
     return _finish(ctx, node, _fold_conv(ctx, node, e, "conv2d", w, b, stride, pad))
 
 
@@ -229,7 +284,7 @@ def _depthwise(ctx, node, inputs):
     w = np.transpose(k, (2, 3, 0, 1)).reshape(c_in * m, 1, k.shape[0], k.shape[1]).astype(np.float32)
     b = layer.bias.numpy() if layer.use_bias else np.zeros(c_in * m, np.float32)
     stride = tuple(layer.strides)
-    pad = _pad(node, e.shape[1:], w.shape[2:], stride, layer.padding)
+    pad = _pad(node, e.shape[1:], w.shape[2:], stride, layer.padding, e.pad)
     return _finish(ctx, node, _fold_conv(ctx, node, e, "depthwise", w, b, stride, pad, multiplier=m))
 
 
@@ -242,6 +297,11 @@ def _dense(ctx, node, inputs):
     if not e.flat and not e.keras_flatten:  # Dense on a feature map acts per pixel: a 1×1 convolution
         w = kernel.T[:, :, None, None].astype(np.float32)
         return _finish(ctx, node, _fold_conv(ctx, node, e, "conv2d", w, b, (1, 1), (0, 0, 0, 0)))
+    return _finish(ctx, node, _dense_core(ctx, node, e, kernel, b))
+
+
+def _dense_core(ctx, node, e: Expr, kernel: np.ndarray, b: np.ndarray) -> Expr:
+    """A dense map (``kernel`` N_in × N_out, Keras order) of a flat or Keras-flattened value."""
     n_out = kernel.shape[1]
     c, h, wd = e.shape
     if e.keras_flatten:  # Keras flattens H, W, C; the IR's dense reads C, H, W
@@ -250,7 +310,7 @@ def _dense(ctx, node, inputs):
         w_full = kernel.T.reshape(n_out, c, 1, 1)
     gap_terms = [t for p in e.parts for t in p.terms if t.op == "gap"]
     if gap_terms and (len(gap_terms) != sum(len(p.terms) for p in e.parts) or not ctx.output_only(node)
-                      or _activation_of(node) != "linear"):
+                      or _activation_of(node) not in ("linear", "softmax")):
         e = ctx.materialize_expr(node, e, reason="a Dense layer after GlobalAveragePooling2D that is not a readout")
     elif not gap_terms:
         e = ctx.prepare_for_spatial(node, e, needs_zero_bias=False)
@@ -272,8 +332,7 @@ def _dense(ctx, node, inputs):
             sb = p.scale * p.bias
             const += np.einsum("ochw,c->o", w_full[:, p.offset:p.offset + p.channels], sb)
     part = Part(0, n_out, terms, const, np.ones(n_out, np.float32), node.id)
-    out = Expr([part], (n_out, 1, 1), node.id, flat=True)
-    return _finish(ctx, node, out)
+    return Expr([part], (n_out, 1, 1), node.id, flat=True)
 
 
 @register("BatchNormalization")
@@ -307,6 +366,11 @@ def _avgpool(ctx, node, inputs):
     layer = node.layer
     e = inputs[0]
     k, s = tuple(layer.pool_size), tuple(layer.strides)
+    if any(e.pad):  # ZeroPadding2D zeros count in the mean: a depthwise convolution with 1/(kH·kW) taps
+        c = e.channels
+        w = np.full((c, 1) + k, 1.0 / (k[0] * k[1]), np.float32)
+        pad = _pad(node, e.shape[1:], k, s, layer.padding, e.pad)
+        return _fold_conv(ctx, node, e, "depthwise", w, np.zeros(c, np.float32), s, pad)
     pad = _pad(node, e.shape[1:], k, s, layer.padding)
     out = (e.channels,) + _out_hw(e.shape[1:], k, s, pad)
     return _per_channel(ctx, node, e, "avgpool", out, stride=s, padding=pad, kernel=k)
@@ -314,10 +378,10 @@ def _avgpool(ctx, node, inputs):
 
 @register("GlobalAveragePooling2D")
 def _gap(ctx, node, inputs):
-    if getattr(node.layer, "keepdims", False):
-        _unsupported(node, "keepdims=True; use the default keepdims=False")
     e = inputs[0]
-    return _per_channel(ctx, node, e, "gap", (e.channels, 1, 1), kernel=tuple(e.shape[1:]), out_hw=(1, 1))
+    out = _per_channel(ctx, node, e, "gap", (e.channels, 1, 1), kernel=tuple(e.shape[1:]), out_hw=(1, 1))
+    out.flat = not getattr(node.layer, "keepdims", False)  # keepdims: a 1×1 map (MobileNet's head)
+    return out
 
 
 def _resize(ctx, node, e: Expr, out_hw, mode: str) -> Expr:
@@ -350,10 +414,20 @@ def _resizing(ctx, node, inputs):
 @register("MaxPooling2D")
 def _maxpool(ctx, node, inputs):
     layer = node.layer
-    if tuple(layer.pool_size) != (2, 2) or tuple(layer.strides) != (2, 2):
-        _unsupported(node, f"pool_size={layer.pool_size}, strides={layer.strides}: only 2×2/2 max pooling is "
-                           "converted (exactly, with two ReLU layers); use AveragePooling2D and retrain")
-    return ctx.max_pool(node, inputs[0], layer.padding)
+    if tuple(layer.pool_size) == (1, 1):  # a 1×1 "max" is a subsampling (ResNet50V2's shortcut)
+        e = inputs[0]
+        s = tuple(layer.strides)
+        pad = _pad(node, e.shape[1:], (1, 1), s, layer.padding)
+        out = (e.channels,) + _out_hw(e.shape[1:], (1, 1), s, pad)
+        return _per_channel(ctx, node, e, "avgpool", out, stride=s, padding=pad, kernel=(1, 1))
+    e = inputs[0]
+    if tuple(layer.pool_size) == (2, 2) and tuple(layer.strides) == (2, 2) and not any(e.pad):
+        return ctx.max_pool(node, e, layer.padding)
+    k, s = tuple(layer.pool_size), tuple(layer.strides)
+    pad = _pad(node, e.shape[1:], k, s, layer.padding, e.pad)
+    from itnet_neuro.convert.maxpool import convert_max_pool_window
+
+    return convert_max_pool_window(ctx, node, e, k, s, pad)
 
 
 # ------------------------------------------------------------------------------ merging
@@ -368,6 +442,53 @@ def _concat(ctx, node, inputs):
 @register("Add")
 def _add(ctx, node, inputs):
     return add(list(inputs), node.id)
+
+
+@register("ZeroPadding2D")
+def _zeropad(ctx, node, inputs):
+    """Kept pending (the value is unchanged inside); the next convolution or pooling adds it to its own
+    zero padding, which is exact (:func:`_pad`)."""
+    (t, b), (l, r) = node.layer.padding
+    e = inputs[0]
+    out = Expr(e.parts, e.shape, e.node, e.flat, e.keras_flatten)
+    out.pad = tuple(int(a + c) for a, c in zip(e.pad, (t, b, l, r)))
+    return out
+
+
+@register("Reshape")
+def _reshape(ctx, node, inputs):
+    """Only reshapes that keep the values in place: ``(C,) ↔ (1, 1, C)`` and flattening ``(H, W, C)``."""
+    e = inputs[0]
+    target = tuple(int(v) for v in node.layer.target_shape)
+    c, h, w = e.shape
+    if len(target) == 3 and target[:2] == (1, 1) and target[2] == c and (h, w) == (1, 1):
+        return Expr(e.parts, e.shape, node.id, flat=False)
+    if len(target) == 1 and target[0] in (-1, c * h * w):
+        return _flatten(ctx, node, inputs)
+    _unsupported(node, f"target_shape={target} from {(h, w, c)}: only (C,) ↔ (1, 1, C) and flattening keep "
+                       "every value in place; use Flatten or GlobalAveragePooling2D")
+
+
+@register("Rescaling")
+def _rescaling(ctx, node, inputs):
+    e = inputs[0]
+    c = e.channels
+    scale = np.broadcast_to(np.asarray(node.layer.scale, np.float32), (c,))
+    offset = np.broadcast_to(np.asarray(node.layer.offset, np.float32), (c,))
+    return affine(e, scale.copy(), offset.copy(), node.id)
+
+
+@register("Normalization")
+def _normalization(ctx, node, inputs):
+    layer = node.layer
+    if getattr(layer, "invert", False):
+        _unsupported(node, "invert=True; use the forward normalization")
+    e = inputs[0]
+    c = e.channels
+    mean = np.broadcast_to(np.asarray(layer.mean, np.float32).reshape(-1), (c,))
+    var = np.broadcast_to(np.asarray(layer.variance, np.float32).reshape(-1), (c,))
+    g = 1.0 / np.sqrt(np.maximum(var, 1e-7))
+    return affine(e, g.astype(np.float32), (-mean * g).astype(np.float32), node.id)
 
 
 @register("Flatten")

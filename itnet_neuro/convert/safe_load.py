@@ -23,7 +23,7 @@ SUPPORTED_LAYERS = (
     "InputLayer", "Conv2D", "DepthwiseConv2D", "Dense", "BatchNormalization", "ReLU", "Activation",
     "AveragePooling2D", "MaxPooling2D", "GlobalAveragePooling2D", "Concatenate", "Add", "UpSampling2D",
     "Resizing", "Dropout", "SpatialDropout2D", "GaussianDropout", "GaussianNoise", "Softmax", "Flatten",
-    "ClipFloorShift",
+    "ClipFloorShift", "ZeroPadding2D", "Reshape", "SeparableConv2D", "Rescaling", "Normalization",
 )
 #: Model containers (their layers are checked recursively; conversion needs one flat functional model).
 CONTAINERS = ("Functional", "Model", "Sequential")
@@ -32,16 +32,17 @@ CONTAINERS = ("Functional", "Model", "Sequential")
 ADVICE = {
     "Lambda": "executes Python bytecode stored in the file when loaded; replace it with a built-in layer "
               "(ReLU, Rescaling, Resizing, ...) and re-save the model",
-    "MaxPooling2D": "use pool_size=2, strides=2 (converted exactly with two ReLU layers), or AveragePooling2D",
     "LeakyReLU": "use ReLU (an IF neuron cannot emit negative rates) and retrain",
     "PReLU": "use ReLU (an IF neuron cannot emit negative rates) and retrain",
     "ELU": "use ReLU and retrain",
     "GlobalMaxPooling2D": "use GlobalAveragePooling2D and retrain",
     "Conv2DTranspose": "use UpSampling2D(interpolation='bilinear') followed by Conv2D and retrain",
-    "SeparableConv2D": "use DepthwiseConv2D followed by a 1x1 Conv2D (same function) and re-save",
-    "Rescaling": "preprocess the input instead (convert_model takes input_scale / input_offset)",
-    "ZeroPadding2D": "use padding='same' on the following convolution",
-    "Multiply": "products of two spiking values have no rate-coded equivalent; remove it",
+    "Multiply": "a product of two signals (squeeze-and-excitation gates, gated activations) has no rate-coded "
+                "equivalent: an IF neuron only adds its inputs; remove the gate (e.g. MobileNetV2 blocks instead of "
+                "MobileNetV3/EfficientNet ones) and retrain",
+    "TFOpLambda": "a raw TensorFlow op stored in the model (e.g. MobileNetV3's hard-swish x·relu6(x+3)/6, a product "
+                  "of two signals) has no spiking form; build the model from Keras layers with ReLU/ReLU6",
+    "Cropping2D": "cropping a spiking map is not converted; crop the input or use 'valid' convolutions",
     "LayerNormalization": "use BatchNormalization (folded into weights and thresholds)",
 }
 _DEFAULT_ADVICE = "not convertible to a rate-coded spiking network; supported layers: " + ", ".join(SUPPORTED_LAYERS)

@@ -208,8 +208,18 @@ def verify(result, images: np.ndarray | None = None, *, tolerance: float = 0.1, 
             ref = np.asarray(tf.image.resize(ref, like.shape[1:3], method="bilinear"))
         return ref
 
+    softmaxed = set(meta.get("readout_softmax") or ())
+
+    def comparable(r, lg):
+        """The readout's logits, through the softmax its Keras layer applies (if it does)."""
+        if r.name not in softmaxed:
+            return lg
+        e = np.exp(lg - lg.max(axis=-1, keepdims=True))
+        return e / e.sum(axis=-1, keepdims=True)
+
     for r, lg in zip(net.readouts, logits):
         ref = keras_logits(r, lg)
+        lg = comparable(r, lg)
         agree = float(np.mean(np.argmax(lg, -1) == np.argmax(ref, -1)))
         readouts.append({"name": r.name, "source": meta["readout_sources"][r.name], "rel_error": _rel(lg, ref),
                          "argmax_agreement": agree})

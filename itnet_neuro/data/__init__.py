@@ -5,6 +5,7 @@
     images, labels, class_names, void_label = load_dataset("synthetic", "train")
     images, labels, class_names, void_label = load_dataset("camvid:/data/CamVid", "val")
     images, labels, class_names, void_label = load_dataset("cityscapes:/data/cityscapes", "val")
+    images, labels, class_names, void_label = load_dataset("npz:my_data.npz", "test")   # your own arrays
 
 Importing this package never imports TensorFlow; :func:`itnet_neuro.data.pipeline.make_tf_dataset`
 does, when called.
@@ -20,8 +21,8 @@ from itnet_neuro.errors import ValidationError
 __all__ = ["CLASSES", "CLASS_COLORS", "NUM_CLASSES", "VOID", "DATASETS", "parse_spec", "load_dataset",
            "make_tf_dataset"]
 
-#: Dataset kinds a spec may name: ``synthetic``, ``camvid:DIR``, ``cityscapes:DIR``.
-DATASETS = ("synthetic", "camvid", "cityscapes")
+#: Dataset kinds a spec may name: ``synthetic``, ``camvid:DIR``, ``cityscapes:DIR``, ``npz:FILE``.
+DATASETS = ("synthetic", "camvid", "cityscapes", "npz")
 
 
 def parse_spec(spec: str) -> tuple[str, str | None]:
@@ -35,13 +36,15 @@ def parse_spec(spec: str) -> tuple[str, str | None]:
     kind, sep, path = str(spec).partition(":")
     kind = kind.strip().lower()
     if kind not in DATASETS:
-        raise ValidationError(f"unknown dataset {spec!r}: expected 'synthetic', 'camvid:DIR' or 'cityscapes:DIR'")
+        raise ValidationError(f"unknown dataset {spec!r}: expected 'synthetic', 'camvid:DIR', 'cityscapes:DIR' or "
+                              "'npz:FILE'")
     if kind == "synthetic":
         if path:
             raise ValidationError(f"dataset {spec!r}: 'synthetic' takes no folder")
         return kind, None
     if not path:
-        raise ValidationError(f"dataset {spec!r}: give the folder as '{kind}:DIR'")
+        raise ValidationError(f"dataset {spec!r}: give the " + ("file as 'npz:FILE'" if kind == "npz"
+                                                               else f"folder as '{kind}:DIR'"))
     return kind, path
 
 
@@ -65,14 +68,21 @@ def load_dataset(spec: str, split: str, *, height: int | None = None, width: int
     Returns
     -------
     images : np.ndarray
-        float32 ``n × H × W × 3``: [0, 1] for synthetic and CamVid (``/255``), [-1, 1] for Cityscapes.
+        float32 ``n × H × W × 3``: [0, 1] for synthetic and CamVid (``/255``), [-1, 1] for Cityscapes;
+        ``npz:FILE``: its ``x`` as stored (``uint8`` raw pixels or float model inputs, any channels,
+        see :mod:`itnet_neuro.data.npz`).
     labels : np.ndarray
-        uint8 ``n × H × W``.
+        uint8 ``n × H × W``; ``npz``: ``n`` class indices, ``n × H × W`` maps, or None.
     class_names : tuple of str
     void_label : int
         Label of ignored pixels (11 for synthetic and CamVid, 255 for Cityscapes).
     """
     kind, path = parse_spec(spec)
+    if kind == "npz":
+        from itnet_neuro.data import npz
+
+        images, labels, classes, void = npz.load_split(path, split, n=n, height=height, width=width)
+        return images, labels, classes, void
     if kind == "synthetic":
         from itnet_neuro.data import synthetic
 

@@ -197,7 +197,7 @@ def build_itnet(config: ItNetConfig):
         return get(name, lambda nm: kl.Conv2D(filters, kernel, strides=strides, padding="same",
                                               use_bias=use_bias, kernel_regularizer=reg, name=nm))
 
-    image = kl.Input((config.input_height, config.input_width, 3), name=names["input"])
+    image = kl.Input((config.input_height, config.input_width, config.input_channels), name=names["input"])
 
     # ---- data block (Figure 2a): BN after every conv here
     h = image

@@ -39,6 +39,8 @@ class ItNetConfig:
     ----------
     input_height, input_width : int
         Input image size H × W in pixels (both multiples of 8, the classifier's up-sampling factor).
+    input_channels : int
+        Channels of the input image (3: RGB; 1: grey or a depth map; any number from an ``npz`` file).
     num_classes : int
         C, channels of every output.
     scales : int
@@ -76,6 +78,7 @@ class ItNetConfig:
 
     input_height: int = 96
     input_width: int = 128
+    input_channels: int = 3
     num_classes: int = 11
     scales: int = 3
     iterations: int = 6
@@ -106,7 +109,7 @@ class ItNetConfig:
     # ------------------------------------------------------------------ validation
     def _validate(self) -> None:
         ints = {
-            "input_height": (8, 8192), "input_width": (8, 8192), "num_classes": (1, 1000),
+            "input_height": (8, 8192), "input_width": (8, 8192), "input_channels": (1, 64), "num_classes": (1, 1000),
             "scales": (1, 6), "iterations": (1, 256), "bottleneck_blocks": (0, 16), "width": (2, 4096),
             "expansion": (1, 16), "levels": (1, 256), "seed": (0, 2**31 - 1),
         }

@@ -97,7 +97,7 @@ def conv_calls(config: ItNetConfig) -> _Plan:
         return depth_in + 1
 
     # data block: needed by output 1
-    hw, c, depth = (config.input_height, config.input_width), 3, 0
+    hw, c, depth = (config.input_height, config.input_width), config.input_channels, 0
     for d, out_hw in zip(names["data"]["down"], config.stage_sizes()):
         dc = call(d["conv"], "conv", 3, 2, c, fr, hw, out_hw, False, 1, depth)
         plan.other_params += 4 * fr

@@ -6,5 +6,6 @@ Importing this package loads neither TensorFlow nor nengo nor brian2.
 """
 
 from itnet_neuro.sim.core import BACKENDS, SCHEDULES, SimResult, get_backend, preprocess, simulate
+from itnet_neuro.sim.metrics import decode
 
-__all__ = ["BACKENDS", "SCHEDULES", "SimResult", "get_backend", "preprocess", "simulate"]
+__all__ = ["BACKENDS", "SCHEDULES", "SimResult", "decode", "get_backend", "preprocess", "simulate"]

@@ -260,22 +260,26 @@ def encode_input(net: Network, x: np.ndarray, ticks: int, seed: int = 0) -> np.n
 
 
 def preprocess(net: Network, raw: np.ndarray) -> np.ndarray:
-    """Raw images → network input ``x``.
+    """Images → network input ``x`` ``(B, C, H, W)`` float32.
 
-    ``raw``: ``(B, H, W, 3)`` pixel values in [0, 255] (uint8 or float) → ``(B, C, H, W)`` float32
-    ``raw · scale + offset``. An array already channels-first float with the input's shape is
-    taken as preprocessed ``x`` and returned unchanged.
+    ``raw``: ``(B, H, W, C)``: ``uint8`` pixels become ``raw · scale + offset``; floats are model
+    inputs, used as they are once their range fits the network's (else refused: a float image is never
+    rescaled silently, :func:`itnet_neuro.data.inputs.model_inputs`). A channels-first float array of
+    the input's shape is model inputs too.
     """
+    from itnet_neuro.data.inputs import model_inputs
+
     raw = np.asarray(raw)
     c, h, w = net.input.shape
     if raw.ndim == 3:
         raw = raw[None]
-    if raw.shape[1:] == (c, h, w) and raw.dtype.kind == "f":
-        return raw.astype(np.float32)
+    rng = net.metadata.get("input_range")
+    if raw.shape[1:] == (c, h, w) and raw.dtype.kind == "f" and (h, w, c) != (c, h, w):
+        return model_inputs(raw, net.input.scale, net.input.offset, recorded_range=rng, what=f"{net.name} input")
     if raw.shape[1:] != (h, w, c):
         raise ValidationError(f"images of shape {raw.shape[1:]} do not fit the network input "
                               f"{(h, w, c)} (H, W, C) of {net.name!r}; resize them or use --data at that size")
-    x = raw.astype(np.float32) * np.float32(net.input.scale) + np.float32(net.input.offset)
+    x = model_inputs(raw, net.input.scale, net.input.offset, recorded_range=rng, what=f"{net.name} input")
     return np.ascontiguousarray(np.transpose(x, (0, 3, 1, 2)))
 
 

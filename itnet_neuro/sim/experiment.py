@@ -21,9 +21,10 @@ from itnet_neuro.ir.graph import Network
 log = logging.getLogger("itnet_neuro.sim")
 
 
-def load_model(path: str | os.PathLike | None):
-    """``(network, keras_model_or_None, description)`` for an ``.snn.h5``, a Keras ``.h5`` or None
-    (the shipped model, converted on the fly)."""
+def load_model(path: str | os.PathLike | None, calibration="synthetic"):
+    """``(network, keras_model_or_None, description)`` for an ``.snn.h5``, a NIR ``.nir``, a Keras ``.h5``
+    (converted on the fly with ``calibration``: ``"synthetic"``, ``"npz:FILE"`` or a folder) or None
+    (the shipped model)."""
     from itnet_neuro.ir.io import load_network
 
     if path is None:
@@ -35,6 +36,10 @@ def load_model(path: str | os.PathLike | None):
         raise ModelFileError(f"{path}: no such model file")
     if path.name.endswith(".snn.h5"):
         return load_network(path), None, str(path)
+    if path.suffix == ".nir":  # imported as written (`itnet-neuro convert MODEL.nir` has the options)
+        from itnet_neuro.convert.nir_import import from_nir
+
+        return from_nir(path)[0], None, str(path)
     from itnet_neuro.model.io import read_root_attr
 
     if read_root_attr(path, "format", missing_hint="give a .snn.h5 or a Keras .h5") == "itnet-neuro-snn":
@@ -42,7 +47,7 @@ def load_model(path: str | os.PathLike | None):
     from itnet_neuro.convert import convert_model
 
     log.info("converting %s to a spiking network", path)
-    conv = convert_model(path)
+    conv = convert_model(path, calibration=calibration)
     return conv.network, conv.model, str(path)
 
 
@@ -67,23 +72,33 @@ def check_allocation_matches(alloc, net: Network, path) -> None:
                                       f"shape {list(shape)} in network {net.name!r}; {fix}")
 
 
-def load_images(data: str, net: Network, n: int, split: str = "test", seed: int = 0):
+def load_images(data, net: Network, n: int, split: str = "test", seed: int = 0):
     """``(x (B, C, H, W) preprocessed, labels (B, H_out, W_out) or None, void_label)`` at the network's size.
 
-    ``data``: ``"synthetic"``, ``"camvid:DIR"`` or ``"cityscapes:DIR"`` (:func:`itnet_neuro.data.load_dataset`).
+    ``data``: ``"synthetic"``, ``"camvid:DIR"``, ``"cityscapes:DIR"`` or ``"npz:FILE"``
+    (:func:`itnet_neuro.data.load_dataset`); labels are class maps or, for a classifier, class indices.
+    ``uint8`` images are raw pixels (the network's recorded scale applies), floats model inputs whose
+    range is checked (:func:`itnet_neuro.data.inputs.model_inputs`). ``data`` may also be an array of
+    images ``N × H × W × C`` or a pair ``(images, labels)``.
     """
     from itnet_neuro.data import load_dataset
+    from itnet_neuro.data.inputs import model_inputs
 
     c, h, w = net.input.shape
-    images, labels, _, void = load_dataset(data, split, height=h, width=w, n=n, seed=seed)
+    if isinstance(data, (np.ndarray, tuple, list)):
+        images, labels = (data, None) if isinstance(data, np.ndarray) else data
+        images = np.asarray(images)
+        images, void, data = (images[..., None] if images.ndim == 3 else images), None, "array"
+    else:
+        images, labels, _, void = load_dataset(data, split, height=h, width=w, n=n, seed=seed)
     images = np.asarray(images)[:n]
     labels = None if labels is None else np.asarray(labels)[:n]
     if images.shape[1:3] != (h, w):
         raise ValidationError(f"--data {data!r}: images are {images.shape[1:3]}, the network needs {(h, w)}")
-    if images.dtype == np.uint8:  # raw pixels: the network's own preprocessing
-        x = images.astype(np.float32) * np.float32(net.input.scale) + np.float32(net.input.offset)
-    else:
-        x = images.astype(np.float32)
+    if images.shape[3] != c:
+        raise ValidationError(f"--data {data!r}: images have {images.shape[3]} channels, the network takes {c}")
+    x = model_inputs(images, net.input.scale, net.input.offset, recorded_range=net.metadata.get("input_range"),
+                     what=f"--data {data}")
     return np.ascontiguousarray(np.transpose(x, (0, 3, 1, 2))), labels, void
 
 
@@ -95,7 +110,8 @@ def ann_logits(net: Network, keras_model, x: np.ndarray) -> list[np.ndarray]:
         return rate_logits(net, x)
     outs = keras_model.predict(np.transpose(x, (0, 2, 3, 1)), verbose=0)
     outs = outs if isinstance(outs, (list, tuple)) else [outs]
-    return [np.transpose(np.asarray(outs[r.index]), (0, 3, 1, 2)) for r in net.unroll().readouts]
+    outs = [np.asarray(o)[:, None, None, :] if np.ndim(o) == 2 else np.asarray(o) for o in outs]  # classifiers
+    return [np.transpose(outs[r.index], (0, 3, 1, 2)) for r in net.unroll().readouts]
 
 
 #: Simulated ticks when ``--ticks`` is not given (a simulation length, not a chip figure).
@@ -148,8 +164,11 @@ def run_experiment(model=None, *, alloc=None, chip=None, backend: str = "fast", 
                    split: str = "test", seed: int = 0, chip_seed: int = 0, grid_points: int = 96,
                    batch_size: int | None = None, plot_dir=None, network: Network | None = None,
                    ann_model=None, keep_predictions: bool = True, ignore_limits: bool = False,
-                   **backend_options) -> dict:
+                   calibration="synthetic", **backend_options) -> dict:
     """Run one simulation experiment and return the results dict (see ``itnet-neuro simulate --help``).
+
+    ``data``: a dataset spec (``"synthetic"``, ``"npz:FILE"``, …), an image array ``N × H × W × C``, or
+    ``(images, labels)`` with labels as class indices (a classifier, scored by accuracy) or class maps.
 
     ``network`` (with optional ``ann_model``, the Keras model it came from) replaces loading ``model``,
     e.g. to run one conversion on several chips. An infeasible ``alloc`` is refused
@@ -167,7 +186,7 @@ def run_experiment(model=None, *, alloc=None, chip=None, backend: str = "fast", 
     if network is not None:
         net, keras_model, desc = network, ann_model, network.name
     else:
-        net, keras_model, desc = load_model(model)
+        net, keras_model, desc = load_model(model, calibration)
     hw = None
     if alloc is not None:
         hw = Hardware.from_allocation(alloc, seed=chip_seed, ignore_limits=ignore_limits)
@@ -236,7 +255,7 @@ def run_experiment(model=None, *, alloc=None, chip=None, backend: str = "fast", 
         "run_notes": notes,
         "decoder": decoder.to_json(),
         "images": int(result.images),
-        "data": data,
+        "data": data if isinstance(data, str) else "array",
         "model": desc,
         "network": {"name": net.name, "neurons": net.n_neurons, "synapses": net.n_synapses,
                     "iterations": n_it},

@@ -10,7 +10,8 @@ Definitions (DESIGN.md §7; ticks are absolute, see :mod:`itnet_neuro.sim.core`)
   ``benchmarks/bench_decoders.py`` (``benchmarks/results/decoders.json``). Before ``t0`` there is no
   prediction (NaN in the curves). Under the looped schedule the window also ends with the readout's
   phase, ``t`` being capped at ``t0 - 1 + T_phase``: the output holds its phase-end value afterwards.
-* **mIoU over time**: one confusion matrix over all images per grid tick
+* **mIoU over time** (a classifier's readout — one class per image — reports the accuracy under the
+  same keys, with ``"metric": "accuracy"``): one confusion matrix over all images per grid tick
   (:func:`itnet_neuro.metrics.confusion_matrix`, void pixels ignored), against the labels
   (``miou_over_time``) and against the ANN's own predictions (``agreement_over_time``).
 * **first_output_tick**: the output's latency as the paper defines it (§2.3), its *depth*: ``t0 - 1``
@@ -310,8 +311,21 @@ def rate_logits(net: Network, x: np.ndarray) -> list[np.ndarray]:
 
 
 def _miou(labels, preds, classes: int, void: int | None):
+    """mIoU of class maps; for a classifier (one label per image, 1×1 predictions) the accuracy."""
     from itnet_neuro.metrics import confusion_matrix, miou
 
+    labels, preds = np.asarray(labels), np.asarray(preds)
+    if labels.ndim == 1 or preds.shape[1:] == (1, 1):
+        p = preds.reshape(preds.shape[0], -1)
+        lab = labels.reshape(labels.shape[0], -1)
+        if p.shape[1] != 1 or lab.shape[1] != 1:
+            from itnet_neuro.errors import ValidationError
+
+            raise ValidationError(f"class labels of shape {labels.shape[1:]} and predictions of shape "
+                                  f"{preds.shape[1:]}: a classifier needs one label per image, a segmentation "
+                                  "readout one map per image")
+        keep = np.ones(len(lab), bool) if void is None else lab[:, 0] != void
+        return float(np.mean(p[keep, 0] == lab[keep, 0])) if keep.any() else float("nan")
     return miou(confusion_matrix(labels, preds, classes, void))[0]
 
 
@@ -360,7 +374,9 @@ def output_metrics(result: SimResult, net: Network, labels: np.ndarray | None = 
                                      keep_predictions_at)
         ann_miou = None if (ann_pred is None or labels is None) else _miou(labels, ann_pred, r.classes, void_label)
         entry = {
-            "index": r.index, "name": r.name, "window_start_tick": result.window_start[r.name],
+            "index": r.index, "name": r.name,
+            "metric": "accuracy" if r.out_size in (None, (1, 1)) and _is_classifier(unet, r) else "miou",
+            "window_start_tick": result.window_start[r.name],
             "ann_miou": ann_miou,
             "snn_miou": None if labels is None else float(curve[-1]),
             "agreement_with_ann": None if ann_pred is None else float(agree[-1]),
@@ -402,6 +418,9 @@ def _curves(result, unet, r, idx, decoder, depth, labels, ann_pred, void_label, 
         if int(result.grid[g]) in keep_at:
             kept[int(result.grid[g])] = pred[0]
     return curve, agree, kept
+def _is_classifier(net: Network, readout: Readout) -> bool:
+    """A readout that gives one class per image (global average, or a 1×1 population)."""
+    return all(t.pool == "global_avg" or net.population(t.population).shape[1:] == (1, 1) for t in readout.terms)
 
 
 def input_arrival_ticks(net: Network) -> dict[str, int]:
