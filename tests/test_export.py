@@ -92,7 +92,7 @@ def _round_trip(net, tmp_path, ticks, batch=2):
         np.testing.assert_array_equal(run.spikes[name], train.reshape(run.spikes[name].shape), err_msg=name)
     unet = net.unroll()
     for r in unet.readouts:  # a NIR Output summed over the ticks / ticks = the readout's logits
-        want = decode(ref, unet, dataclasses.replace(r, out_size=None), 0)
+        want = decode(ref, unet, dataclasses.replace(r, out_size=None), 0, decoder="cumulative")
         logits = run.outputs[f"readout:{r.name}"].mean(axis=1).reshape(want.shape)
         np.testing.assert_allclose(logits, want, rtol=1e-5, atol=1e-5)
     return graph, ref
