@@ -213,7 +213,7 @@ class AllocFile:
     notes: tuple
     not_allocated: dict
     placement: dict
-    seconds: float | None  # how long allocating took; not written, so the same inputs give the same bytes
+    seconds: float | None = field(compare=False)  # time allocating took: not written (same inputs, same bytes)
     per_layer: tuple
     conv_layers: tuple
     cores: tuple = ()
