@@ -18,7 +18,9 @@ Blocks:
 * ``simulate``: every simulation backend cold and warm, as ratios to ``fast`` measured in one run,
   and ``fast`` at full size (``benchmarks/results/simulate.json``, ``benchmarks/bench_simulate.py``);
 * ``allocate``: allocation speed and quality on the paper presets (``benchmarks/results/allocate.json``,
-  ``benchmarks/bench_allocate.py``).
+  ``benchmarks/bench_allocate.py``);
+* ``chips``: the shipped model on every chip, its allocation realized core by core beside the old
+  device effects by chip name (``benchmarks/results/chips.json``, ``benchmarks/bench_chips.py``).
 """
 
 from __future__ import annotations
@@ -175,7 +177,29 @@ def allocate_text(d: dict) -> str:
     return text + "."
 
 
-BLOCKS = {"demo": demo_table, "compare": compare_table, "simulate": simulate_table, "allocate": allocate_text}
+def chips_table(d: dict) -> str:
+    """Per chip: allocation, mIoU per output with the allocation realized and by chip name, clips."""
+    runs = d["runs"]
+    n = len(runs[0]["realized"]["snn_miou"])
+    head = "| chip | allocation (unrolled) | simulated as | " + " | ".join(str(i + 1) for i in range(n)) + " | clipped |"
+    lines = [head, "|" + "---|" * (n + 4)]
+    ann = runs[0]["realized"]["ann_miou"]
+    lines.append("| Keras ANN | | | " + " | ".join(_f(v) for v in ann) + " | |")
+    for r in runs:
+        a = r["allocation"]
+        fit = f"fits, {a['cores']:,} cores" if a["feasible"] else f"does not fit ({a['n_violations']} violation(s))"
+        clip = r["realized"].get("clipped") or {}
+        clips = ", ".join(f"{k} {v}" for k, v in sorted(clip.items()) if v) or "none"
+        how = "allocation realized" + ("" if a["feasible"] else " (--ignore-limits)")
+        lines.append(f"| {r['chip']} | {fit} | {how} | " + " | ".join(_f(v) for v in r["realized"]["snn_miou"])
+                     + f" | {clips} |")
+        if "by_name" in r:
+            lines.append("| | | chip name only (per-connection weights) | " + " | ".join(_f(v) for v in r["by_name"]["snn_miou"]) + " | |")
+    return "\n".join(lines) + "\n"
+
+
+BLOCKS = {"demo": demo_table, "compare": compare_table, "simulate": simulate_table, "allocate": allocate_text,
+          "chips": chips_table}
 
 
 def render(readme: str) -> tuple[str, list[str]]:
