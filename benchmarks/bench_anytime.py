@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 import sys
 import tempfile
 import time
@@ -75,11 +74,10 @@ def main(argv=None) -> int:
     from itnet_neuro.sim.experiment import load_model, run_experiment
     from itnet_neuro.sim.phase import plan_auto_phase
     from itnet_neuro.sim.plots import plot_schedules
-    from itnet_neuro.utils import write_json
     from mapping.allocate import plan
     from mapping.schedule import default_window, iteration_depth
 
-    from common import header
+    from common import finish, header
 
     doc = header("nice -n 5 python benchmarks/bench_anytime.py" + (" " + " ".join(argv) if argv else ""))
     doc |= {"chip": chip, "model": "itnet_small_shared.h5", "data": "synthetic test split", "allocations": {},
@@ -125,8 +123,7 @@ def main(argv=None) -> int:
     doc["phase_ticks"] = phase
     plot_schedules(shown, args.plot)
     doc["plot"] = str(Path(args.plot).relative_to(ROOT)) if Path(args.plot).is_relative_to(ROOT) else args.plot
-    doc["load_average_after"] = list(os.getloadavg())
-    write_json(args.output, doc)
+    finish(doc, args.output)
     print(f"wrote {args.output} and {args.plot}")
     return 0
 
