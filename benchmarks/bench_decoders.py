@@ -22,8 +22,6 @@ two in step.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -101,9 +99,8 @@ def main(argv=None) -> int:
     ap.add_argument("--runs", nargs="*", default=list(RUNS), choices=list(RUNS))
     ap.add_argument("-o", "--output", default=str(HERE / "results" / "decoders.json"))
     args = ap.parse_args(argv)
-    from itnet_neuro.utils import write_json
 
-    from common import header
+    from common import finish, header
 
     doc = header("nice -n 5 python benchmarks/bench_decoders.py" + (" " + " ".join(argv) if argv else ""))
     doc |= {"decoders": DECODERS, "runs": {}}
@@ -115,8 +112,7 @@ def main(argv=None) -> int:
     doc["score"] = score
     doc["chosen"] = {"spec": best, "criterion": "highest mean over runs and outputs of the anytime mean mIoU "
                                                 "(mIoU averaged over the report ticks at which the output exists)"}
-    doc["load_average_after"] = list(os.getloadavg())
-    write_json(args.output, doc)
+    finish(doc, args.output)
     print(f"chosen: {best} (score {score[best]:.4f}); wrote {args.output}")
     return 0
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import subprocess
 import sys
@@ -80,9 +79,8 @@ def main(argv=None) -> int:
         return 0
     from bench_simulate import _convert
 
-    from itnet_neuro.utils import write_json
 
-    from common import header
+    from common import finish, header
 
     doc = header("nice -n 5 python benchmarks/bench_paper_looped.py")
     with tempfile.TemporaryDirectory() as tmp:
@@ -91,8 +89,7 @@ def main(argv=None) -> int:
         doc["network"] = _convert(PRESET, net_path, 2)
         doc["phase"] = _step("phase", net_path, alloc_path, tmp)
         doc["simulate"] = _step("simulate", net_path, alloc_path, tmp)
-    doc["load_average_after"] = list(os.getloadavg())
-    write_json(args.output, doc)
+    finish(doc, args.output)
     print(f"wrote {args.output}")
     return 0
 

@@ -12,3 +12,11 @@ def header(command: str) -> dict:
     return {"command": command, "started": time.strftime("%Y-%m-%d %H:%M:%S"),
             "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
             "load_average_before": list(os.getloadavg())}
+
+
+def finish(doc: dict, path) -> None:
+    """Stamp the load average after the run and write ``doc`` to ``path`` (atomically)."""
+    from itnet_neuro.utils import write_json
+
+    doc["load_average_after"] = list(os.getloadavg())
+    write_json(path, doc)
