@@ -119,11 +119,15 @@ def _covered(lo: np.ndarray, hi: np.ndarray, n: int) -> np.ndarray:
 
 def _distinct_inputs(group, two_rows: bool) -> int:
     """Presynaptic neurons that feed a node through ``group`` (edges from one node): a lower bound,
-    the largest exact count of one edge (each edge's inputs form a product channels × rows × cols)."""
+    the largest exact count of one edge (each edge's inputs form a product channels × rows × cols, or
+    are counted from its explicit synapses)."""
     best = 0
     for e in group:
         d0, d1 = e.drive
         if d1 <= d0:
+            continue
+        if e.inputs is not None:  # explicit synapses: the exact count per channel
+            best = max(best, int(e.inputs.sum()) + (int(e.inputs[e.mixed].sum()) if two_rows else 0))
             continue
         cmask = _covered(e.clo[d0:d1], e.chi[d0:d1], e.pre_shape[0])
         rows = int(_covered(e.rlo, e.rhi, e.pre_shape[1]).sum())
