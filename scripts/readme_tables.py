@@ -17,6 +17,8 @@ Blocks:
 * ``compare``: the shipped model allocated on every packaged chip (same file);
 * ``simulate``: every simulation backend cold and warm, as ratios to ``fast`` measured in one run,
   and ``fast`` at full size (``benchmarks/results/simulate.json``, ``benchmarks/bench_simulate.py``);
+* ``startup``: where ``fast``'s cold start goes (``benchmarks/results/startup.json``,
+  ``benchmarks/bench_startup.py``);
 * ``allocate``: allocation speed and quality on the paper presets (``benchmarks/results/allocate.json``,
   ``benchmarks/bench_allocate.py``).
 """
@@ -189,7 +191,18 @@ def allocate_text(d: dict) -> str:
     return text + "."
 
 
-BLOCKS = {"demo": demo_table, "compare": compare_table, "simulate": simulate_table, "allocate": allocate_text}
+def startup_text(d: dict) -> str:
+    t, f = d["tensorflow_import"], d["fast_process"]
+    return (f"Where `fast`'s cold start goes (`startup.json`, medians of {len(t['pairs'])} paired runs): importing "
+            f"TensorFlow takes {f['median_import_tf_over_second_call']:.0f}× as long as a warm simulation of the "
+            f"`{d['network']['preset']}` preset (2 images × 64 ticks), while the first call costs only "
+            f"{f['median_first_over_second_call']:.1f}× the second (no tracing to speak of). "
+            f"`itnet_neuro.utils.import_tf` keeps `tf.lite` from importing jax, which cuts the import by "
+            f"{t['median_saved_fraction']:.0%}.")
+
+
+BLOCKS = {"demo": demo_table, "compare": compare_table, "simulate": simulate_table, "startup": startup_text,
+          "allocate": allocate_text}
 
 
 def render(readme: str) -> tuple[str, list[str]]:
