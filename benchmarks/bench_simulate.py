@@ -141,6 +141,9 @@ def run_worker(name: str, net: Path, images: int, ticks: int, schedule: str, rec
     result = tmp / f"{name.replace(':', '_')}.json"
     counts = tmp / f"{name.replace(':', '_')}.npz"
     cold = cold_run(name, net, images, ticks, schedule, tmp, timeout) if cold else {"skipped": "too long"}
+    if name == "brian2:cython" and "error" in cold:
+        return {"backend": name, "cold": cold, "error": f"cold run: {cold['error']}; warm run skipped (it would "
+                                                        "compile again)"}
     cmd = [sys.executable, __file__, "--worker", name, "--net", str(net), "--images", str(images), "--ticks",
            str(ticks), "--schedule", schedule, "--result", str(result), "--counts", str(counts),
            "--warmup-ticks", str(warmup_ticks)]
@@ -172,53 +175,79 @@ def agreement(ref_file: str, other_file: str) -> dict:
             "identical_spike_counts": diff == 0, "spikes_reference": spikes_a, "spikes": spikes_b}
 
 
-BACKENDS = ("reference", "fast:float32", "fast:float64", "nengo", "brian2:numpy", "brian2:cython", "nengo-dl")
+BACKENDS = ("reference", "fast:float64", "nengo", "brian2:numpy", "brian2:cython", "nengo-dl")
+
+
+def _paired_runs(args, net: Path, images: int, ticks: int, tmp: Path, cython_timeout: int) -> dict:
+    """Every backend of ``args.backends``, each right after a fresh ``fast:float32`` run (its pair).
+
+    Cold and warm of the pair are measured minutes apart at most, so a change of the shared machine's
+    load between backends does not enter their ratio. brian2's cython target starts from an empty
+    compiled-code cache and gets ``cython_timeout`` seconds for its cold run (its warm run is skipped
+    when that run could not finish: it would compile again).
+    """
+    cache = tmp / f"brian_cache_{net.stem}"
+    (tmp / "brian_preferences").write_text(f"codegen.runtime.cython.cache_dir = '{cache}'\n")
+    runs, pairs = {}, {}
+    for name in args.backends.split(","):
+        fast = run_worker("fast:float32", net, images, ticks, "unrolled", True, tmp, timeout=args.timeout)
+        timeout = cython_timeout if name == "brian2:cython" else args.timeout
+        r = run_worker(name, net, images, ticks, "unrolled", True, tmp, timeout=timeout)
+        if name == "brian2:cython":
+            r["cache_files_after"] = len(list(cache.glob("*.so"))) if cache.exists() else 0
+        runs[name] = r
+        pairs[name] = fast
+    ref = runs.get("reference")
+    for name, r in list(runs.items()) + [(f"fast:float32 (before {k})", v) for k, v in pairs.items()]:
+        if ref and "error" not in r and "error" not in ref and r is not ref:
+            r["agreement_with_reference"] = agreement(ref["counts_file"], r["counts_file"])
+    for r in list(runs.values()) + list(pairs.values()):
+        r.pop("counts_file", None)
+    return {"runs": runs, "fast_pairs": pairs, "speedup": speedups(runs, pairs)}
 
 
 def _small_part(out: dict, args, small: Path, images: int, ticks: int, tmp: Path) -> None:
     """Part 1: every backend on the converted tiny preset, cold and warm, in subprocesses."""
     print("converting the tiny preset …", flush=True)
     out["small"] = {"network": _convert("tiny", small, 4), "images": images, "ticks": ticks,
-                    "schedule": "unrolled", "data": "synthetic test split"}
-    # brian2's cython cache starts empty, so its cold run is a user's first run (brian2 reads this file
-    # from the working directory of every process here)
-    (tmp / "brian_preferences").write_text(f"codegen.runtime.cython.cache_dir = '{tmp / 'brian_cache'}'\n")
-    runs = {}
-    for name in args.backends.split(","):
-        runs[name] = run_worker(name, small, images, ticks, "unrolled", True, tmp, timeout=args.timeout)
-    ref = runs.get("reference", {})
-    for name, r in runs.items():
-        if "error" not in r and "error" not in ref and name != "reference" and ref:
-            r["agreement_with_reference"] = agreement(ref["counts_file"], r["counts_file"])
-    for r in runs.values():
-        r.pop("counts_file", None)
-    out["small"]["runs"] = runs
-    out["small"]["speedup"] = speedups(runs)
+                    "schedule": "unrolled", "data": "synthetic test split",
+                    "brian2_cython_cold_limit_seconds": args.cython_timeout}
+    out["small"].update(_paired_runs(args, small, images, ticks, tmp, args.cython_timeout))
 
 
-def speedups(runs: dict) -> dict:
-    """Per pair of runs of this invocation: other / fast, cold and warm (None where a run failed).
+def _micro_part(out: dict, args, tmp: Path) -> None:
+    """Part 1b: the same comparison on a network small enough for brian2's cython target to compile."""
+    from itnet_neuro.ir.examples import tiny_iterative_network
+    from itnet_neuro.ir.io import save_network
+
+    net = tiny_iterative_network()
+    path = tmp / "micro.snn.h5"
+    save_network(net, path)
+    unrolled = net.unroll()
+    out["micro"] = {"network": {"name": "itnet_neuro.ir.examples.tiny_iterative_network()", "weights": "dyadic, fixed",
+                                "input": list(net.input.shape), "populations": len(unrolled.populations),
+                                "neurons_unrolled": unrolled.n_neurons, "synapses_unrolled": unrolled.n_synapses,
+                                "iterations": net.block.iterations},
+                    "images": args.images, "ticks": args.ticks, "schedule": "unrolled", "data": "synthetic test split"}
+    out["micro"].update(_paired_runs(args, path, args.images, args.ticks, tmp, args.timeout))
+
+
+def speedups(runs: dict, pairs: dict) -> dict:
+    """Per backend: its time over its paired fast run's, cold and warm (None where a run failed).
 
     ``run_steps_only``: nengo's and nengo-dl's simulation proper (their ``run_steps``, without building the
     simulator) against fast's warm call, which does everything.
     """
-    def cold(name):
-        return runs.get(name, {}).get("cold", {}).get("seconds")
-
-    def warm(name):
-        return runs.get(name, {}).get("warm_seconds")
-
-    def steps(name):
-        return runs.get(name, {}).get("warm_info", {}).get("run_steps_seconds")
-
     def ratio(a, b):
         return None if a is None or b is None else round(b / a, 2)
 
     out = {}
-    for f in (k for k in runs if k.startswith("fast")):
-        for o in (k for k in runs if not k.startswith("fast")):
-            out[f"{f} vs {o}"] = {"cold": ratio(cold(f), cold(o)), "warm": ratio(warm(f), warm(o)),
-                                  "run_steps_only": ratio(warm(f), steps(o))}
+    for name, r in runs.items():
+        f = pairs[name]
+        out[f"fast:float32 vs {name}"] = {
+            "cold": ratio(f.get("cold", {}).get("seconds"), r.get("cold", {}).get("seconds")),
+            "warm": ratio(f.get("warm_seconds"), r.get("warm_seconds")),
+            "run_steps_only": ratio(f.get("warm_seconds"), r.get("warm_info", {}).get("run_steps_seconds"))}
     return out
 
 
@@ -252,6 +281,8 @@ def main(argv=None) -> int:
     p.add_argument("--backends", default=",".join(BACKENDS), help="comma-separated, of " + ", ".join(BACKENDS))
     p.add_argument("--skip-full", action="store_true")
     p.add_argument("--timeout", type=int, default=4 * 3600, help="seconds per process")
+    p.add_argument("--cython-timeout", type=int, default=1800,
+                   help="seconds for brian2's cython target to compile and run the tiny preset cold")
     p.add_argument("-o", "--output", default=str(HERE / "results" / "simulate.json"))
     args = p.parse_args(argv)
     if args.worker:
@@ -268,6 +299,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench_simulate_") as d:
         tmp = Path(d)
         _small_part(out, args, tmp / "tiny.snn.h5", images, ticks, tmp)
+        _micro_part(out, args, tmp)
         if not args.skip_full and not args.quick:
             _full_part(out, args, tmp)
     out["load_average_after"] = os.getloadavg()

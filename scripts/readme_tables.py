@@ -17,6 +17,8 @@ Blocks:
 * ``compare``: the shipped model allocated on every packaged chip (same file);
 * ``simulate``: every simulation backend cold and warm, as ratios to ``fast`` measured in one run,
   and ``fast`` at full size (``benchmarks/results/simulate.json``, ``benchmarks/bench_simulate.py``);
+* ``startup``: where ``fast``'s cold start goes (``benchmarks/results/startup.json``,
+  ``benchmarks/bench_startup.py``);
 * ``allocate``: allocation speed and quality on the paper presets (``benchmarks/results/allocate.json``,
   ``benchmarks/bench_allocate.py``);
 * ``chips``: the shipped model on every chip, its allocation realized core by core beside the old
@@ -92,11 +94,10 @@ _LABELS = {"fast:float32": "`fast` (float32, default)", "fast:float64": "`fast` 
            "brian2:numpy": "`brian2`, numpy target", "brian2:cython": "`brian2`, cython target"}
 
 
-def _ratio(num, den) -> str:
-    if num is None or den is None or den == 0:
+def _times(v) -> str:
+    if v is None:
         return "–"
-    r = num / den
-    return f"{r:.2f}×" if r < 10 else f"{r:.0f}×"
+    return f"{v:.2f}×" if v < 10 else f"{v:.0f}×"
 
 
 def _agreement(r: dict) -> str:
@@ -105,46 +106,61 @@ def _agreement(r: dict) -> str:
         return "(the reference)" if r.get("backend") == "reference" else "–"
     if a["identical_spike_counts"]:
         return "identical"
-    return f"{a['neurons_with_different_count']:,} of {a['neurons']:,} differ"
+    return f"{a['neurons_with_different_count']:,} of {a['neurons']:,} neurons differ"
+
+
+def _cells(part: dict | None, name: str, sim_only: bool) -> list[str]:
+    if part is None or name not in part["runs"]:
+        return ["–", "–"] + (["–"] if sim_only else [])
+    r, ratio = part["runs"][name], part["speedup"][f"fast:float32 vs {name}"]
+    if "error" in r:
+        cold = r.get("cold", {})
+        why = "not finished in " + cold["error"].removeprefix("timed out after ") if "timed out" in \
+            cold.get("error", "") else "failed"
+        return [why, "–"] + (["–"] if sim_only else [])
+    cells = [_times(ratio["cold"]), _times(ratio["warm"])]
+    return cells + ([_times(ratio["run_steps_only"]) if ratio["run_steps_only"] else ""] if sim_only else [])
+
+
+def _net(n: dict) -> str:
+    return f"{n['neurons_unrolled']:,} neurons and {n['synapses_unrolled']:,} synapses unrolled"
 
 
 def simulate_table(d: dict) -> str:
-    s = d["small"]
-    runs = s["runs"]
-    fast = runs["fast:float32"]
-    cold0, warm0 = fast.get("cold", {}).get("seconds"), fast.get("warm_seconds")
-    net = s["network"]
-    lines = [f"`{net['preset']}` preset with random weights ({net['neurons_unrolled']:,} neurons unrolled, "
-             f"{net['synapses_unrolled']:,} synapses), {s['images']} images × {s['ticks']} ticks, unrolled. "
-             "Time of each backend as a multiple of `fast`'s, both measured in the same run (the machine was "
-             "shared with other jobs, so only these ratios are reported): **cold** is the whole "
-             "`itnet-neuro simulate` process as a user runs it (for brian2's cython target: the first run, "
-             "compiling into an empty cache); **warm** is a second identical call in one process.",
+    s, m = d["small"], d.get("micro")
+    names = list(s["runs"])
+    lines = [f"Every backend's time as a multiple of `fast`'s (float32), each measured right after its own "
+             f"`fast` run in the same invocation: the machine was shared with other jobs, so only these "
+             f"paired ratios are reported. **Cold** is the whole `itnet-neuro simulate` process as a user runs "
+             f"it (imports, loading, building, compiling, simulating, writing results); for brian2's cython "
+             f"target, its first run, compiling into an empty cache. **Warm** is a second identical call in "
+             f"one process. The `{s['network']['preset']}` preset has random weights and "
+             f"{_net(s['network'])}, {s['images']} images × {s['ticks']} ticks, unrolled"
+             + (f"; the small test network (`{m['network']['name']}`) has {_net(m['network'])}, "
+                f"{m['images']} images × {m['ticks']} ticks." if m else "."),
              "",
-             "| backend | cold | warm | warm, simulation only¹ | spike counts vs reference |",
-             "|---|---:|---:|---:|---|"]
-    for name, r in runs.items():
-        if "error" in r:
-            lines.append(f"| {_LABELS.get(name, name)} | failed: {r['error']} | | | |")
-            continue
-        steps = r.get("warm_info", {}).get("run_steps_seconds")
-        lines.append(f"| {_LABELS.get(name, name)} | {_ratio(r.get('cold', {}).get('seconds'), cold0)} | "
-                     f"{_ratio(r['warm_seconds'], warm0)} | {_ratio(steps, warm0) if steps else ''} | "
-                     f"{_agreement(r)} |")
-    lines.append("")
-    lines.append("¹ nengo and nengo-dl build their simulator in every call; this column counts only their "
-                 "`run_steps` against everything `fast` does.")
+             f"| backend | `{s['network']['preset']}`: cold | warm | warm, simulation only¹ | spike counts vs "
+             "reference | small net: cold | warm |",
+             "|---|---:|---:|---:|---|---:|---:|"]
+    for name in names:
+        tiny = _cells(s, name, True)
+        small = _cells(m, name, False)
+        agree = _agreement(s["runs"][name]) if "error" not in s["runs"][name] else "–"
+        lines.append(f"| {_LABELS.get(name, name)} | " + " | ".join(tiny) + f" | {agree} | " + " | ".join(small)
+                     + " |")
+    lines += ["", "¹ nengo and nengo-dl build their simulator in every call; this column counts only their "
+              "`run_steps` against everything `fast` does in its call."]
     full = d.get("full")
     if full:
-        lines.append("")
         lp, ur = full.get("looped", {}), full.get("unrolled", {})
         fn = full["network"]
-        lines.append(
-            f"At full size, `{fn['preset']}` ({fn['input'][2]}×{fn['input'][1]}, {fn['iterations']} iterations, "
-            f"{fn['neurons_unrolled'] / 1e6:.1f} M neurons unrolled; {full['conditions']}), one image, "
-            f"{full['ticks']} ticks, `fast` needs {lp.get('peak_rss_bytes', 0) / 2**30:.1f} GiB looped; the "
-            f"unrolled run takes {_ratio(ur.get('warm_seconds'), lp.get('warm_seconds'))} as long as the looped "
-            "one (warm, same run).")
+        ratio = None if not (lp.get("warm_seconds") and ur.get("warm_seconds")) else \
+            ur["warm_seconds"] / lp["warm_seconds"]
+        lines += ["", f"At full size, `{fn['preset']}` ({fn['input'][2]}×{fn['input'][1]}, {fn['iterations']} "
+                      f"iterations, {fn['neurons_unrolled'] / 1e6:.1f} M neurons unrolled; {full['conditions']}), "
+                      f"one image, {full['ticks']} ticks: `fast` needs {lp.get('peak_rss_bytes', 0) / 2**30:.1f} "
+                      f"GiB looped, and the unrolled run takes {_times(ratio)} as long as the looped one (warm, "
+                      "same invocation)."]
     return "\n".join(lines)
 
 
@@ -194,12 +210,23 @@ def chips_table(d: dict) -> str:
         lines.append(f"| {r['chip']} | {fit} | {how} | " + " | ".join(_f(v) for v in r["realized"]["snn_miou"])
                      + f" | {clips} |")
         if "by_name" in r:
-            lines.append("| | | chip name only (per-connection weights) | " + " | ".join(_f(v) for v in r["by_name"]["snn_miou"]) + " | |")
+            lines.append("| | | chip name only (per-connection weights) | "
+                         + " | ".join(_f(v) for v in r["by_name"]["snn_miou"]) + " | |")
     return "\n".join(lines) + "\n"
 
 
-BLOCKS = {"demo": demo_table, "compare": compare_table, "simulate": simulate_table, "allocate": allocate_text,
-          "chips": chips_table}
+def startup_text(d: dict) -> str:
+    t, f = d["tensorflow_import"], d["fast_process"]
+    return (f"Where `fast`'s cold start goes (`startup.json`, medians of {len(t['pairs'])} paired runs): importing "
+            f"TensorFlow takes {f['median_import_tf_over_second_call']:.0f}× as long as a warm simulation of the "
+            f"`{d['network']['preset']}` preset (2 images × 64 ticks), while the first call costs only "
+            f"{f['median_first_over_second_call']:.1f}× the second (no tracing to speak of). "
+            f"`itnet_neuro.utils.import_tf` keeps `tf.lite` from importing jax, which cuts the import by "
+            f"{t['median_saved_fraction']:.0%}.")
+
+
+BLOCKS = {"demo": demo_table, "compare": compare_table, "simulate": simulate_table, "startup": startup_text,
+          "allocate": allocate_text, "chips": chips_table}
 
 
 def render(readme: str) -> tuple[str, list[str]]:
