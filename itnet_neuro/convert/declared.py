@@ -18,7 +18,7 @@ from itnet_neuro.errors import ModelFileError
 #: Largest size of one axis a config may declare (pixels or channels).
 MAX_DIM = 1 << 24
 _SAME_SHAPE = ("ReLU", "Activation", "Dropout", "SpatialDropout2D", "GaussianDropout", "GaussianNoise",
-               "Softmax", "ClipFloorShift", "itnet_neuro>ClipFloorShift", "Add")
+               "Softmax", "ClipFloorShift", "itnet_neuro>ClipFloorShift", "Add", "Rescaling")
 
 
 def _ints(layer: str, key: str, value, n: int) -> tuple[int, ...]:
@@ -54,6 +54,15 @@ def _layer(cls: str, name: str, conf: dict, ins: list[tuple[int, ...]]) -> tuple
         return x[:-1] + (units,), c * units + bias * units
     if cls == "Flatten":
         return (math.prod(x),), 0
+    if cls == "Normalization":  # mean, variance and a count, per feature of the normalized axis
+        return x, 2 * c + 1
+    if cls == "Reshape":
+        target = conf.get("target_shape")
+        if not isinstance(target, (list, tuple)):
+            raise ModelFileError(f"layer {name!r}: target_shape must be a list, got {target!r}")
+        known = _ints(name, "target_shape", [v for v in target if v != -1], len([v for v in target if v != -1]))
+        rest = max(math.prod(x) // max(math.prod(known), 1), 1)
+        return tuple(rest if v == -1 else int(v) for v in target), 0
     if cls == "Concatenate":
         axis = conf.get("axis", -1)
         axis = axis % len(x) if isinstance(axis, int) and axis != 0 else len(x) - 1
@@ -70,6 +79,18 @@ def _layer(cls: str, name: str, conf: dict, ins: list[tuple[int, ...]]) -> tuple
         (m,) = _ints(name, "depth_multiplier", conf.get("depth_multiplier", 1), 1)
         out, k = _window(name, conf, hw, "kernel_size", "strides")
         return out + (c * m,), k[0] * k[1] * c * m + bias * c * m
+    if cls == "SeparableConv2D":
+        (f,) = _ints(name, "filters", conf.get("filters"), 1)
+        (m,) = _ints(name, "depth_multiplier", conf.get("depth_multiplier", 1), 1)
+        out, k = _window(name, conf, hw, "kernel_size", "strides")
+        return out + (f,), k[0] * k[1] * c * m + c * m * f + bias * f
+    if cls == "ZeroPadding2D":
+        pad = conf.get("padding", 1)
+        pairs = [pad, pad] if isinstance(pad, int) else list(pad)
+        flat = [v for p in pairs for v in (p if isinstance(p, (list, tuple)) else (p, p))]
+        if len(flat) != 4 or not all(isinstance(v, int) and 0 <= v <= MAX_DIM for v in flat):
+            raise ModelFileError(f"layer {name!r}: padding must be integers in 0..{MAX_DIM}, got {pad!r}")
+        return (hw[0] + flat[0] + flat[1], hw[1] + flat[2] + flat[3], c), 0
     if cls in ("AveragePooling2D", "MaxPooling2D"):
         out, _ = _window(name, conf, hw, "pool_size", "strides")
         return out + (c,), 0
