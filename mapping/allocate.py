@@ -12,6 +12,7 @@ An infeasible allocation is still a complete result: :class:`AllocationError` ca
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import time
@@ -26,6 +27,7 @@ from mapping.pack import pack_classes
 from mapping.partition import RESOURCES, _group_boxes, partition
 from mapping.place import assign_chips, place
 from mapping.schedule import DEFAULT_PHASE_TICKS, SCHEDULES, build_view
+from mapping.split import split_network
 from mapping.view import View
 from mapping.violations import Violation, merge_copies
 
@@ -76,6 +78,11 @@ class Allocation:
     #: Nodes in which even one neuron exceeds a per-core limit (reported as violations): they are
     #: tiled with that limit raised to what one neuron needs, so their cores exceed it.
     unfit_nodes: tuple = ()
+    #: Fan-in splitting (:mod:`mapping.split`): what was split, or None (nothing needed it, or refused).
+    split: object | None = None
+    #: The network as allocated: with its fan-in relays, unrolled for the unrolled schedule (None:
+    #: the network given, as the schedule runs it).
+    network: object | None = None
 
     @property
     def feasible(self) -> bool:
@@ -188,19 +195,22 @@ def _lower_bound(view: View, limits: Limits) -> tuple[int, dict]:
     return lb, detail
 
 
-def lower_bound_cores(net, chip, schedule: str = "unrolled", *, phase_ticks: int = DEFAULT_PHASE_TICKS) -> int:
+def lower_bound_cores(net, chip, schedule: str = "unrolled", *, phase_ticks: int = DEFAULT_PHASE_TICKS,
+                      split: bool = True) -> int:
     """Lower bound on the cores ``net`` needs on ``chip`` under ``schedule``, independent of the allocator.
 
-    ``max`` over resources of ⌈network total / per-core limit⌉ (see :func:`_lower_bound`); for
-    ``"auto"`` the smaller of the allowed schedules.
+    ``max`` over resources of ⌈network total / per-core limit⌉ (see :func:`_lower_bound`) of the
+    network as allocated (with its fan-in relays unless ``split=False``); for ``"auto"`` the smaller
+    of the allowed schedules.
     """
     spec = _load(chip)
     limits = limits_of(spec)
     if schedule == "auto":
         cands = ["unrolled"] + (["looped"] if limits.switchable and net.block is not None else [])
-        return min(lower_bound_cores(net, spec, s, phase_ticks=phase_ticks) for s in cands)
+        return min(lower_bound_cores(net, spec, s, phase_ticks=phase_ticks, split=split) for s in cands)
     _check_schedule(schedule)
-    return _lower_bound(build_view(net, schedule, limits, phase_ticks), limits)[0]
+    run = split_network(net, schedule, limits, phase_ticks)[0] if split else None
+    return _lower_bound(build_view(run if run is not None else net, schedule, limits, phase_ticks), limits)[0]
 
 
 # ------------------------------------------------------------------------------------- driver
@@ -454,17 +464,18 @@ def _core_res(p: Packing) -> dict:
     return {k: np.bincount(p.tile_core, weights=v, minlength=p.n_cores).astype(np.int64) for k, v in p.tile_res.items()}
 
 
-def _run(net, spec, schedule: str, phase_ticks: int, rates) -> Allocation:
+def _run(net, spec, schedule: str, phase_ticks: int, rates, split: bool = True) -> Allocation:
     t0 = time.perf_counter()
     limits = limits_of(spec)
-    view = build_view(net, schedule, limits, phase_ticks)
+    run, record = split_network(net, schedule, limits, phase_ticks) if split else (None, None)
+    view = build_view(run if run is not None else net, schedule, limits, phase_ticks)
     violations: list[Violation] = []
     if schedule == "looped" and net.block is not None and not limits.switchable:
         violations.append(Violation("(schedule)", None, "switchable", 1, None,
                                     f"{spec.name} cannot rewrite thresholds/biases between phases "
                                     "(neuron.parameters_switchable_at_runtime = false): use --schedule unrolled"))
     p = _conv(view, limits) if limits.architecture == "conv-layer" else _crossbar(view, limits)
-    violations = merge_copies(violations + p.violations + _limit_violations(p, limits))
+    violations = merge_copies(violations + _split_hints(p.violations, record, split) + _limit_violations(p, limits))
     lb, detail = _lower_bound(view, limits)
     traffic = _traffic(view, p.tile_node, p.tile_box, p.tile_core, p.core_gx, p.core_gy, rates)
     alloc = Allocation(spec=spec, limits=limits, schedule=schedule, schedule_reason="", view=view,
@@ -473,9 +484,32 @@ def _run(net, spec, schedule: str, phase_ticks: int, rates) -> Allocation:
                        core_gy=p.core_gy, core_res=_core_res(p), violations=violations, lower_bound=lb,
                        lower_bound_detail=detail, traffic=traffic, phase_ticks=int(phase_ticks),
                        conv_layer={"layers": p.conv_layers} if p.conv_layers else {},
-                       unfit_nodes=tuple(view.nodes[i].name for i in p.unfit_nodes))
+                       unfit_nodes=tuple(view.nodes[i].name for i in p.unfit_nodes), split=record, network=run)
     alloc.seconds = time.perf_counter() - t0
     return alloc
+
+
+#: Violations fan-in splitting addresses (one neuron needs more than a core feeds it).
+_FANIN_RESOURCES = ("fan_in", "axons", "synapses", "syn_bytes")
+
+
+def _split_hints(violations: list[Violation], record, split: bool) -> list[Violation]:
+    """Per-neuron violations with what fan-in splitting did: refused (``split=False``) or why it could not."""
+    if split and record is None:
+        return violations
+    why = {} if record is None else {(u["population"], u["iteration"]): u["reason"] for u in record.unsplit}
+    out = []
+    for v in violations:
+        if v.resource not in _FANIN_RESOURCES or v.population.startswith(("(", "core ")):
+            out.append(v)
+        elif not split:
+            out.append(dataclasses.replace(v, hint=v.hint + "; or let allocate split its fan-in over relay neurons "
+                                                          "(without --no-split)"))
+        else:
+            reason = why.get((v.population, v.iteration))
+            out.append(v if reason is None else dataclasses.replace(v, hint=f"fan-in splitting cannot: {reason}; "
+                                                                          + v.hint))
+    return out
 
 
 def _summary(a: Allocation) -> dict:
@@ -484,7 +518,7 @@ def _summary(a: Allocation) -> dict:
 
 
 def plan(net, chip, schedule: str = "auto", *, phase_ticks: int = DEFAULT_PHASE_TICKS,
-         rates: dict | None = None) -> Allocation:
+         rates: dict | None = None, split: bool = True) -> Allocation:
     """Allocate and return the result, feasible or not (never raises for infeasibility).
 
     Parameters
@@ -499,6 +533,10 @@ def plan(net, chip, schedule: str = "auto", *, phase_ticks: int = DEFAULT_PHASE_
         T, ticks per phase of the looped schedule (sizes its state buffer).
     rates : dict, optional
         Population name → mean spikes per neuron per tick (calibration), for the traffic estimate.
+    split : bool
+        Split the fan-in of neurons that need more inputs than a core can feed them over relay
+        neurons (:mod:`mapping.split`; the allocation then holds the split network and records it);
+        False: report those neurons as violations instead.
     """
     _check_schedule(schedule)
     if int(phase_ticks) < 1:
@@ -506,21 +544,21 @@ def plan(net, chip, schedule: str = "auto", *, phase_ticks: int = DEFAULT_PHASE_
     spec = _load(chip)
     limits = limits_of(spec)
     if schedule != "auto":
-        a = _run(net, spec, schedule, phase_ticks, rates)
+        a = _run(net, spec, schedule, phase_ticks, rates, split)
         a.schedule_reason = f"requested (--schedule {schedule})"
         if net.block is None:
             a.schedule_reason += "; the network has no iterative block, so both schedules are the same"
         return a
     if net.block is None:
-        a = _run(net, spec, "unrolled", phase_ticks, rates)
+        a = _run(net, spec, "unrolled", phase_ticks, rates, split)
         a.schedule_reason = "the network has no iterative block: looped and unrolled are the same"
         return a
-    unrolled = _run(net, spec, "unrolled", phase_ticks, rates)
+    unrolled = _run(net, spec, "unrolled", phase_ticks, rates, split)
     if not limits.switchable:
         unrolled.schedule_reason = (f"unrolled: looped is not possible on {spec.name} (its neuron parameters "
                                     "cannot change at run time: neuron.parameters_switchable_at_runtime = false)")
         return unrolled
-    looped = _run(net, spec, "looped", phase_ticks, rates)
+    looped = _run(net, spec, "looped", phase_ticks, rates, split)
     if looped.feasible and (not unrolled.feasible or looped.cores_used <= unrolled.cores_used):
         best, other = looped, unrolled
         why = (f"looped: {looped.cores_used} cores vs {unrolled.cores_used} unrolled"
@@ -541,13 +579,13 @@ def plan(net, chip, schedule: str = "auto", *, phase_ticks: int = DEFAULT_PHASE_
 
 
 def allocate(net, chip, schedule: str = "auto", *, phase_ticks: int = DEFAULT_PHASE_TICKS,
-             rates: dict | None = None) -> Allocation:
+             rates: dict | None = None, split: bool = True) -> Allocation:
     """Allocate ``net`` on ``chip``; raise :class:`~itnet_neuro.errors.AllocationError` if infeasible.
 
     The error lists every :class:`~mapping.violations.Violation` and carries the complete result as
     ``exc.allocation`` (for the report). Parameters as :func:`plan`.
     """
-    a = plan(net, chip, schedule, phase_ticks=phase_ticks, rates=rates)
+    a = plan(net, chip, schedule, phase_ticks=phase_ticks, rates=rates, split=split)
     if not a.feasible:
         exc = AllocationError(a.violations, f"allocation on {a.spec.name} ({a.schedule}) infeasible: "
                               f"{len(a.violations)} violation(s); first: {a.violations[0]}")
@@ -556,6 +594,7 @@ def allocate(net, chip, schedule: str = "auto", *, phase_ticks: int = DEFAULT_PH
     return a
 
 
-def find_violations(net, chip, schedule: str = "auto", *, phase_ticks: int = DEFAULT_PHASE_TICKS) -> list[Violation]:
+def find_violations(net, chip, schedule: str = "auto", *, phase_ticks: int = DEFAULT_PHASE_TICKS,
+                    split: bool = True) -> list[Violation]:
     """Every reason ``net`` does not fit ``chip`` under ``schedule`` (empty: it fits)."""
-    return list(plan(net, chip, schedule, phase_ticks=phase_ticks).violations)
+    return list(plan(net, chip, schedule, phase_ticks=phase_ticks, split=split).violations)

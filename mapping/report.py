@@ -30,6 +30,7 @@ def per_layer(a) -> list[dict]:
     counts = np.bincount(a.tile_node, minlength=n_nodes)
     sums = {k: np.bincount(a.tile_node, weights=v, minlength=n_nodes) for k, v in a.tile_res.items()}
     bounds = np.searchsorted(a.tile_node, np.arange(n_nodes + 1))  # tiles are stored node by node
+    relays = set() if a.split is None else set(a.split.relay_names)
     for i, node in enumerate(a.view.nodes):
         n = int(counts[i])
         cores = np.unique(a.tile_core[bounds[i]:bounds[i + 1]]).size
@@ -37,7 +38,7 @@ def per_layer(a) -> list[dict]:
         row = {"layer": node.name, "population": node.population, "iteration": node.iteration, "kind": node.kind,
                "multiplexed": node.multiplexed, "tiles": n, "cores": int(cores), "neurons": own,
                "neuron_copies": neurons - own, "axons": int(sums["axons"][i]), "synapses": int(sums["synapses"][i]),
-               "memory_bytes": int(sums["mem_bytes"][i])}
+               "memory_bytes": int(sums["mem_bytes"][i]), "fanin_relay": node.name in relays}
         if lim.architecture == "conv-layer":
             # One layer per core: neurons % = neuron memory, synapses % = kernel memory of its core.
             row["kernel_words"] = int(sums["kernel_words"][i])
@@ -88,8 +89,10 @@ def table(a) -> str:
 
     head = ["layer", "×", "cores", "neurons", "+copies", "neur%", "axon%", "syn%", "memory"]
     lines = []
+    fanin = {r.name.split("@")[0] for r in a.split.relays} if a.split is not None else set()
     for (name, kind), g in groups.items():
         tag = " (looped)" if g["multiplexed"] else (" (relay)" if kind == "relay" else "")
+        tag += " (fan-in relay)" if name in fanin else ""
         lines.append([name + tag, str(g["copies"]), f"{g['cores']:,}", f"{g['neurons']:,}",
                       f"{g['neuron_copies']:,}", _fmt_pct(avg(g["util"], "neurons")),
                       _fmt_pct(avg(g["util"], "axons")), _fmt_pct(avg(g["util"], "synapses")),
@@ -112,11 +115,39 @@ def table(a) -> str:
         sb = a.view.state_buffer
         out.append(f"state buffer: delay line of {sb['delay_ticks']} ticks via {sb['mechanism']}"
                    + (f" ({sb['relay_neurons']:,} relay neurons)" if sb["relay_neurons"] else ""))
+    out.extend(split_lines(a))
     for v in a.violations[:20]:
         out.append(f"  violation: {v}")
     if len(a.violations) > 20:
         out.append(f"  ... and {len(a.violations) - 20} more (see the JSON)")
     return "\n".join(out)
+
+
+def split_lines(a) -> list[str]:
+    """The fan-in split per layer (copies of an unrolled population on one line) and its latency."""
+    r = a.split
+    if r is None:
+        return []
+    form = "signed pairs x⁺/x⁻" if r.mode == "pair" else "one sign each (two-rows chip)"
+    out = [f"fan-in split ({form}, {r.levels} level(s), thresholds: {r.calibration.get('method')}):"]
+    groups: dict[tuple, list] = {}
+    for n in r.nodes:
+        groups.setdefault((n["population"], tuple(n["channels"]), n["level"]), []).append(n)
+    for (pop, ch, level), ns in groups.items():
+        n = ns[0]
+        b, f, lim = n["need_before"], n["need_after"], n["limit"]
+        copies = f" ×{len(ns)}" if len(ns) > 1 else ""
+        out.append(f"  {pop}{copies} channels [{ch[0]}, {ch[1]}) level {level}: inputs per neuron {b['axons']} → "
+                   f"{f['axons']} (limit {lim['axons'] if lim['axons'] is not None else lim['fan_in']}); "
+                   f"{len(n['relays'])} relay(s), {sum(x['relay_neurons'] for x in ns):,} relay neurons, "
+                   f"{len(n['direct'])} connection(s) kept direct")
+    for u in r.unsplit:
+        out.append(f"  {u['population']}: not split: {u['reason']}")
+    ticks = {k: v for k, v in r.extra_ticks.items() if k != "max"}
+    if ticks:
+        out.append(f"latency: +{r.extra_ticks.get('max', 0)} tick(s) at most (per output: "
+                   + ", ".join(f"{k} +{v}" for k, v in ticks.items()) + ")")
+    return out
 
 
 def _bytes(n: int) -> str:

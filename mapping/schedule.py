@@ -80,9 +80,11 @@ def unrolled_view(net) -> View:
     """The view of the unrolled schedule: every block population copied once per iteration."""
     flat = net.unroll()
     read = _read_out(flat)
+    # A network already unrolled (fan-in splitting works on the copies) keeps its ``pop@n`` names.
+    copies = net.block is not None or "unrolled_from_block" in net.metadata
     nodes = []
     for p in flat.populations:
-        base, it = split_copy(p.name) if net.block is not None else (p.name, None)
+        base, it = split_copy(p.name) if copies else (p.name, None)
         nodes.append(Node(name=p.name, population=base, iteration=it, shape=p.shape, table_rows=1,
                           multiplexed=False, read_out=p.name in read))
     edges = []
@@ -91,7 +93,7 @@ def unrolled_view(net) -> View:
     shapes[flat.input.name] = flat.input.shape
     for c in flat.connections:
         pre_shape, post_shape = shapes[c.pre], shapes[c.post]
-        base = split_copy(c.name)[0] if net.block is not None else c.name
+        base = split_copy(c.name)[0] if copies else c.name
         key = (base, pre_shape, post_shape, c.pre == flat.input.name)
         if key not in templates:  # the copies of one connection share geometry and weights
             templates[key] = edge_from_connection(c, pre_shape, post_shape, from_input=c.pre == flat.input.name)

@@ -16,6 +16,13 @@ iteration); `auto` picks the smallest feasible one and says why. Writes alloc.js
 map, prints a per-layer table. Exit code 3 when the network does not fit (the report is still
 written, listing every violation with what to change).
 
+A neuron whose inputs exceed what one core can feed it has them split into groups whose partial
+sums relay neurons compute on other cores (signed pairs; on two-rows chips one sign each), summed
+in the original neuron: each level costs cores, axons, copies and a tick of latency, all counted,
+and is recorded in alloc.json, so that `simulate --alloc` runs the same split network. The relays'
+thresholds are measured on synthetic calibration images (--relay-images). --no-split refuses
+instead.
+
 A Keras .h5 model is converted first (its .snn.h5 is cached beside the output and reused while it
 is newer than the model). Without MODEL the shipped ItNet is used.
 
@@ -46,6 +53,11 @@ def add_arguments(parser) -> None:
                         help="core-map PNG (default: OUTPUT with _cores.png); 'none' to skip")
     parser.add_argument("--phase-ticks", type=int, default=DEFAULT_PHASE_TICKS,
                         help=f"ticks per phase of the looped schedule (default {DEFAULT_PHASE_TICKS})")
+    parser.add_argument("--no-split", action="store_true",
+                        help="refuse neurons whose fan-in exceeds what one core feeds (violations) instead of "
+                             "splitting it over relay neurons")
+    parser.add_argument("--relay-images", type=int, default=None,
+                        help="synthetic calibration images that set the fan-in relays' thresholds (default 16)")
     parser.add_argument("--rates", default=None,
                         help="JSON of calibration rates {population: spikes per neuron per tick} for the "
                              "placement's traffic estimate (default: uniform)")
@@ -108,6 +120,14 @@ def read_rates(path: str | None) -> dict | None:
     return data
 
 
+def calibrate_relays(alloc, net, images: int | None) -> None:
+    """Set the fan-in relays' thresholds of ``alloc`` from synthetic calibration images (numpy)."""
+    from itnet_neuro.sim.calibrate import DEFAULT_IMAGES, calibrate_split, calibration_inputs
+
+    x = calibration_inputs(net, images or DEFAULT_IMAGES)
+    alloc.split = calibrate_split(net, alloc.split, x)
+
+
 def run(args) -> int:
     from itnet_neuro.errors import AllocationError
     from mapping import allocfile
@@ -116,7 +136,10 @@ def run(args) -> int:
 
     out = Path(args.output)
     net = load_model_network(args.model, out.parent)
-    alloc = plan(net, args.chip, args.schedule, phase_ticks=args.phase_ticks, rates=read_rates(args.rates))
+    alloc = plan(net, args.chip, args.schedule, phase_ticks=args.phase_ticks, rates=read_rates(args.rates),
+                 split=not args.no_split)
+    if alloc.split is not None and alloc.split.relays:
+        calibrate_relays(alloc, net, args.relay_images)
     print(table(alloc))
     allocfile.write(alloc, out)
     print(f"wrote {out}")

@@ -79,6 +79,20 @@ def ann_logits(net: Network, keras_model, x: np.ndarray) -> list[np.ndarray]:
     return [np.transpose(np.asarray(outs[r.index]), (0, 3, 1, 2)) for r in net.unroll().readouts]
 
 
+def split_of(hw, schedule: str):
+    """The fan-in split (:class:`mapping.split.SplitRecord`) of ``hw``'s allocation, or None; refused when
+    the simulation runs another schedule than the one allocated (its relays would not exist)."""
+    alloc = None if hw is None else hw.allocation
+    record = None if alloc is None else alloc.split
+    if record is None or not record.relays:
+        return None
+    if schedule != record.schedule:
+        raise ValidationError(f"{alloc.path or 'alloc.json'}: the allocation split fan-in over relay neurons for the "
+                              f"{record.schedule} schedule; simulate it with --schedule {record.schedule} (or "
+                              f"allocate with --schedule {schedule})")
+    return record
+
+
 def run_experiment(model=None, *, alloc=None, chip=None, backend: str = "fast", data: str = "synthetic",
                    images: int = 4, ticks: int = 256,  # a simulation length, not a chip figure
                    schedule: str | None = None, phase_ticks: int | None = None,
@@ -119,9 +133,14 @@ def run_experiment(model=None, *, alloc=None, chip=None, backend: str = "fast", 
     n_it = 1 if net.block is None else net.block.iterations
     total = ticks if schedule == "unrolled" else (phase_ticks or ticks // n_it) * n_it
     grid = default_grid(total, grid_points)
+    ann = ann_logits(net, keras_model, x)
+    fanin = split_of(hw, schedule)
+    if fanin is not None:  # the network as allocated: with its fan-in relays (mapping.split)
+        from mapping.split import apply_record
+
+        net = apply_record(net, fanin)
     result = simulate(net, x, ticks, backend=backend, schedule=schedule, grid=grid, phase_ticks=phase_ticks,
                       seed=seed, hardware=hw, batch_size=batch_size, **backend_options)
-    ann = ann_logits(net, keras_model, x)
     tick_s = hw.tick_seconds if hw is not None else None
     g = result.grid
     keep = tuple(sorted({int(g[min(len(g) - 1, int(round(f * (len(g) - 1))))]) for f in (0.1, 0.25, 0.5, 1.0)}))
@@ -151,6 +170,9 @@ def run_experiment(model=None, *, alloc=None, chip=None, backend: str = "fast", 
         "model": desc,
         "network": {"name": net.name, "neurons": net.n_neurons, "synapses": net.n_synapses,
                     "iterations": n_it},
+        "fanin_split": None if fanin is None else {"relays": len(fanin.relays), "levels": fanin.levels,
+                                                   "mode": fanin.mode, "extra_ticks": fanin.extra_ticks,
+                                                   "thresholds": fanin.calibration},
         "chip": None if hw is None else hw.name,
         "chip_seed": None if hw is None else chip_seed,
         "ignore_limits": bool(ignore_limits),
