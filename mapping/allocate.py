@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from itnet_neuro.errors import AllocationError, ValidationError
+from mapping.bound import LIMIT_ATTR as _LIMIT_ATTR, lower_bound
 from mapping.chip import INF, Limits, limits_of
 from mapping.convlayer import assign_layers, layer_requirements
 from mapping.pack import pack_classes
@@ -31,8 +32,6 @@ from mapping.split import split_network
 from mapping.view import View
 from mapping.violations import Violation, merge_copies
 
-_LIMIT_ATTR = {"neurons": "max_neurons", "axons": "max_axons", "synapses": "max_synapses",
-               "syn_bytes": "synapse_memory_bytes", "out_axons": "max_output_axons"}
 _RESOURCE_NAME = {"neurons": "neurons per core", "axons": "axons per core", "synapses": "synapses per core",
                   "syn_bytes": "synapse memory per core (bytes)", "out_axons": "output axons per core"}
 
@@ -116,83 +115,9 @@ class Allocation:
 
 # --------------------------------------------------------------------------------- lower bound
 
-def _covered(lo: np.ndarray, hi: np.ndarray, n: int) -> np.ndarray:
-    """Boolean mask of the indices in ``[0, n)`` covered by any interval ``[lo_i, hi_i)``."""
-    diff = np.zeros(n + 1, np.int64)
-    np.add.at(diff, lo, 1)
-    np.add.at(diff, hi, -1)
-    return np.cumsum(diff[:-1]) > 0
-
-
-def _distinct_inputs(group, two_rows: bool) -> int:
-    """Presynaptic neurons that feed a node through ``group`` (edges from one node): a lower bound,
-    the largest exact count of one edge (each edge's inputs form a product channels × rows × cols)."""
-    best = 0
-    for e in group:
-        d0, d1 = e.drive
-        if d1 <= d0:
-            continue
-        cmask = _covered(e.clo[d0:d1], e.chi[d0:d1], e.pre_shape[0])
-        rows = int(_covered(e.rlo, e.rhi, e.pre_shape[1]).sum())
-        cols = int(_covered(e.qlo, e.qhi, e.pre_shape[2]).sum())
-        chans = int(cmask.sum()) + (int((cmask & e.mixed).sum()) if two_rows else 0)
-        best = max(best, chans * rows * cols)
-    return best
-
-
-@functools.lru_cache(maxsize=None)
-def _synapse_memory_envelope(formula: str | None, bits: int, n_max: int) -> tuple[tuple[float, float], ...]:
-    """Lines ``(β, γ)`` with ``formula(n, bits) ≥ β·n + γ`` bytes for every 1 ≤ n ≤ n_max synapses per axon.
-
-    Summed over all axons of all cores, any allocation then needs at least ``β·synapses + γ·axons``
-    bytes for each line; the bound uses the best line for the network at hand.
-    """
-    if formula is None:
-        return ((bits / 8.0, 0.0),)
-    from hardware_models.formulas import get_formula
-
-    f = get_formula(formula)
-    scale = 1 / 8 if formula.endswith("_bits") else 1.0
-    n = np.arange(1, n_max + 1)
-    vals = np.array([f(int(k), bits) for k in n], np.float64) * scale
-    probe = np.unique(np.geomspace(1, n_max, 24).astype(int)) - 1
-    slopes = set((vals[probe] / n[probe]).tolist())
-    slopes |= {float((vals[-1] - vals[i]) / (n_max - n[i])) for i in probe if n[i] < n_max}
-    # γ = min over n of f(n) - β·n makes each line valid by construction.
-    return tuple((beta, float((vals - beta * n).min())) for beta in sorted(slopes))
-
-
 def _lower_bound(view: View, limits: Limits) -> tuple[int, dict]:
-    """Cores no allocator can beat: per resource, its total over the network / its per-core limit.
-
-    Totals, each at most what any allocation needs: neurons without copies; structural synapses;
-    input axons counted once per node and presynaptic neuron (no receptive-field halo, no tiling);
-    synapse memory from the lower envelope ``β·synapses + γ·axons`` of the chip's per-axon formula
-    (``weights.bits / 8`` bytes per synapse without one); one output axon per neuron that sends
-    anywhere. Conv-layer chips: one core per layer.
-    """
-    if limits.architecture == "conv-layer":
-        n = len(view.nodes)
-        return n, {"layers": {"total": n, "per_core": 1, "cores": n}}
-    n_max = int(min(limits.max_neurons, 8192)) if limits.max_neurons < INF else 8192
-    lines = _synapse_memory_envelope(limits.synapse_memory_formula, limits.stored_weight_bits, n_max)
-    totals = {"neurons": 0, "axons": 0, "synapses": 0, "syn_bytes": 0, "out_axons": 0}
-    for node in view.nodes:
-        ax = sum(_distinct_inputs(g, limits.two_rows) for g in view.groups(node.name))
-        syn = sum(e.synapses for e in view.incoming[node.name])
-        totals["neurons"] += node.size
-        totals["axons"] += ax
-        totals["synapses"] += syn
-        if view.outgoing[node.name] or node.read_out:
-            totals["out_axons"] += node.size
-    totals["syn_bytes"] = int(math.floor(max(b * totals["synapses"] + g * totals["axons"] for b, g in lines)))
-    detail = {}
-    for k, v in totals.items():
-        lim = getattr(limits, _LIMIT_ATTR[k])
-        if lim < INF:
-            detail[k] = {"total": v, "per_core": lim, "cores": math.ceil(v / lim)}
-    lb = max([1] + [d["cores"] for d in detail.values()]) if view.nodes else 0
-    return lb, detail
+    """Cores no valid allocation can do with less (:func:`mapping.bound.lower_bound`)."""
+    return lower_bound(view, limits)
 
 
 def lower_bound_cores(net, chip, schedule: str = "unrolled", *, phase_ticks: int = DEFAULT_PHASE_TICKS,
@@ -209,8 +134,10 @@ def lower_bound_cores(net, chip, schedule: str = "unrolled", *, phase_ticks: int
         cands = ["unrolled"] + (["looped"] if limits.switchable and net.block is not None else [])
         return min(lower_bound_cores(net, spec, s, phase_ticks=phase_ticks, split=split) for s in cands)
     _check_schedule(schedule)
-    run = split_network(net, schedule, limits, phase_ticks)[0] if split else None
-    return _lower_bound(build_view(run if run is not None else net, schedule, limits, phase_ticks), limits)[0]
+    run, _, view = split_network(net, schedule, limits, phase_ticks) if split else (None, None, None)
+    if view is None:
+        view = build_view(run if run is not None else net, schedule, limits, phase_ticks)
+    return _lower_bound(view, limits)[0]
 
 
 # ------------------------------------------------------------------------------------- driver
@@ -467,8 +394,9 @@ def _core_res(p: Packing) -> dict:
 def _run(net, spec, schedule: str, phase_ticks: int, rates, split: bool = True) -> Allocation:
     t0 = time.perf_counter()
     limits = limits_of(spec)
-    run, record = split_network(net, schedule, limits, phase_ticks) if split else (None, None)
-    view = build_view(run if run is not None else net, schedule, limits, phase_ticks)
+    run, record, view = split_network(net, schedule, limits, phase_ticks) if split else (None, None, None)
+    if view is None:
+        view = build_view(run if run is not None else net, schedule, limits, phase_ticks)
     violations: list[Violation] = []
     if schedule == "looped" and net.block is not None and not limits.switchable:
         violations.append(Violation("(schedule)", None, "switchable", 1, None,

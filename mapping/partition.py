@@ -586,6 +586,7 @@ def partition(view: View, limits: Limits, max_passes: int = 6) -> Partition:
     cache: dict[tuple, NodeTiling] = {}
     keys: dict[str, int] = {}
     prev_dest: dict[str, np.ndarray] = {}
+    fanout: dict[str, list] = {}
     # Without fan-out limits a tiling does not depend on the consumers: one pass, no cycle to iterate.
     has_cycle = need_dest and (any(e.feedback for e in view.edges) or any(
         view.index.get(e.post, 1 << 30) <= view.index.get(e.pre, -1) for e in view.edges if not e.from_input))
@@ -602,11 +603,13 @@ def partition(view: View, limits: Limits, max_passes: int = 6) -> Partition:
                 dest = np.maximum(dest, prev_dest[node.name])
                 if np.array_equal(dest, prev_dest[node.name]) and node.name in tilings:
                     continue  # same destinations as last pass: same tiling
+            extra = {}
             if dest is not None:
                 changed = True
                 prev_dest[node.name] = dest
+                fanout[node.name], extra = fanout_violations(node, dest, limits)
             ctx = _NodeContext(view, node, limits, dest)
-            t = tile_node(ctx, relaxed[node.name])
+            t = tile_node(ctx, {**relaxed[node.name], **extra})
             tilings[node.name] = t
             # Consumers are keyed by what their tiling *is*, so that the copies of an unrolled block
             # share one tiling as soon as their consumers' tilings are equal.
@@ -618,4 +621,30 @@ def partition(view: View, limits: Limits, max_passes: int = 6) -> Partition:
         if not changed:
             break
     ordered = {n.name: tilings[n.name] for n in view.nodes}
+    violations += [v for n in view.nodes for v in fanout.get(n.name, ())]
     return Partition(tilings=ordered, violations=violations)
+
+
+def fanout_violations(node: Node, dest: np.ndarray, limits: Limits) -> tuple[list[Violation], dict]:
+    """Limits one neuron of ``node`` exceeds through its destinations alone: its fan-out copies must
+    share its core (``⌈d / F⌉ > core.max_neurons``), or its output axons (``d > core.max_output_axons``).
+
+    Returns the violations and the limits raised to tile ``node`` with (as :func:`neuron_violations`).
+    """
+    out, relaxed = [], {}
+    where = (node.population, node.iteration)
+    d = int(dest.max()) if dest.size else 0
+    f = limits.max_fanout_cores
+    copies = -(-d // int(f)) if f < INF else 1
+    if copies > limits.max_neurons:
+        out.append(Violation(*where, "copies", copies, limits.max_neurons,
+                             f"a neuron feeds {d} cores and reaches {int(f)} per copy: its {copies} copies share its "
+                             "core; give its consumers fewer, larger tiles (fewer channels or a smaller map), or "
+                             "fewer consumers"))
+        relaxed["neurons"] = copies
+    if d > limits.max_output_axons:
+        out.append(Violation(*where, "out_axons", d, limits.max_output_axons,
+                             f"a neuron feeds {d} cores, one output axon each: fewer consumers, or consumers "
+                             "with fewer, larger tiles", what="output axons per neuron"))
+        relaxed["out_axons"] = d
+    return out, relaxed

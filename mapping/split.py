@@ -382,6 +382,18 @@ class _Unit:
     need: np.ndarray  # (fan_in, axons, synapses) of one post neuron
     movable: bool
     pre: str
+    whole: np.ndarray | None = None  # a sign's unit: the need of both signs together (whole connections)
+
+
+def _load(units) -> np.ndarray:
+    """Per-neuron need of ``units`` together on one neuron: both signs of one group cost its whole need."""
+    signs: dict = {}
+    for u in units:
+        signs.setdefault(u.conns, []).append(u)
+    total = np.zeros(3)
+    for us in signs.values():
+        total = total + (us[0].whole if len(us) == 2 else sum(u.need for u in us))
+    return total
 
 
 def _caps(limits: Limits) -> np.ndarray:
@@ -441,7 +453,7 @@ def _units(view, node, seg, limits, mode, net) -> list[_Unit]:
         half = _measure(g, seg, node.shape, limits, False)
         for s in (1, -1):
             if any(np.any(np.sign(conns[n].weight) == s) for n in names):
-                out.append(_Unit(names, s, half, True, g[0].pre))
+                out.append(_Unit(names, s, half, True, g[0].pre, whole))
     return out
 
 
@@ -451,16 +463,13 @@ def _pack(units: list[_Unit], caps, limits, r: int, k_max: int):
     scale = np.where(np.isfinite(caps), caps, 1.0)
     order = sorted(units, key=lambda u: -float(np.max(u.need / scale)))
     fixed = [u for u in order if not u.movable]
-    base = sum((u.need for u in fixed), np.zeros(3))
     for k in range(1, k_max + 1):
         direct, bins = list(fixed), []
-        load = base.copy()
         room = caps - r * k
         ok = True
         for u in (u for u in order if u.movable):
-            if _fits(load + u.need, room, limits):
+            if _fits(_load(direct + [u]), room, limits):
                 direct.append(u)
-                load = load + u.need
                 continue
             for bn in bins:
                 if bn[0] == u.sign and _fits(bn[2] + u.need, caps, limits):
@@ -472,7 +481,7 @@ def _pack(units: list[_Unit], caps, limits, r: int, k_max: int):
                     ok = False
                     break
                 bins.append([u.sign, [u], u.need.copy()])
-        if ok and _fits(load + r * len(bins), caps, limits):
+        if ok and _fits(_load(direct) + r * len(bins), caps, limits):
             return direct, bins
     return None
 
@@ -508,7 +517,7 @@ def _plan_segment(units: list[_Unit], caps, limits, r: int):
         u = big[0]
         return None, (f"connection {split_copy(u.conns[0])[0]!r} alone needs {_need_text(u.need)} per neuron, over the core's "
                       f"{_need_text(caps)}: splitting inside one connection is not supported")
-    fixed = sum((u.need for u in units if not u.movable), np.zeros(3))
+    fixed = _load([u for u in units if not u.movable])
     if not _fits(fixed, caps, limits) or not movable:
         ops = sorted({split_copy(c)[0] for u in units if not u.movable for c in u.conns})
         return None, (f"its connections that cannot feed a relay ({', '.join(ops[:3])}) need {_need_text(fixed)} "
@@ -528,11 +537,19 @@ def _need_text(v) -> str:
     return ", ".join(f"{n} {int(x)}" for n, x in zip(names, v) if np.isfinite(x))
 
 
+def _may_exceed(view, node, seg, limits) -> bool:
+    """Whether one neuron of the segment can need more than a core feeds (a cheap upper bound first)."""
+    fan = sum(e.fan_in for e in view.incoming[node.name] if e.drive[0] < seg[1] and e.drive[1] > seg[0])
+    return not _fits(np.array([fan, fan * (2 if limits.two_rows else 1), fan], np.float64), _caps(limits), limits)
+
+
 def _segment_relays(view, node, seg, limits, mode, run, level, start: int):
     """Relays of one post segment at ``level``: ``(relays, node summary or None, unsplit or None)``."""
+    if not _may_exceed(view, node, seg, limits):
+        return [], None, None
     caps = _caps(limits)
     units = _units(view, node, seg, limits, mode, run)
-    total = sum((u.need for u in units), np.zeros(3))
+    total = _load(units)
     if not units or _fits(total, caps, limits):
         return [], None, None
     where = {"population": split_copy(node.name)[0] if node.iteration is not None else node.name,
@@ -546,7 +563,7 @@ def _segment_relays(view, node, seg, limits, mode, run, level, start: int):
         inputs = tuple(dict.fromkeys(n for u in members for n in u.conns))
         relays.append(Relay(_tag(node.name, f"~fanin{level}.{k}"), node.name, tuple(seg), int(sign), level, inputs))
     width = (seg[1] - seg[0]) * (2 if mode == "pair" else 1)
-    after = sum((u.need for u in direct), np.zeros(3)) + (2 if mode == "pair" else 1) * len(bins)
+    after = _load(direct) + (2 if mode == "pair" else 1) * len(bins)
     summary = dict(where, relays=[x.name for x in relays], relay_neurons=len(relays) * width * node.shape[1] * node.shape[2],
                    direct=sorted({n for u in direct for n in u.conns}),
                    need_before=_need_dict(total), need_after=_need_dict(after), limit=_need_dict(caps))
@@ -558,8 +575,9 @@ def _need_dict(v) -> dict:
 
 
 def split_network(net, schedule: str, limits: Limits, phase_ticks: int | None = None, mode: str | None = None):
-    """``(network as the schedule runs it, with relays; SplitRecord)``, or ``(None, None)`` when no
-    neuron needs more than a core can feed it.
+    """``(network as the schedule runs it, with relays; SplitRecord; its View)``, or ``(None, None,
+    view of net)`` when no neuron needs more than a core can feed it (the view is None where the
+    chip has no per-neuron limit: nothing was built).
 
     ``schedule`` is ``"unrolled"`` (relays per copy of ``net.unroll()``) or ``"looped"`` (relays
     in the block network). Levels are added until every post fits or :data:`MAX_LEVELS`; what
@@ -569,7 +587,7 @@ def split_network(net, schedule: str, limits: Limits, phase_ticks: int | None = 
 
     if limits.architecture != "crossbar" or not (np.isfinite(_caps(limits)).any()
                                                  or limits.synapse_memory_bytes < INF):
-        return None, None
+        return None, None, None
     mode = mode or mode_of(limits)
     run = net.unroll() if schedule == "unrolled" else net
     relays, nodes, unsplit = [], [], {}
@@ -591,10 +609,11 @@ def split_network(net, schedule: str, limits: Limits, phase_ticks: int | None = 
             break
         run = apply_level(run, new)
         relays += new
-    if not relays and not unsplit:
-        return None, None
+        view = None
+    if not relays:
+        return None, (SplitRecord(schedule, mode, unsplit=tuple(unsplit.values())) if unsplit else None), view
     record = SplitRecord(schedule, mode, tuple(relays), tuple(nodes), tuple(unsplit.values()))
-    return run, dataclasses.replace(record, extra_ticks=extra_ticks(net, run, schedule))
+    return run, dataclasses.replace(record, extra_ticks=extra_ticks(net, run, schedule)), view
 
 
 def _depths(net) -> dict:

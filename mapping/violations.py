@@ -20,6 +20,7 @@ RESOURCE_TEXT = {
     "synapses": "synapses per neuron",
     "syn_bytes": "synapse memory per neuron (bytes)",
     "neurons": "neurons per core",
+    "copies": "fan-out copies per neuron (on its core)",
     "out_axons": "output axons per core",
     "switchable": "neuron parameters switchable at run time",
     "chips": "chips",
