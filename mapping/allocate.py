@@ -13,7 +13,6 @@ An infeasible allocation is still a complete result: :class:`AllocationError` ca
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 import time
 from dataclasses import dataclass, field

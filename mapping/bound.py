@@ -28,6 +28,9 @@ models them (``M`` = ``core.max_neurons``, ``F`` = ``core.max_fanout_cores_per_n
   synapse) for ``γ < 0``.
 * **conv-layer chips** (DYNAP-CNN): one core per layer.
 
+Explicit synapses (the ``sparse`` op) have no box geometry: their edges carry the count of distinct
+post neurons per presynaptic neuron (:attr:`mapping.view.Edge.consumers`), taken as it is.
+
 ``tests/test_bound.py`` checks the bound against exhaustive optimal allocations of tiny networks
 (every assignment of neurons to cores), not against the allocator.
 """
@@ -79,18 +82,29 @@ def consumer_counts(view: View, pre: str, shape):
     most synapses one of its neurons can have (an upper bound).
 
     ``k`` has shape ``(C, R', Q')`` over the distinct row and column *types* (positions whose counts
-    agree for every edge), each standing for ``weight_r`` rows and ``weight_q`` columns.
+    agree for every edge), each standing for ``weight_r`` rows and ``weight_q`` columns. Edges of
+    explicit synapses (``sparse``) carry their counts per neuron (:attr:`mapping.view.Edge.consumers`);
+    with one of them every position is its own type.
     """
     out = view.outgoing[pre] if pre in view.outgoing else [e for e in view.edges if e.from_input and e.pre == pre]
     if not out:
         return np.zeros((shape[0], 1, 1), np.int64), np.array([shape[1]]), np.array([shape[2]]), 0
+    if any(e.consumers is not None for e in out):
+        counts = [(e.consumers, None, None) if e.consumers is not None else edge_counts(e) for e in out]
+        full = [k if r is None else k[:, None, None] * r[None, :, None] * q[None, None, :] for k, r, q in counts]
+        return _combine(out, full, np.ones(shape[1], np.int64), np.ones(shape[2], np.int64))
     counts = [edge_counts(e) for e in out]
     types_r, w_r = _types(np.stack([r for _, r, _ in counts]))
     types_q, w_q = _types(np.stack([q for _, _, q in counts]))
+    ks = [c[:, None, None] * types_r[i][None, :, None] * types_q[i][None, None, :] for i, (c, _, _) in enumerate(counts)]
+    return _combine(out, ks, w_r, w_q)
+
+
+def _combine(out, ks, w_r, w_q):
+    """Consumers summed over post nodes (each the largest over its edges) and the synapse upper bound."""
     by_post: dict[str, np.ndarray] = {}
     synapses = 0
-    for i, (e, (c, _, _)) in enumerate(zip(out, counts)):
-        k = c[:, None, None] * types_r[i][None, :, None] * types_q[i][None, None, :]
+    for e, k in zip(out, ks):
         by_post[e.post] = k if e.post not in by_post else np.maximum(by_post[e.post], k)
         synapses = synapses + k * _pair_synapses(e)
     return sum(by_post.values()), w_r, w_q, int(np.max(synapses))

@@ -16,10 +16,18 @@ import math
 
 import numpy as np
 
+from itnet_neuro.ir.ops import spec as op_spec
 from mapping.chip import INF, Limits
 from mapping.schedule import split_copy
 from mapping.view import View
 from mapping.violations import Violation
+
+
+#: What to do instead, per op without a conv-layer form (:attr:`itnet_neuro.ir.ops.OpSpec.conv_layer`).
+_NO_CONV_LAYER_HINT = {
+    "resize": "conv-layer cores cannot resample: up-sample off chip (the readout) or replace the resize by a "
+              "strided/transposed convolution in the model",
+}
 
 
 def layer_requirements(view: View, limits: Limits) -> tuple[list[dict], list[Violation]]:
@@ -33,20 +41,20 @@ def layer_requirements(view: View, limits: Limits) -> tuple[list[dict], list[Vio
             conn = split_copy(e.name)[0]
             cp, hp, wp = e.pre_shape
             cout = e.drive[1] - e.drive[0]
-            if e.op == "resize":
-                violations.append(Violation(*where, "operation", 1, None,
-                                            f"{conn}: conv-layer cores cannot resample: up-sample off chip (the readout) "
-                                            "or replace the resize by a strided/transposed convolution in the model",
+            form = op_spec(e.op).conv_layer
+            if form is None:
+                hint = _NO_CONV_LAYER_HINT.get(e.op, f"conv-layer cores share one kernel over all positions; {e.op!r} "
+                                                     "connections have none: express it as a convolution")
+                violations.append(Violation(*where, "operation", 1, None, f"{conn}: {hint}",
                                             what=f"operation {e.op!r}"))
                 continue
-            if e.op == "dense":
-                kh, kw, cin = hp, wp, cp
-            elif e.op == "identity":
-                kh, kw, cin = 1, 1, cp
-            else:
-                (kh, kw), cin = e.kernel, (e.cin_factor if e.op == "conv2d" else cp)
-            if e.op == "conv2d" and e.cin_factor != cp:
-                cin = cp  # grouped convolution stored as a dense kernel with zeros
+            if form == "whole-map":
+                kh, kw = hp, wp
+            elif form == "pointwise":
+                kh, kw = 1, 1
+            else:  # "kernel": grouped, depthwise and pooling windows are stored as a dense kernel with zeros
+                kh, kw = e.kernel
+            cin = cp
             for side in (kh, kw):
                 if side > limits.max_kernel_size:
                     violations.append(Violation(*where, "kernel_size", side, limits.max_kernel_size,

@@ -236,8 +236,9 @@ def pair_movable(c, input_name: str) -> bool:
 
 
 def sign_movable(c, net) -> bool:
-    """A one-signed relay needs non-negative presynaptic values: every population, not a signed input."""
-    return c.pre != net.input.name or _input_range(net)[0] >= 0
+    """A one-signed relay needs non-negative presynaptic values (every population, not a signed input);
+    explicit synapses (``sparse``) address their post's neurons and stay there."""
+    return c.index is None and (c.pre != net.input.name or _input_range(net)[0] >= 0)
 
 
 def weight_bound(c, net) -> np.ndarray:

@@ -15,10 +15,13 @@ spikes off chip (one destination per neuron, counted for fan-out).
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from itnet_neuro.ir.ops import spec as op_spec
 
 
 @dataclass
@@ -92,6 +95,10 @@ class Edge:
     cin_factor: int
     mixed: np.ndarray  # (C_pre,) bool: this input channel's weights have both signs
     fan_in: int
+    inputs: np.ndarray | None = None  # (C_pre,) distinct presynaptic neurons read per channel, where the
+    #                                   receptive-field ranges over-count them (sparse); None: they don't
+    consumers: np.ndarray | None = None  # (C_pre, H_pre, W_pre) distinct post neurons each presynaptic
+    #                                      neuron feeds (sparse; the bound's count, mapping.bound)
     delay: int = 1
     kernel: tuple[int, int] = (1, 1)
     stride: tuple[int, int] = (1, 1)
@@ -110,107 +117,40 @@ class Edge:
         return int((self.drive[1] - self.drive[0]) * self.cin_factor * self.tapr_cum[-1] * self.tapq_cum[-1])
 
 
-def _conv_axis(n_out: int, n_in: int, k: int, s: int, before: int):
-    lo = np.arange(n_out, dtype=np.int64) * s - before
-    hi = lo + k
-    lo_c, hi_c = np.clip(lo, 0, n_in), np.clip(hi, 0, n_in)
-    return lo_c, hi_c, (hi_c - lo_c)
-
-
-def _resize_axis(n_out: int, n_in: int, mode: str):
-    """Input index range per output index of TensorFlow 2's resize (half-pixel centres)."""
-    scale = n_in / n_out
-    centre = (np.arange(n_out) + 0.5) * scale
-    if mode == "nearest":
-        lo = np.clip(np.floor(centre).astype(np.int64), 0, n_in - 1)
-        return lo, lo + 1, np.ones(n_out, np.int64)
-    src = centre - 0.5
-    f = np.floor(src).astype(np.int64)
-    lo = np.clip(f, 0, n_in - 1)
-    hi = np.clip(f + 1, 0, n_in - 1) + 1
-    # The IR counts 4 synapses per bilinear output neuron (2 per axis) wherever it sits.
-    return lo, hi, np.full(n_out, 2, np.int64)
-
-
-def _mixed_signs(conn, pre_channels: int) -> np.ndarray:
+def _mixed_signs(conn, pre_shape) -> np.ndarray:
     """Per presynaptic channel: whether its outgoing weights in ``conn`` have both signs."""
     w = np.asarray(conn.weight)
-    if conn.op == "conv2d":
-        g = conn.groups
-        cout, cin_g = w.shape[0], w.shape[1]
-        per_group = cout // g
-        pos = np.zeros(pre_channels, bool)
-        neg = np.zeros(pre_channels, bool)
-        for gi in range(g):
-            blk = w[gi * per_group:(gi + 1) * per_group]
-            pos[gi * cin_g:(gi + 1) * cin_g] = (blk > 0).any(axis=(0, 2, 3))
-            neg[gi * cin_g:(gi + 1) * cin_g] = (blk < 0).any(axis=(0, 2, 3))
-        return pos & neg
-    if conn.op == "depthwise":
-        mult = w.shape[0] // pre_channels
-        blk = w.reshape(pre_channels, mult, -1)
-        return (blk > 0).any(axis=(1, 2)) & (blk < 0).any(axis=(1, 2))
-    if conn.op == "dense":
-        n_in = w.shape[1]
-        per = n_in // pre_channels
-        blk = w.reshape(w.shape[0], pre_channels, per)
-        return (blk > 0).any(axis=(0, 2)) & (blk < 0).any(axis=(0, 2))
-    return np.zeros(pre_channels, bool)  # per-channel gains: one sign per input channel
+    ch = np.broadcast_to(op_spec(conn.op).in_channel(conn, tuple(pre_shape)), w.shape)
+    pos = np.bincount(ch[w > 0], minlength=pre_shape[0]) > 0
+    neg = np.bincount(ch[w < 0], minlength=pre_shape[0]) > 0
+    return pos & neg
 
 
 def edge_from_connection(conn, pre_shape, post_shape, *, pre: str | None = None, post: str | None = None,
                          from_input: bool = False, name: str | None = None) -> Edge:
-    """The :class:`Edge` of an IR connection (any op of :data:`itnet_neuro.ir.OPS`)."""
-    cp, hp, wp = pre_shape
-    c, h, w = post_shape
-    off = conn.post_offset
-    cout = conn.out_channels
-    cidx = np.arange(c, dtype=np.int64)
-    inside = (cidx >= off) & (cidx < off + cout)
-    rel = np.where(inside, cidx - off, 0)
-    op = conn.op
-    if op == "conv2d":
-        per_g = cout // conn.groups
-        cin_g = cp // conn.groups
-        clo = (rel // per_g) * cin_g
-        chi = clo + cin_g
-        cin_factor = cin_g
-    elif op == "depthwise":
-        mult = cout // cp
-        clo = rel // mult
-        chi = clo + 1
-        cin_factor = 1
-    elif op == "dense":
-        clo = np.zeros(c, np.int64)
-        chi = np.full(c, cp, np.int64)
-        cin_factor = cp * hp * wp
-    else:
-        clo = rel
-        chi = rel + 1
-        cin_factor = 1
-    clo = np.where(inside, clo, 0).astype(np.int64)
-    chi = np.where(inside, chi, 0).astype(np.int64)
-    if op in ("conv2d", "depthwise", "avgpool"):
-        (kh, kw), (sh, sw), pad = conn.kernel, conn.stride, conn.padding
-        rlo, rhi, tapr = _conv_axis(h, hp, kh, sh, pad[0])
-        qlo, qhi, tapq = _conv_axis(w, wp, kw, sw, pad[2])
-    elif op == "resize":
-        rlo, rhi, tapr = _resize_axis(h, hp, conn.mode)
-        qlo, qhi, tapq = _resize_axis(w, wp, conn.mode)
-    elif op == "identity":
-        rlo, rhi, tapr = np.arange(h), np.arange(h) + 1, np.ones(h, np.int64)
-        qlo, qhi, tapq = np.arange(w), np.arange(w) + 1, np.ones(w, np.int64)
-    else:  # dense: every presynaptic neuron
-        rlo, rhi, tapr = np.zeros(h, np.int64), np.full(h, hp, np.int64), np.ones(h, np.int64)
-        qlo, qhi, tapq = np.zeros(w, np.int64), np.full(w, wp, np.int64), np.ones(w, np.int64)
-    key = (op, tuple(pre_shape), tuple(post_shape), off, cout, conn.kernel, conn.stride, conn.padding,
-           conn.groups, conn.mode)
-    return Edge(name=name or conn.name, pre=pre or conn.pre, post=post or conn.post, op=op,
-                pre_shape=tuple(pre_shape), post_shape=tuple(post_shape), drive=(off, off + cout),
-                clo=clo, chi=chi, rlo=rlo.astype(np.int64), rhi=rhi.astype(np.int64),
-                qlo=qlo.astype(np.int64), qhi=qhi.astype(np.int64), tapr=tapr.astype(np.int64),
-                tapq=tapq.astype(np.int64), cin_factor=int(cin_factor),
-                mixed=_mixed_signs(conn, cp), fan_in=int(conn.fan_in(cp)), delay=int(conn.delay),
+    """The :class:`Edge` of an IR connection: its receptive fields from the op table
+    (:attr:`itnet_neuro.ir.ops.OpSpec.receptive`), placed on the post channels it drives."""
+    op = op_spec(conn.op)
+    pre_shape, post_shape = tuple(pre_shape), tuple(post_shape)
+    rf = op.receptive(conn, pre_shape, post_shape)
+    c = post_shape[0]
+    off = conn.post_offset + rf.first
+    cout = len(rf.clo)
+    clo, chi = np.zeros(c, np.int64), np.zeros(c, np.int64)
+    clo[off:off + cout], chi[off:off + cout] = rf.clo, rf.chi
+    key = (conn.op, pre_shape, post_shape, off, cout, conn.kernel, conn.stride, conn.padding, conn.groups, conn.mode)
+    consumers = None
+    if conn.index is not None:  # explicit synapses: the geometry is the index itself
+        key += (hashlib.sha1(np.ascontiguousarray(conn.index).data).hexdigest(),)
+        n_pre = int(np.prod(pre_shape))
+        pairs = np.unique(conn.index[0] * n_pre + conn.index[1])
+        consumers = np.bincount(pairs % n_pre, minlength=n_pre).reshape(pre_shape)
+    return Edge(name=name or conn.name, pre=pre or conn.pre, post=post or conn.post, op=conn.op,
+                pre_shape=pre_shape, post_shape=post_shape, drive=(off, off + cout), clo=clo, chi=chi,
+                rlo=rf.rlo, rhi=rf.rhi, qlo=rf.qlo, qhi=rf.qhi, tapr=rf.tapr, tapq=rf.tapq, cin_factor=rf.cin_factor,
+                mixed=_mixed_signs(conn, pre_shape), fan_in=int(conn.fan_in(pre_shape[0])), inputs=rf.inputs,
+                consumers=consumers,
+                delay=int(conn.delay),
                 kernel=tuple(conn.kernel), stride=tuple(conn.stride), from_input=from_input,
                 feedback=bool(conn.feedback), key=key)
 

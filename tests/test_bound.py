@@ -140,7 +140,7 @@ def tiny_limits(rng, family: str):
 
 def _neurons_and_synapses(net):
     """Every neuron ``(pop, c, y, x)`` with its inputs: ``{pre neuron: (structural synapses, signs)}``."""
-    from itnet_neuro.sim.reference import connection_matrix
+    from itnet_neuro.sim.kernels.numpy_ops import connection_matrix
 
     shapes = {p.name: p.shape for p in net.populations} | {net.input.name: net.input.shape}
     neurons = [(p.name, c, y, x) for p in net.populations for c in range(p.shape[0]) for y in range(p.shape[1])
@@ -152,8 +152,14 @@ def _neurons_and_synapses(net):
         for c in range(post_s[0]):
             for y in range(post_s[1]):
                 for x in range(post_s[2]):
-                    pres, n_syn = receptive_field(conn, pre_s, post_s, c, y, x)
                     row = (c * post_s[1] + y) * post_s[2] + x
+                    if conn.op == "sparse":  # its explicit synapses: one per (post, pre) pair
+                        cols = m.indices[m.indptr[row]:m.indptr[row + 1]]
+                        pres = {(int(k) // (pre_s[1] * pre_s[2]), int(k) // pre_s[2] % pre_s[1], int(k) % pre_s[2])
+                                for k in cols}
+                        n_syn = len(pres)
+                    else:
+                        pres, n_syn = receptive_field(conn, pre_s, post_s, c, y, x)
                     for p in pres:
                         col = (p[0] * pre_s[1] + p[1]) * pre_s[2] + p[2]
                         sign = float(np.sign(m[row, col])) or 1.0
@@ -238,6 +244,11 @@ def _check(family: str, seeds) -> int:
         rng = np.random.default_rng(seed)
         net = tiny_network(rng)
         limits = tiny_limits(rng, family)
+        if seed % 4 == 3:  # some connections as explicit synapses (the sparse op)
+            from itnet_neuro.ir.ops import to_sparse
+
+            net = dataclasses.replace(net, connections=tuple(to_sparse(net, c) if rng.random() < 0.5 else c
+                                                             for c in net.connections))
         opt = optimum(net, limits)
         if opt is None:
             continue

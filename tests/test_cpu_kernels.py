@@ -37,7 +37,7 @@ def _net(op, stride, kernel, c=3, h=7, w=9):
 
 def check_case(op, stride, kernel):
     """Assert the TensorFlow op equals the numpy reference for one case."""
-    from itnet_neuro.ir.tf_ops import apply_connection, to_nchw, to_nhwc
+    from itnet_neuro.sim.kernels.tf_ops import apply_connection, to_nchw, to_nhwc
     from itnet_neuro.sim.reference import apply_op
 
     net = _net(op, stride, kernel)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from itnet_neuro.ir import Connection, InputSpec, Network, Population, Readout, ReadoutTerm, same_padding
-from itnet_neuro.ir.tf_ops import apply_connection
+from itnet_neuro.sim.kernels.tf_ops import apply_connection
 from itnet_neuro.utils import import_tf
 
 tf = import_tf()

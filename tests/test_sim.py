@@ -135,7 +135,7 @@ def test_fire_matches_loop(neuron):
 
 
 def test_ops_reference_vs_tensorflow_vs_matrix():
-    from itnet_neuro.ir.tf_ops import apply_connection, to_nchw, to_nhwc
+    from itnet_neuro.sim.kernels.tf_ops import apply_connection, to_nchw, to_nhwc
     from itnet_neuro.sim.reference import apply_op, connection_matrix
 
     net = random_convnet(5).unroll()

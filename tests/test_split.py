@@ -68,7 +68,7 @@ def block_network(seed=0, hw=(5, 6), iterations=3):
 
 def _rates(net, x):
     """The IR's rate evaluation in float64, every population of ``net.unroll()`` (independent of mapping)."""
-    from itnet_neuro.sim.reference import apply_op
+    from itnet_neuro.sim.kernels.numpy_ops import apply_op
 
     flat = net.unroll()
     rates = {flat.input.name: x.astype(np.float64)}
@@ -252,7 +252,7 @@ def test_spiking_split_network_converges_to_the_original_counts():
 
 def test_calibrated_thresholds_are_the_largest_partial_sums():
     from itnet_neuro.sim.calibrate import calibrate_split
-    from itnet_neuro.sim.reference import apply_op
+    from itnet_neuro.sim.kernels.numpy_ops import apply_op
 
     net = fanin_network()
     a = plan(net, _chip(max_fanin_per_neuron=40), "unrolled")

@@ -18,6 +18,7 @@ from itnet_neuro.convert.converter import INPUT, Converter, PopRec
 from itnet_neuro.errors import ConversionError
 from itnet_neuro.ir.graph import (Connection, InputSpec, IterativeBlock, Network, Population, Readout,
                                   ReadoutTerm)
+from itnet_neuro.ir.ops import spec as op_spec
 
 
 def decode_scales(conv: Converter) -> dict[str, np.ndarray]:
@@ -50,28 +51,13 @@ def decode_scales(conv: Converter) -> dict[str, np.ndarray]:
     return lam
 
 
-def _in_channel_index(op: str, weight: np.ndarray, pre_shape) -> np.ndarray | None:
-    """For each weight entry, the presynaptic channel it reads (broadcastable index array)."""
-    if op == "conv2d":
-        return np.arange(weight.shape[1]).reshape(1, -1, 1, 1)
-    if op == "depthwise":
-        m = weight.shape[0] // pre_shape[0]
-        return (np.arange(weight.shape[0]) // m).reshape(-1, 1, 1, 1)
-    if op == "dense":
-        hw = pre_shape[1] * pre_shape[2]
-        return (np.arange(weight.shape[1]) // hw).reshape(1, -1)
-    return np.arange(weight.shape[0])
-
-
 def spike_weight(term, dec_pre: np.ndarray, pre_shape, row_sign: np.ndarray) -> np.ndarray:
-    """The IR weight of a term: value-unit weight × λ_pre (input axis) × sign of the post row."""
-    w = term.weight
-    idx = _in_channel_index(term.op, w, pre_shape)
-    w = w * dec_pre[idx]
-    if term.op in ("conv2d", "depthwise", "dense"):
-        w = w * row_sign.reshape((-1,) + (1,) * (w.ndim - 1))
-    else:
-        w = w * row_sign
+    """The IR weight of a term: value-unit weight × λ_pre (input axis) × sign of the post row.
+
+    Which presynaptic and postsynaptic channel each weight entry belongs to comes from the op table
+    (``gap`` is a full-window average pool there)."""
+    op = op_spec("avgpool" if term.op == "gap" else term.op)
+    w = term.weight * dec_pre[op.in_channel(term, pre_shape)] * row_sign[op.out_channel(term, None)]
     return w.astype(np.float32)
 
 

@@ -2,8 +2,9 @@
 
 Rate level (:func:`rate_forward`): every population's steady-state rate of the IF neuron with reset by
 subtraction, ``r = clip((Σ W·r_pre + bias) / θ, 0, 1)`` (the input injects its value as current), is
-evaluated in topological order of the unrolled network through :mod:`itnet_neuro.ir.tf_ops` — the same
-op semantics every simulator uses. Its decoded value ``r·λ`` is compared with the Keras activation it
+evaluated in topological order of the unrolled network through the TensorFlow kernels of
+:mod:`itnet_neuro.sim.kernels.tf_ops` (those of the ``fast`` simulator) — the same op semantics every
+simulator uses. Its decoded value ``r·λ`` is compared with the Keras activation it
 replaces (``relu(±activation)`` for the halves of a signed pair), and each readout with the Keras
 logits.
 
@@ -21,14 +22,14 @@ from itnet_neuro.errors import ConversionError
 
 
 def _prepared(net):
-    from itnet_neuro.ir.tf_ops import prepare
+    from itnet_neuro.sim.kernels.tf_ops import prepare
 
     return {c.name: prepare(net, c) for c in net.connections}
 
 
 def _currents(net, prep, pop, source, x):
     """Input current of ``pop`` given presynaptic values ``source[name]`` (NHWC)."""
-    from itnet_neuro.ir.tf_ops import _tf
+    from itnet_neuro.sim.kernels.tf_ops import _tf
 
     tf = _tf()
     c_total = pop.channels
@@ -36,8 +37,9 @@ def _currents(net, prep, pop, source, x):
     for c in net.incoming(pop.name):
         src = x if c.pre == net.input.name else source[c.pre]
         y = prep[c.name](src)
-        if c.post_offset or c.out_channels != c_total:
-            y = tf.pad(y, [[0, 0], [0, 0], [0, 0], [c.post_offset, c_total - c.post_offset - c.out_channels]])
+        n = int(y.shape[-1])
+        if c.post_offset or n != c_total:
+            y = tf.pad(y, [[0, 0], [0, 0], [0, 0], [c.post_offset, c_total - c.post_offset - n]])
         chunks.append(y)
     if not chunks:
         return tf.zeros((x.shape[0], pop.shape[1], pop.shape[2], c_total))
@@ -50,7 +52,7 @@ def readout_logits(net, decoded: dict, batch: int | None = None) -> list[np.ndar
 
 
 def _one_readout(r, decoded: dict) -> np.ndarray:
-    from itnet_neuro.ir.tf_ops import _tf
+    from itnet_neuro.sim.kernels.tf_ops import _tf
 
     tf = _tf()
     total = None
@@ -68,7 +70,7 @@ def _one_readout(r, decoded: dict) -> np.ndarray:
 
 def rate_forward(net, x: np.ndarray) -> tuple[dict, list[np.ndarray]]:
     """Steady-state rates (NHWC, unrolled names) and readout logits of ``net`` on inputs ``x`` (NHWC)."""
-    from itnet_neuro.ir.tf_ops import _tf
+    from itnet_neuro.sim.kernels.tf_ops import _tf
 
     tf = _tf()
     net = net.unroll()

@@ -37,6 +37,8 @@ Form of the exported graph (every choice below is forced by what NIR 1.0.8 can e
     the connection that exceeds it. In practice: generic CNNs without resampling and small ItNets
     (the ``tiny`` preset) export; the shipped 96×128 ItNet's multi-scale mixing exceeds the bound
     (use ``--format nengo``, which has sparse transforms).
+  - sparse (explicit synapses, e.g. per-core realized weights) → the same flat ``nir.Affine`` with
+    its exact ``(post, pre)`` matrix, under the same bound.
 * **Delays**: one tick per IR connection; recorded as ``"delay": 1`` in each connection node's metadata
   (NIR edges have no delay).
 * **Input** → ``nir.Input`` ``(C, H, W)``; its encoding (``current``: the value is injected every
@@ -49,10 +51,14 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Callable, NamedTuple
 
 import numpy as np
 
 from itnet_neuro.errors import ConversionError, MissingDependencyError
+from itnet_neuro.ir.ops import connection_matrix
+from itnet_neuro.ir.ops import spec as op_spec
+from itnet_neuro.sim.kernels import KernelRegistry
 
 #: Largest dense Affine (elements) the exporter writes for one connection.
 DEFAULT_MAX_DENSE = 1 << 24
@@ -96,37 +102,49 @@ def _symmetric(weight: np.ndarray, padding) -> tuple[np.ndarray, tuple[int, int]
     return w, (pads[0], pads[1])
 
 
-def _dense_weight(conn, pre_shape, post_channels: int) -> np.ndarray:
-    """The connection's full ``C_post × C_pre × kH × kW`` weight (groups = 1)."""
-    c_pre = pre_shape[0]
-    off, c_out = conn.post_offset, conn.out_channels
-    if conn.op == "conv2d":
-        kh, kw = conn.kernel
-        full = np.zeros((post_channels, c_pre, kh, kw), np.float32)
-        g = conn.groups
-        per_out, per_in = c_out // g, c_pre // g
-        for k in range(g):
-            full[off + k * per_out:off + (k + 1) * per_out, k * per_in:(k + 1) * per_in] = \
-                conn.weight[k * per_out:(k + 1) * per_out]
-        return full
-    if conn.op == "depthwise":
-        kh, kw = conn.kernel
-        m = c_out // c_pre
-        full = np.zeros((post_channels, c_pre, kh, kw), np.float32)
-        for o in range(c_out):
-            full[off + o, o // m] = conn.weight[o, 0]
-        return full
-    if conn.op == "avgpool":
-        kh, kw = conn.kernel
-        full = np.zeros((post_channels, c_pre, kh, kw), np.float32)
-        for c in range(c_pre):
-            full[off + c, c] = conn.weight[c] / float(kh * kw)
-        return full
-    if conn.op == "identity":
-        full = np.zeros((post_channels, c_pre, 1, 1), np.float32)
-        full[off + np.arange(c_pre), np.arange(c_pre), 0, 0] = conn.weight
-        return full
-    raise ConversionError(f"connection {conn.name!r}: op {conn.op!r} has no Conv2d form")
+class _Form(NamedTuple):
+    """How one op is written to NIR: ``kind`` "conv" (a ``nir.Conv2d`` weight ``C_post × C_pre × kH × kW``,
+    groups = 1) or "affine" (a ``nir.Affine`` on the flattened presynaptic map, post exported flat)."""
+
+    kind: str
+    weight: Callable
+    approximate: Callable = lambda conn: False  # the export is not exact for this connection
+
+
+#: NIR forms by op: this exporter's kernels.
+NIR = KernelRegistry("nir")
+
+
+def _conv_full(conn, pre_shape, post_channels: int) -> np.ndarray:
+    """A conv op's weight placed at ``[post_offset + out channel, in channel]`` (from the op table)."""
+    op = op_spec(conn.op)
+    w = conn.weight
+    full = np.zeros((post_channels, pre_shape[0]) + tuple(conn.kernel), np.float32)
+    oc = np.broadcast_to(op.out_channel(conn, None), w.shape)[..., 0, 0]
+    ic = np.broadcast_to(op.in_channel(conn, pre_shape), w.shape)[..., 0, 0]
+    full[conn.post_offset + oc, ic] = w
+    return full
+
+
+def _gain_full(conn, pre_shape, post_channels: int, taps: float) -> np.ndarray:
+    """A per-channel gain spread over the ``kernel`` window as ``gain / taps`` (block diagonal)."""
+    c = np.arange(pre_shape[0])
+    full = np.zeros((post_channels, pre_shape[0]) + tuple(conn.kernel), np.float32)
+    full[conn.post_offset + c, c] = (conn.weight / np.float32(taps))[:, None, None]
+    return full
+
+
+def _affine(conn, pre_shape, post_shape) -> np.ndarray:
+    """The exact ``(post neurons, pre neurons)`` matrix of the op table's synapse list."""
+    return connection_matrix(conn, pre_shape, post_shape).toarray().astype(np.float32)
+
+
+NIR.register("conv2d", "depthwise")(_Form("conv", lambda conn, pre, c: _conv_full(conn, pre, c)))
+# TensorFlow excludes padded taps from an average's count; a Conv2d cannot, so padded borders differ.
+NIR.register("avgpool")(_Form("conv", lambda conn, pre, c: _gain_full(conn, pre, c, conn.kernel[0] * conn.kernel[1]),
+                              approximate=lambda conn: any(conn.padding)))
+NIR.register("identity")(_Form("conv", lambda conn, pre, c: _gain_full(conn, pre, c, 1.0)))
+NIR.register("dense", "resize", "sparse")(_Form("affine", _affine))
 
 
 def _conv_matrix(weight, stride, padding, pre_shape, post_shape) -> np.ndarray:
@@ -147,18 +165,6 @@ def _conv_matrix(weight, stride, padding, pre_shape, post_shape) -> np.ndarray:
                     if 0 <= x < w:
                         mat[:, i, j, :, y, x] += weight[:, :, ky, kx]
     return mat.reshape(c_out * ho * wo, c_in * h * w)
-
-
-def _resize_matrix(conn, pre_shape, post_shape, post_channels: int) -> np.ndarray:
-    from itnet_neuro.sim.reference import resize_matrix
-
-    c_pre, h, w = pre_shape
-    _, ho, wo = post_shape
-    r = np.kron(resize_matrix(h, ho, conn.mode), resize_matrix(w, wo, conn.mode)).astype(np.float32)
-    mat = np.zeros((post_channels, ho * wo, c_pre, h * w), np.float32)
-    for c in range(c_pre):
-        mat[conn.post_offset + c, :, c, :] = conn.weight[c] * r
-    return mat.reshape(post_channels * ho * wo, c_pre * h * w)
 
 
 def _refuse_chip_neuron(unet) -> None:
@@ -182,11 +188,11 @@ def to_nir(net, *, max_dense: int = DEFAULT_MAX_DENSE):
     edges: list[tuple[str, str]] = []
     inp = unet.input.name
     nodes[inp] = nir.Input({"input": np.array(unet.input.shape)})
-    # NIR 1.0.8 has neither a resampling node nor an un-flatten: a population reached through a dense
-    # or resize connection, or from a flat population, is flat itself (populations are topological).
+    # NIR 1.0.8 has neither a resampling node nor an un-flatten: a population reached through an Affine
+    # (dense, resize, sparse), or from a flat population, is flat itself (populations are topological).
     flat: set[str] = set()
     for p in unet.populations:
-        if any(c.op in ("dense", "resize") or c.pre in flat for c in unet.incoming(p.name)):
+        if any(NIR(c.op).kind == "affine" or c.pre in flat for c in unet.incoming(p.name)):
             flat.add(p.name)
 
     def check(size: int, what: str):
@@ -214,23 +220,18 @@ def to_nir(net, *, max_dense: int = DEFAULT_MAX_DENSE):
             b = bias_full if p.name not in bias_done else np.zeros_like(bias_full)
             meta = {"delay": int(conn.delay), "op": conn.op, "post_offset": int(conn.post_offset)}
             src = conn.pre
-            if conn.op in ("dense", "resize"):
+            form = NIR(conn.op)
+            if form.kind == "affine":
                 if not pre_flat and len(pre_shape) == 3:
                     fl = f"{key}:flatten"
                     nodes[fl] = nir.Flatten({"input": np.array(pre_shape)}, start_dim=0, end_dim=-1)
                     edges.append((conn.pre, fl))
                     src = fl
-                if conn.op == "dense":
-                    mat = np.zeros((c, conn.weight.shape[1]), np.float32)
-                    mat[conn.post_offset:conn.post_offset + conn.out_channels] = conn.weight
-                    mat = np.repeat(mat, h * w, axis=0) if h * w > 1 else mat
-                else:
-                    check(c * h * w * int(np.prod(pre_shape)), f"resize {conn.name!r}")
-                    mat = _resize_matrix(conn, pre_shape, p.shape, c)
-                nodes[key] = nir.Affine(weight=mat, bias=b.reshape(-1), metadata=meta)
+                check(c * h * w * int(np.prod(pre_shape)), f"{conn.op} {conn.name!r}")
+                nodes[key] = nir.Affine(weight=form.weight(conn, pre_shape, p.shape), bias=b.reshape(-1), metadata=meta)
             else:
-                full = _dense_weight(conn, pre_shape, c)
-                if conn.op == "avgpool" and any(conn.padding):
+                full = form.weight(conn, pre_shape, c)
+                if form.approximate(conn):
                     meta["border"] = "approximate"
                 if pre_flat:
                     check(c * h * w * int(np.prod(pre_shape)), f"convolution {conn.name!r} from flat {conn.pre!r}")

@@ -41,16 +41,11 @@ from typing import Iterable, Mapping
 import numpy as np
 
 from itnet_neuro.errors import ValidationError
+from itnet_neuro.ir.ops import OP_TABLE
+from itnet_neuro.ir.ops import spec as op_spec
 
-#: Connection operators and the axis order of their ``weight`` array.
-OPS = {
-    "conv2d": "C_out × C_in/groups × kH × kW",
-    "depthwise": "C_out × 1 × kH × kW  (groups = C_in, C_out = C_in · multiplier)",
-    "dense": "N_out × N_in  (N_in in the flattened (C, H, W) order of pre)",
-    "avgpool": "C  (per-channel gain on the window mean; kernel, stride, padding as attributes)",
-    "resize": "C  (per-channel gain on a bilinear/nearest resampling to post's H × W; up or down)",
-    "identity": "C  (per-channel gain, one-to-one)",
-}
+#: Connection operators and the axis order of their ``weight`` array (the op table, :mod:`itnet_neuro.ir.ops`).
+OPS = {name: op.layout for name, op in OP_TABLE.items()}
 ENCODINGS = ("current", "poisson", "regular")
 RESETS = ("subtract", "zero")
 RESIZE_MODES = ("bilinear", "nearest")
@@ -81,17 +76,6 @@ def _int_tuple(kind: str, name: str, what: str, value, length: int, minimum: int
     if len(tup) != length or any(v < minimum for v in tup):
         raise ValidationError(f"{kind} {name!r}: {what} must be {length} integers >= {minimum}, got {value!r}")
     return tup
-
-
-def conv_output_hw(h: int, w: int, kernel: tuple[int, int], stride: tuple[int, int],
-                   padding: tuple[int, int, int, int]) -> tuple[int, int]:
-    """Spatial output size of a convolution or pooling window.
-
-    ``out = floor((in + pad_before + pad_after - k) / s) + 1`` for each axis; ``padding`` is
-    ``(top, bottom, left, right)``.
-    """
-    top, bottom, left, right = padding
-    return ((h + top + bottom - kernel[0]) // stride[0] + 1, (w + left + right - kernel[1]) // stride[1] + 1)
 
 
 def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
@@ -329,6 +313,9 @@ class Connection:
         1-based iterations of the block in which this connection exists; ``None``: all.
     feedback : bool
         Between two block members: ``pre`` of iteration n-1 drives ``post`` of iteration n.
+    index : np.ndarray or None
+        ``(2, nnz)`` int64, only for ops that carry one (``sparse``): row 0 the flat ``(C, H, W)``
+        index into ``post`` (``c·H·W + h·W + w``), row 1 into ``pre``; ``weight`` is ``(nnz,)``.
     """
 
     name: str
@@ -345,20 +332,22 @@ class Connection:
     delay: int = 1
     iterations: tuple[int, ...] | None = None
     feedback: bool = False
+    index: np.ndarray | None = None  # 2 × nnz int64 (op "sparse"): flat post index, flat pre index
 
     def __post_init__(self):
         _check_name("connection", self.name)
-        if self.op not in OPS:
-            raise ValidationError(f"connection {self.name!r}: op must be one of {sorted(OPS)}, got {self.op!r}")
+        if self.op not in OP_TABLE:
+            raise ValidationError(f"connection {self.name!r}: op must be one of {sorted(OP_TABLE)}, got {self.op!r}")
+        op = OP_TABLE[self.op]
         w = _as_float_array("connection", self.name, "weight", self.weight)
-        expected_ndim = {"conv2d": 4, "depthwise": 4, "dense": 2}.get(self.op, 1)
-        if w.ndim != expected_ndim:
-            raise ValidationError(f"connection {self.name!r}: {self.op} weight must be {OPS[self.op]} "
-                                  f"({expected_ndim}-D), got shape {w.shape}")
+        if w.ndim != op.weight_ndim:
+            raise ValidationError(f"connection {self.name!r}: {self.op} weight must be {op.layout} "
+                                  f"({op.weight_ndim}-D), got shape {w.shape}")
         object.__setattr__(self, "weight", w)
+        self._set_index(op)
         object.__setattr__(self, "stride", _int_tuple("connection", self.name, "stride", self.stride, 2, 1))
         object.__setattr__(self, "padding", _int_tuple("connection", self.name, "padding", self.padding, 4, 0))
-        kernel = tuple(w.shape[2:]) if self.op in ("conv2d", "depthwise") else self.kernel
+        kernel = tuple(w.shape[2:]) if op.kernel_from_weight else self.kernel
         object.__setattr__(self, "kernel", _int_tuple("connection", self.name, "kernel", kernel, 2, 1))
         if self.groups < 1:
             raise ValidationError(f"connection {self.name!r}: groups must be >= 1, got {self.groups}")
@@ -373,31 +362,37 @@ class Connection:
             if not its or its[0] < 1:
                 raise ValidationError(f"connection {self.name!r}: iterations must be 1-based, got {self.iterations}")
             object.__setattr__(self, "iterations", its)
+        why = op.validate(self)
+        if why:
+            raise ValidationError(f"connection {self.name!r} ({self.op}): {why}")
+
+    def _set_index(self, op) -> None:
+        if self.index is None and not op.uses_index:
+            return
+        if not op.uses_index:
+            raise ValidationError(f"connection {self.name!r}: op {self.op!r} takes no index (only "
+                                  f"{sorted(n for n, o in OP_TABLE.items() if o.uses_index)} do)")
+        if self.index is None:
+            raise ValidationError(f"connection {self.name!r}: op {self.op!r} needs an index (2 × nnz integers)")
+        idx = np.asarray(self.index)
+        if idx.dtype.kind not in "iu" and idx.size:
+            raise ValidationError(f"connection {self.name!r}: index must be integer, got dtype {idx.dtype}")
+        if idx.dtype != np.int64 or idx.flags.writeable:  # frozen int64 arrays are shared, not copied
+            idx = np.array(idx, dtype=np.int64, copy=True)
+            idx.setflags(write=False)
+        object.__setattr__(self, "index", idx)
 
     @property
     def out_channels(self) -> int:
-        """Channels of ``post`` this connection drives."""
-        if self.op in ("conv2d", "depthwise", "dense"):
-            return int(self.weight.shape[0])
-        return int(self.weight.shape[0])
+        """Channels of ``post`` this connection drives (from ``post_offset`` on; see the op table)."""
+        return op_spec(self.op).out_channels(self, None)
 
     def active_in(self, iteration: int) -> bool:
         return self.iterations is None or iteration in self.iterations
 
     def fan_in(self, pre_channels: int) -> int:
         """Synapses onto one post neuron from this connection (ignoring the zero padding at borders)."""
-        kh, kw = self.kernel
-        if self.op == "conv2d":
-            return int(self.weight.shape[1]) * kh * kw
-        if self.op == "depthwise":
-            return kh * kw
-        if self.op == "dense":
-            return int(self.weight.shape[1])
-        if self.op == "avgpool":
-            return kh * kw
-        if self.op == "resize":
-            return 4 if self.mode == "bilinear" else 1
-        return 1
+        return int(op_spec(self.op).fan_in(self, pre_channels))
 
 
 @dataclass(frozen=True, eq=False)
@@ -554,6 +549,12 @@ class Network:
     def outgoing(self, pre: str) -> list[Connection]:
         return [c for c in self.connections if c.pre == pre]
 
+    def out_channels(self, conn: Connection) -> int:
+        """Channels of ``conn.post`` that ``conn`` drives, from ``conn.post_offset`` on (the op table's
+        ``out_channels``, which may need the post shape: a ``sparse`` connection drives all of ``post``,
+        and its :attr:`Connection.out_channels` refuses, pointing here)."""
+        return int(op_spec(conn.op).out_channels(conn, self.shape_of(conn.post)))
+
     def in_block(self, name: str) -> bool:
         return self.block is not None and name in self.block.populations
 
@@ -564,15 +565,7 @@ class Network:
 
     def synapses(self, conn: Connection) -> int:
         """Number of nonzero-structure synapses of one connection (border padding excluded)."""
-        post = self.shape_of(conn.post)
-        pre = self.shape_of(conn.pre)
-        c_out = conn.out_channels
-        if conn.op in ("conv2d", "depthwise", "avgpool"):
-            return int(c_out * _valid_taps(pre[1:], post[1:], conn.kernel, conn.stride, conn.padding)
-                       * (conn.weight.shape[1] if conn.op == "conv2d" else 1))
-        if conn.op == "dense":
-            return int(conn.weight.size)
-        return int(c_out * post[1] * post[2] * conn.fan_in(pre[0]))
+        return int(op_spec(conn.op).synapses(conn, self.shape_of(conn.pre), self.shape_of(conn.post)))
 
     @property
     def n_synapses(self) -> int:
@@ -623,7 +616,7 @@ class Network:
                 raise ValidationError(f"connection {c.name!r}: iteration {c.iterations[-1]} > block iterations "
                                       f"{self.block.iterations}")
             self._check_shapes(c)
-            driven[c.post][c.post_offset:c.post_offset + c.out_channels] = True
+            driven[c.post][c.post_offset:c.post_offset + self.out_channels(c)] = True
         for r in self.readouts:
             for t in r.terms:
                 if t.population not in pops:
@@ -637,33 +630,12 @@ class Network:
 
     def _check_shapes(self, c: Connection) -> None:
         pre, post = self.shape_of(c.pre), self.shape_of(c.post)
-        w = c.weight
-
-        def fail(why: str):
+        why, c_out = None, self.out_channels(c)
+        if c.post_offset + c_out > post[0]:
+            why = f"drives channels [{c.post_offset}, {c.post_offset + c_out}) of {post[0]}"
+        why = why or op_spec(c.op).check(c, pre, post)
+        if why:
             raise ValidationError(f"connection {c.name!r} ({c.op}, {c.pre} {pre} → {c.post} {post}): {why}")
-
-        if c.post_offset + c.out_channels > post[0]:
-            fail(f"drives channels [{c.post_offset}, {c.post_offset + c.out_channels}) of {post[0]}")
-        if c.op in ("conv2d", "depthwise", "avgpool"):
-            hw = conv_output_hw(pre[1], pre[2], c.kernel, c.stride, c.padding)
-            if hw != tuple(post[1:]):
-                fail(f"window {c.kernel} stride {c.stride} padding {c.padding} gives {hw}, post has {post[1:]}")
-        if c.op == "conv2d":
-            if pre[0] % c.groups or w.shape[0] % c.groups or w.shape[1] * c.groups != pre[0]:
-                fail(f"weight {w.shape} with groups={c.groups} does not match {pre[0]} input channels")
-        elif c.op == "depthwise":
-            if w.shape[1] != 1 or w.shape[0] % pre[0]:
-                fail(f"depthwise weight {w.shape} does not match {pre[0]} input channels")
-        elif c.op == "dense":
-            if w.shape[1] != int(np.prod(pre)):
-                fail(f"dense weight {w.shape} needs {w.shape[1]} inputs, pre has {int(np.prod(pre))}")
-            if post[1:] != (1, 1):
-                fail("a dense connection must drive a (N, 1, 1) population")
-        else:  # avgpool, resize, identity: per-channel gain
-            if w.shape[0] != pre[0]:
-                fail(f"gain has {w.shape[0]} channels, pre has {pre[0]}")
-            if c.op == "identity" and pre[1:] != post[1:]:
-                fail("identity needs equal spatial sizes")
 
     # -------------------------------------------------------------- transforms
     def unroll(self) -> "Network":
@@ -736,16 +708,6 @@ class Network:
             lines.append(f"iterative block {self.block.name!r}: {len(self.block.populations)} populations shared by "
                          f"{self.block.iterations} iterations; per-iteration tables {table:,} values")
         return "\n".join(lines)
-
-
-def _valid_taps(pre_hw, post_hw, kernel, stride, padding) -> int:
-    """Number of (output pixel, kernel tap) pairs that land inside the input (not on zero padding)."""
-    total = 1
-    for axis in range(2):
-        n_in, n_out, k, s, before = pre_hw[axis], post_hw[axis], kernel[axis], stride[axis], padding[2 * axis]
-        pos = np.arange(n_out)[:, None] * s - before + np.arange(k)[None, :]
-        total *= int(np.count_nonzero((pos >= 0) & (pos < n_in)))
-    return total
 
 
 def _first_duplicate(names: Iterable[str]) -> str | None:

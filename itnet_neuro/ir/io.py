@@ -10,10 +10,15 @@ File layout (schema version 2)::
                                       threshold_map, bias_map (R×C×H×W, only where set)
     /connections/<name>     attrs: order, pre, post, op, stride, padding, kernel, groups, mode,
                                    post_offset, delay, iterations (JSON, null = all), feedback
-                            dataset: weight (axis order per op, see itnet_neuro.ir.graph.OPS)
+                            dataset: weight (axis order per op, see itnet_neuro.ir.graph.OPS);
+                                     index (2 × nnz int64) for ops that carry one (sparse)
     /readouts/<name>        attrs: index, iteration (-1 = none), out_size (JSON); dataset: bias (K)
     /readouts/<name>/terms/<i>  attrs: population, pool; dataset: weight (K×C)
     /block                  attrs: name, iterations, populations (JSON), state (JSON)   [optional]
+
+The ``sparse`` op and its ``index`` dataset need no version of their own: a file without a sparse
+connection has exactly the layout above without ``index``, and a reader that predates the op refuses
+a file with one on its unknown op, naming the connection.
 
 Every attribute is a number or a string and every dataset a numeric array: reading never
 unpickles. Files are written to a temporary file and renamed into place. Version 1 files (before
@@ -73,6 +78,8 @@ def save_network(net: Network, path: str | os.PathLike) -> Path:
                                iterations=json.dumps(None if c.iterations is None else list(c.iterations)),
                                feedback=bool(c.feedback))
                 g.create_dataset("weight", data=c.weight, compression="gzip" if c.weight.size > 4096 else None)
+                if c.index is not None:
+                    g.create_dataset("index", data=c.index, compression="gzip" if c.index.size > 4096 else None)
             rg = f.create_group("readouts")
             for r in net.readouts:
                 g = rg.create_group(r.name)
@@ -167,7 +174,8 @@ def _read(f) -> Network:
             name=name, pre=_str(a["pre"]), post=_str(a["post"]), op=_str(a["op"]), weight=_arr(g["weight"]),
             stride=tuple(a["stride"]), padding=tuple(a["padding"]), kernel=tuple(a["kernel"]), groups=int(a["groups"]),
             mode=_str(a["mode"]), post_offset=int(a["post_offset"]), delay=int(a["delay"]),
-            iterations=None if its is None else tuple(its), feedback=bool(a["feedback"]))))
+            iterations=None if its is None else tuple(its), feedback=bool(a["feedback"]),
+            index=_arr(g["index"]) if "index" in g else None)))
     readouts = []
     for name, g in f["readouts"].items():
         a = g.attrs

@@ -10,8 +10,8 @@ Discrete IF mapping (same semantics as every backend, :mod:`itnet_neuro.sim.core
   step: ``v = keep·v + ((I + I_in(t))·n_in(t) + b)``, ``v = clip(v, v_min, v_max)`` where the
   population saturates, ``I = 0``; then ``threshold='v >= theta'`` and ``reset='v -= theta'`` (or
   ``'v = 0'`` for reset to zero). ``n_in`` is the chip's trial-to-trial noise, where it has one.
-* Every connection is a ``Synapses`` object built from
-  :func:`itnet_neuro.sim.reference.connection_matrix` with ``on_pre='I_post += w'``. Brian2
+* Every connection is a ``Synapses`` object built by this backend's kernel for its op
+  (:mod:`itnet_neuro.sim.kernels.brian2_ops`) with ``on_pre='I_post += w'``. Brian2
   delivers spikes in the ``synapses`` slot, after the thresholds of the same step, so a synaptic
   delay of ``(d - 1)·dt`` gives the IR's delay ``d`` (a spike of tick ``t`` is integrated at
   ``t + d``).
@@ -30,6 +30,7 @@ import numpy as np
 from itnet_neuro.errors import require
 from itnet_neuro.ir.graph import Network
 from itnet_neuro.sim.core import RunSpec, SimResult
+from itnet_neuro.sim.kernels.brian2_ops import synapse_matrix
 
 _IF_MODEL = """
 v : 1
@@ -42,7 +43,6 @@ I : 1
 
 def _input_currents(spec: RunSpec, image: int) -> dict[str, np.ndarray]:
     """Population name → ``(T, N)`` input current per tick (row ``t - 1`` for tick ``t``)."""
-    from itnet_neuro.sim.reference import connection_matrix
 
     unet = spec.unrolled
     t_total = spec.ticks
@@ -50,7 +50,7 @@ def _input_currents(spec: RunSpec, image: int) -> dict[str, np.ndarray]:
     for c in unet.connections:
         if c.pre != unet.input.name:
             continue
-        m = connection_matrix(unet, c)
+        m = synapse_matrix(unet, c)
         cur = out.setdefault(c.post, np.zeros((t_total, m.shape[0])))
         if spec.input_spikes is None:
             y = m @ spec.inputs[image].astype(np.float64).reshape(-1)
@@ -87,7 +87,6 @@ def build_brian2_network(spec: RunSpec, image: int = 0, hardware=None):
     ``TimedArray`` ``n_in`` of :meth:`itnet_neuro.sim.hardware.Hardware.input_noise`, the same draws as
     every backend)."""
     b2 = require("brian2", "brian2")
-    from itnet_neuro.sim.reference import connection_matrix
 
     unet = spec.unrolled
     ms = b2.ms
@@ -118,7 +117,7 @@ def build_brian2_network(spec: RunSpec, image: int = 0, hardware=None):
     for k, c in enumerate(unet.connections):
         if c.pre == unet.input.name:
             continue
-        m = connection_matrix(unet, c).tocoo()
+        m = synapse_matrix(unet, c).tocoo()
         s = b2.Synapses(groups[c.pre], groups[c.post], "w : 1 (constant)", on_pre="I_post += w",
                         delay=(c.delay - 1) * ms, dt=1 * ms, name=f"syn_{k}")
         s.connect(i=m.col.astype(np.int32), j=m.row.astype(np.int32))
@@ -202,7 +201,6 @@ def run_lif(net: Network, x: np.ndarray, duration_s: float, *, tau_m_s: float | 
         ``rates`` (population → spikes per neuron per ``tick_s``), ``counts`` (population → spikes).
     """
     b2 = require("brian2", "brian2")
-    from itnet_neuro.sim.reference import connection_matrix
 
     b2.prefs.codegen.target = target
     b2.prefs.logging.console_log_level = "WARNING"
@@ -223,7 +221,7 @@ def run_lif(net: Network, x: np.ndarray, duration_s: float, *, tau_m_s: float | 
     inputs: dict[str, np.ndarray] = {}
     for c in unet.connections:
         if c.pre == unet.input.name:
-            m = connection_matrix(unet, c)
+            m = synapse_matrix(unet, c)
             # I_in in units per tau_syn: a constant input of y per tick equals y·τ_syn/tick
             inputs[c.post] = inputs.get(c.post, 0) + (m @ x_flat) * tau_syn_s / tick_s
     for k, p in enumerate(unet.populations):
@@ -251,7 +249,7 @@ def run_lif(net: Network, x: np.ndarray, duration_s: float, *, tau_m_s: float | 
     for k, c in enumerate(unet.connections):
         if c.pre == unet.input.name:
             continue
-        m = connection_matrix(unet, c).tocoo()
+        m = synapse_matrix(unet, c).tocoo()
         weights = m.data.copy()
         if weight_mismatch > 0:
             weights = weights * np.maximum(0.0, 1.0 + weight_mismatch * rng.standard_normal(weights.shape))

@@ -49,7 +49,7 @@ def relay_currents(run, relays, x: np.ndarray) -> dict[str, np.ndarray]:
     ``run`` is the split network as :func:`mapping.split.apply_record` builds it; keys are the
     populations of ``run.unroll()`` (``relay`` or ``relay@n``).
     """
-    from itnet_neuro.sim.reference import apply_op
+    from itnet_neuro.sim.kernels.numpy_ops import apply_op
     from mapping.schedule import split_copy
 
     flat = run.unroll()

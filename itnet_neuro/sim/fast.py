@@ -4,8 +4,8 @@ How it is fast
 --------------
 The network is evaluated population by population in topological order, a *chunk* of ``Tc`` ticks
 at a time. A population's input current for all ``Tc`` ticks of a chunk is one batched TensorFlow
-op per incoming connection (:class:`itnet_neuro.ir.tf_ops.PreparedConnection`, the one
-implementation of every op) applied to the presynaptic spike frames of ticks ``t - d`` with time
+op per incoming connection (its kernel in :mod:`itnet_neuro.sim.kernels.tf_ops`, the registry
+of this backend) applied to the presynaptic spike frames of ticks ``t - d`` with time
 folded into the batch dimension; frames without a spike are skipped. Its spikes then follow without
 a tick loop (DESIGN.md §7): for a non-leaky IF neuron with reset by subtraction, ``v < θ`` at the
 chunk start and every tick's input ``I ≤ θ``, the spike count up to local tick ``t`` is exactly::
@@ -173,7 +173,7 @@ class _Pop:
     """A population of the unrolled network, prepared for the chunk loop (NHWC)."""
 
     def __init__(self, net: Network, pop, index: int, dtype=np.float32):
-        from itnet_neuro.ir.tf_ops import prepare
+        from itnet_neuro.sim.kernels.tf_ops import prepare
 
         self.pop = pop
         self.name = pop.name
@@ -184,55 +184,8 @@ class _Pop:
         self.bias = np.transpose(bias, (1, 2, 0)).astype(np.float32)
         self.neuron = dict(leak=float(pop.leak), reset=pop.reset, v_min=pop.v_min, v_max=pop.v_max)
         self.v_init = float(pop.v_init)
-        self.incoming = [(conn, _with_dtype(prepare(net, conn), dtype, net)) for conn in net.incoming(pop.name)]
+        self.incoming = [(conn, prepare(net, conn, dtype)) for conn in net.incoming(pop.name)]
         self.index = index
-
-
-class _Float64Resize:
-    """``resize`` in float64 (``tf.image.resize`` always returns float32): the same half-pixel
-    resampling matrices as the reference, applied separably to NHWC arrays."""
-
-    def __init__(self, net: Network, conn):
-        from itnet_neuro.sim.reference import resize_matrix
-
-        pre, post = net.shape_of(conn.pre), net.shape_of(conn.post)
-        self.same = tuple(pre[1:]) == tuple(post[1:])
-        self.ah = resize_matrix(pre[1], post[1], conn.mode)
-        self.aw = resize_matrix(pre[2], post[2], conn.mode)
-        self.gain = conn.weight.astype(np.float64).reshape(1, 1, 1, -1)
-
-    def __call__(self, x):
-        x = np.asarray(x, np.float64)
-        y = x if self.same else np.einsum("oh,bhwc,pw->bopc", self.ah, x, self.aw, optimize=True)
-        return _Array(y * self.gain)
-
-
-class _Array:
-    def __init__(self, a):
-        self.a = a
-
-    def numpy(self):
-        return self.a
-
-
-def _with_dtype(prep, dtype, net: Network):
-    """``prep`` with its constant tensors cast to ``dtype`` (float64 for the exact mode)."""
-    if dtype == np.float32:
-        return prep
-    if prep.conn.op == "resize":
-        return _Float64Resize(net, prep.conn)
-    from itnet_neuro.utils import import_tf
-
-    tf = import_tf()
-
-    def cast(v):
-        if isinstance(v, list):
-            return [cast(e) for e in v]
-        return tf.cast(v, tf.float64) if tf.is_tensor(v) and v.dtype == tf.float32 else v
-
-    for key, value in list(vars(prep).items()):
-        setattr(prep, key, cast(value))
-    return prep
 
 
 def run(spec: RunSpec, *, record: bool = False, hardware=None, seed: int = 0, batch_size: int | None = None,
@@ -280,7 +233,7 @@ def run(spec: RunSpec, *, record: bool = False, hardware=None, seed: int = 0, ba
             for conn, prep in p.incoming:
                 if conn.pre == in_name:
                     if in_spikes is None:
-                        const_in[conn.name] = prep(x_nhwc.astype(fdt)).numpy()
+                        const_in[conn.name] = np.asarray(prep(x_nhwc.astype(fdt)))
                         synops[conn.name] += float(np.count_nonzero(x_nhwc)) * ticks * per_pre[conn.name]
                     else:
                         synops[conn.name] += float(np.count_nonzero(in_spikes)) * per_pre[conn.name]
@@ -295,7 +248,7 @@ def run(spec: RunSpec, *, record: bool = False, hardware=None, seed: int = 0, ba
                 cur = np.zeros((nb, tc) + p.nhwc, fdt)
                 for conn, prep in p.incoming:
                     d = conn.delay
-                    lo, hi = conn.post_offset, conn.post_offset + conn.out_channels
+                    lo, hi = conn.post_offset, conn.post_offset + net.out_channels(conn)
                     if conn.pre == in_name:
                         if in_spikes is None:
                             first = max(d - t0, 0)  # local index of the first tick t >= d
@@ -317,9 +270,9 @@ def run(spec: RunSpec, *, record: bool = False, hardware=None, seed: int = 0, ba
                         continue
                     target = cur.reshape((nb * tc,) + p.nhwc)
                     if n_nz == nb * tc:
-                        target[..., lo:hi] += prep(flat.astype(fdt)).numpy()
+                        target[..., lo:hi] += np.asarray(prep(flat.astype(fdt)))
                     else:
-                        target[nz, ..., lo:hi] += prep(flat[nz].astype(fdt)).numpy()
+                        target[nz, ..., lo:hi] += np.asarray(prep(flat[nz].astype(fdt)))
                 if hardware is not None:  # trial-to-trial noise on the synaptic input
                     factors = hardware.input_noise(p.name, range(b0, b1), range(t0, t1), p.pop.shape)
                     if factors is not None:

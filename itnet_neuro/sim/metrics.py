@@ -29,7 +29,7 @@ from itnet_neuro.sim.core import SimResult
 
 
 def _resize(logits: np.ndarray, out_size) -> np.ndarray:
-    from itnet_neuro.sim.reference import resize_matrix
+    from itnet_neuro.ir.ops import resize_matrix
 
     b, k, h, w = logits.shape
     if out_size is None or tuple(out_size) == (h, w):
@@ -83,7 +83,7 @@ def rate_logits(net: Network, x: np.ndarray) -> list[np.ndarray]:
     reset by subtraction converges to; returns logits ``(B, K, H, W)`` in readout order. What the SNN
     approximates when no Keras model is at hand.
     """
-    from itnet_neuro.ir.tf_ops import prepare, to_nchw, to_nhwc
+    from itnet_neuro.sim.kernels.tf_ops import prepare, to_nchw, to_nhwc
 
     unet = net.unroll()
     rates = {unet.input.name: to_nhwc(np.asarray(x, np.float32))}
@@ -92,7 +92,7 @@ def rate_logits(net: Network, x: np.ndarray) -> list[np.ndarray]:
         c, h, w = p.shape
         cur = np.zeros((x.shape[0], h, w, c), np.float32)
         for conn in unet.incoming(p.name):
-            y = prepare(unet, conn)(rates[conn.pre]).numpy()
+            y = np.asarray(prepare(unet, conn)(rates[conn.pre]))
             cur[..., conn.post_offset:conn.post_offset + y.shape[-1]] += y
         thr, bias, scale = p.params()
         rate = np.clip((cur + bias) / thr, 0.0, 1.0)

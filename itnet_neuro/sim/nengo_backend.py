@@ -12,10 +12,9 @@ Mapping (same semantics as every backend, :mod:`itnet_neuro.sim.core`)
   step. A chip's trial-to-trial noise is refused (:func:`refuse_input_noise`).
 * A connection with delay ``d`` is a neurons→neurons ``Connection`` whose synapse is a pure
   discrete delay ``LinearFilter([1], [1, 0, …, 0], analog=False)`` (``d`` zeros, ``z^-d``); a
-  connection without synapse has no delay — both checked by the tests against the reference loop. Transforms: ``nengo.Convolution`` (``groups`` for grouped and depthwise
-  convolutions, ``channels_last=False``) where the IR's padding is TensorFlow's ``"same"`` or
-  ``"valid"``; every other op (pooling, resampling, identity, odd padding) is a ``nengo.Sparse``
-  transform built from :func:`itnet_neuro.sim.reference.connection_matrix`; dense is a matrix.
+  connection without synapse has no delay — both checked by the tests against the reference loop.
+  Transforms are this backend's kernels, registered per op in :mod:`itnet_neuro.sim.kernels.nengo_ops`
+  (``nengo.Convolution`` where the padding allows, a matrix for dense, ``nengo.Sparse`` otherwise).
 * The input is a ``Node`` emitting, at step ``k``, the input's emission of tick ``k - 1``
   (``x`` for the current encoding), connected with a delay of ``d - 1`` steps (``synapse=None``
   for ``d = 1``), so the emission of tick ``e`` arrives at tick ``e + d``.
@@ -32,8 +31,9 @@ from __future__ import annotations
 import numpy as np
 
 from itnet_neuro.errors import SimulationError, require
-from itnet_neuro.ir.graph import Network, same_padding
+from itnet_neuro.ir.graph import Network
 from itnet_neuro.sim.core import RunSpec, SimResult, finish_result, local_grid, synapses_per_pre_neuron
+from itnet_neuro.sim.kernels.nengo_ops import transform as kernel_transform
 
 _IF_CLASS = None
 
@@ -130,30 +130,6 @@ def _delay(d: int):
     return nengo.LinearFilter([1.0], [1.0] + [0.0] * d, analog=False)  # z^-d (tests check the count)
 
 
-def _transform(net: Network, conn, sparse_only: bool = False):
-    """``(transform, post_slice)`` for one connection (see the module docstring)."""
-    nengo = require("nengo", "nengo")
-    from itnet_neuro.sim.reference import connection_matrix
-
-    pre = net.shape_of(conn.pre)
-    post = net.shape_of(conn.post)
-    hw = post[1] * post[2]
-    sl = slice(conn.post_offset * hw, (conn.post_offset + conn.out_channels) * hw)
-    if conn.op in ("conv2d", "depthwise") and not sparse_only:
-        same = same_padding(pre[1], conn.kernel[0], conn.stride[0]) + same_padding(pre[2], conn.kernel[1],
-                                                                                   conn.stride[1])
-        padding = "valid" if not any(conn.padding) else ("same" if tuple(conn.padding) == same else None)
-        if padding is not None:
-            kernel = np.transpose(conn.weight, (2, 3, 1, 0)).astype(np.float64)
-            groups = pre[0] if conn.op == "depthwise" else conn.groups
-            return nengo.Convolution(conn.out_channels, pre, kernel_size=conn.kernel, strides=conn.stride,
-                                     padding=padding, channels_last=False, init=kernel, groups=groups), sl
-    if conn.op == "dense":
-        return conn.weight.astype(np.float64), sl
-    m = connection_matrix(net, conn)[sl]
-    return nengo.Sparse((m.shape[0], m.shape[1]), init=m), sl
-
-
 def build_nengo_network(net: Network, x: np.ndarray | None = None, *, input_spikes: np.ndarray | None = None,
                         probe: bool = True, sparse_only: bool = False, input_node_output=None):
     """Build the IR as a :class:`nengo.Network` (the block is unrolled first).
@@ -204,7 +180,7 @@ def build_nengo_network(net: Network, x: np.ndarray | None = None, *, input_spik
                                               initial_state={"voltage": p.v_init * theta, "threshold": theta}),
                 gain=np.ones(p.size), bias=bias, label=p.name)
         for c in unet.connections:
-            transform, sl = _transform(unet, c, sparse_only)
+            transform, sl = kernel_transform(unet, c, sparse_only)
             post = ens[c.post].neurons[sl]
             if c.pre == unet.input.name:
                 nengo.Connection(inp, post, transform=transform, synapse=_delay(c.delay - 1))
