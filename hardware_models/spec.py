@@ -335,6 +335,10 @@ class CoreSpec(_Section):
     max_stride: int | None = _f("Largest convolution stride.", "int", unit="pixels", optional=True, gt=0)
     max_channels: int | None = _f("Most input or output channels of one conv-layer core.", "int",
                                   unit="channels", optional=True, gt=0)
+    pooling_sizes: tuple[int, ...] | None = _f(
+        "Sum-pooling windows (square, stride = window) a conv-layer core can apply to its output spikes "
+        "before sending them on, one choice per destination (conv -> spike -> pool inside the core).",
+        "intlist", unit="pixels", optional=True, gt=0)
 
     def _check(self) -> None:
         for name, valid in FORMULA_ROLES.items():

@@ -22,7 +22,7 @@ import numpy as np
 from itnet_neuro.errors import AllocationError, ValidationError
 from mapping.bound import LIMIT_ATTR as _LIMIT_ATTR, lower_bound
 from mapping.chip import INF, Limits, limits_of
-from mapping.convlayer import assign_layers, layer_requirements
+from mapping.convlayer import assign_layers, has_block, layer_requirements
 from mapping.pack import pack_classes
 from mapping.partition import RESOURCES, _group_boxes, partition
 from mapping.place import assign_chips, place
@@ -88,7 +88,8 @@ class Allocation:
 
     @property
     def cores_used(self) -> int:
-        return int(self.core_chip.shape[0])
+        """Cores on a chip (a conv-layer chip's unplaced layers have cores numbered after these, on no chip)."""
+        return int((self.core_chip >= 0).sum())
 
     @property
     def chips_used(self) -> int:
@@ -240,9 +241,14 @@ def _crossbar(view: View, limits: Limits) -> Packing:
 
 
 def _conv(view: View, limits: Limits) -> Packing:
-    """One layer per core (:mod:`mapping.convlayer`): assign layers to cores of fitting memory, place them."""
+    """One layer per core (:mod:`mapping.convlayer`): match layers to cores of fitting memory, place them.
+
+    A pooled node (a layer's pooled output) sits on its producer's core; an unplaced layer on a core
+    of its own that is on no chip (``core_chip = -1``, after every placed core: see
+    :attr:`Allocation.cores_used`).
+    """
     reqs, violations = layer_requirements(view, limits)
-    chip, slot, v2 = assign_layers(reqs, limits)
+    chip, slot, v2 = assign_layers(reqs, limits, has_block(view))
     violations += v2
     n = len(view.nodes)
     tile_node = np.arange(n, dtype=np.int64)
@@ -254,21 +260,24 @@ def _conv(view: View, limits: Limits) -> Packing:
                 "mem_bytes": np.zeros(n, np.int64),
                 "kernel_words": np.array([r["kernel_words"] for r in reqs], np.int64),
                 "neuron_words": np.array([r["neuron_words"] for r in reqs], np.int64)}
-    # Unplaced layers (violations) still get a core so that the report shows them.
-    per_chip = len(limits.kernel_memory_words)
-    missing = chip < 0
-    if missing.any():
-        start = (int(chip.max()) + 1) if (chip >= 0).any() else 0
-        extra = np.arange(int(missing.sum()))
-        chip[missing] = start + extra // per_chip
-        slot[missing] = extra % per_chip
+    layer = np.array([r["pooled_into"] is None for r in reqs], bool)
+    placed = layer & (chip >= 0)
+    # Cores: placed layers by (chip, slot), then the unplaced ones; a pooled node joins its producer.
+    order = np.flatnonzero(placed)[np.lexsort((slot[placed], chip[placed]))]
+    order = np.concatenate([order, np.flatnonzero(layer & ~placed)])
+    core = np.full(n, -1, np.int64)
+    core[order] = np.arange(order.size)
+    for i, r in enumerate(reqs):
+        if r["pooled_into"] is not None:
+            core[i] = core[view.index[r["pooled_into"]]]
+            chip[i], slot[i] = chip[view.index[r["pooled_into"]]], slot[view.index[r["pooled_into"]]]
     for r, c, sl in zip(reqs, chip, slot):
         r["chip"], r["core_slot"] = int(c), int(sl)
-    order = np.lexsort((slot, chip))
-    core = np.empty(n, np.int64)
-    core[order] = np.arange(n)
     core_chip = chip[order]
-    x, y, gx, gy = place(core_chip, limits, slot[order])
+    k = int(placed.sum())
+    x, y, gx, gy = (np.zeros(order.size, np.int64) for _ in range(4))
+    if k:
+        x[:k], y[:k], gx[:k], gy[:k] = place(core_chip[:k], limits, slot[order[:k]])
     return Packing(tile_node, tile_box, tile_res, core, core_chip, x, y, gx, gy, violations, conv_layers=reqs)
 
 
@@ -356,7 +365,7 @@ def _rate(rates, node) -> float:
     return float(np.mean(list(rates.values()))) if rates else 1.0
 
 
-def _limit_violations(p: Packing, limits: Limits) -> list[Violation]:
+def _limit_violations(p: Packing, limits: Limits, block: bool = True) -> list[Violation]:
     """Limits of the packed result: every per-core limit, the chip count, the chips' shared memory."""
     out = []
     core_res = _core_res(p)
@@ -375,9 +384,10 @@ def _limit_violations(p: Packing, limits: Limits) -> list[Violation]:
                                      "internal allocator error: please report it", what=_RESOURCE_NAME[k]))
     n_chips = int(p.core_chip.max()) + 1 if p.n_cores else 0
     if n_chips > limits.max_chips:
+        fix = "use the looped schedule, fewer iterations, " if block else ""
         out.append(Violation("(network)", None, "chips", n_chips, limits.max_chips,
-                             "the network needs more chips than one system tiles: use the looped "
-                             "schedule, fewer iterations, a smaller input or fewer channels"))
+                             f"the network needs more chips than one system tiles: {fix}a smaller input or "
+                             "fewer channels"))
     if limits.architecture != "conv-layer" and limits.shared_memory_bytes < INF:
         big = core_res["mem_bytes"] > limits.shared_memory_bytes
         if big.any():
@@ -402,7 +412,7 @@ def _run(net, spec, schedule: str, phase_ticks: int, rates, split: bool = True) 
                                     f"{spec.name} cannot rewrite thresholds/biases between phases "
                                     "(neuron.parameters_switchable_at_runtime = false): use --schedule unrolled"))
     p = _conv(view, limits) if limits.architecture == "conv-layer" else _crossbar(view, limits)
-    violations = merge_copies(violations + _split_hints(p.violations, record, split) + _limit_violations(p, limits))
+    violations = merge_copies(violations + _split_hints(p.violations, record, split) + _limit_violations(p, limits, has_block(view)))
     lb, detail = _lower_bound(view, limits)
     traffic = _traffic(view, p.tile_node, p.tile_box, p.tile_core, p.core_gx, p.core_gy, rates)
     alloc = Allocation(spec=spec, limits=limits, schedule=schedule, schedule_reason="", view=view,

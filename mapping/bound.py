@@ -26,7 +26,8 @@ models them (``M`` = ``core.max_neurons``, ``F`` = ``core.max_fanout_cores_per_n
   the most synapses one presynaptic neuron makes (no axon carries more); ``A`` is the axon count,
   bounded below by the axon total for ``γ ≥ 0`` and above by ``S`` (an axon carries at least one
   synapse) for ``γ < 0``.
-* **conv-layer chips** (DYNAP-CNN): one core per layer.
+* **conv-layer chips** (DYNAP-CNN): one core per layer (a pooled output is no layer of its own,
+  :func:`mapping.convlayer.pooled_into`).
 
 Explicit synapses (the ``sparse`` op) have no box geometry: their edges carry the count of distinct
 post neurons per presynaptic neuron (:attr:`mapping.view.Edge.consumers`), taken as it is.
@@ -177,7 +178,9 @@ def _memory_total(limits: Limits, synapses: int, axons: int, per_axon: int) -> i
 def lower_bound(view: View, limits: Limits) -> tuple[int, dict]:
     """``(cores, detail)``: ``max`` over resources of ⌈total / per-core limit⌉ (module docstring)."""
     if limits.architecture == "conv-layer":
-        n = len(view.nodes)
+        from mapping.convlayer import pooled_into
+
+        n = len(view.nodes) - len(pooled_into(view, limits))
         return n, {"layers": {"total": n, "per_core": 1, "cores": n}}
     s = sender_totals(view, limits)
     synapses = sum(e.synapses for e in view.edges)

@@ -96,6 +96,7 @@ class Limits:
     max_kernel_size: float = INF
     max_stride: float = INF
     max_channels: float = INF
+    pooling_sizes: tuple | None = None
 
     @property
     def two_rows(self) -> bool:
@@ -181,6 +182,7 @@ def limits_of(spec) -> Limits:
         max_kernel_size=_lim(core.max_kernel_size),
         max_stride=_lim(core.max_stride),
         max_channels=_lim(core.max_channels),
+        pooling_sizes=core.pooling_sizes,
     )
 
 

@@ -43,10 +43,13 @@ def per_layer(a) -> list[dict]:
             # One layer per core: neurons % = neuron memory, synapses % = kernel memory of its core.
             row["kernel_words"] = int(sums["kernel_words"][i])
             row["neuron_words"] = int(sums["neuron_words"][i])
-            slot = a.conv_layer["layers"][i]["core_slot"]
-            row["utilization_pct"] = {"neurons": _pct(row["neuron_words"], lim.neuron_memory_words[slot]),
+            layer = a.conv_layer["layers"][i]
+            slot = layer["core_slot"]
+            row["pooled_into"] = layer.get("pooled_into")
+            ok = slot >= 0 and not row["pooled_into"]
+            row["utilization_pct"] = {"neurons": _pct(row["neuron_words"], lim.neuron_memory_words[slot]) if ok else None,
                                       "axons": None,
-                                      "synapses": _pct(row["kernel_words"], lim.kernel_memory_words[slot])}
+                                      "synapses": _pct(row["kernel_words"], lim.kernel_memory_words[slot]) if ok else None}
         else:
             syn_key, syn_lim = ("synapses", lim.max_synapses) if lim.max_synapses < INF else \
                 ("syn_bytes", lim.synapse_memory_bytes)
@@ -105,8 +108,10 @@ def table(a) -> str:
     out.extend(fmt(l) for l in lines)
     out.append("")
     ratio = f"{a.ratio_to_lower_bound:.2f}×"
-    out.append(f"cores {a.cores_used:,} on {a.chips_used:,} chip(s); lower bound {a.lower_bound:,} ({ratio}); "
-               f"{'FEASIBLE' if a.feasible else 'INFEASIBLE'}; {a.seconds:.2f} s")
+    off = int((a.core_chip < 0).sum())
+    out.append(f"cores {a.cores_used:,} on {a.chips_used:,} chip(s)" + (f" ({off:,} layer(s) on no core)" if off else "")
+               + f"; lower bound {a.lower_bound:,} ({ratio}); {'FEASIBLE' if a.feasible else 'INFEASIBLE'}; "
+               f"{a.seconds:.2f} s")
     tr = a.traffic
     if tr and tr.get("spike_hops_random"):
         out.append(f"placement: spikes×hops {tr['spike_hops']:.3g} vs {tr['spike_hops_random']:.3g} random "
@@ -185,7 +190,8 @@ def plot_cores(a, path) -> None:
     h = int(a.core_gy.max()) + 1 if a.cores_used else 1
     w = int(a.core_gx.max()) + 1 if a.cores_used else 1
     img = np.full((h, w), np.nan)
-    img[a.core_gy, a.core_gx] = core_layer
+    on_chip = a.core_chip >= 0  # a conv-layer chip's unplaced layers sit on no chip
+    img[a.core_gy[on_chip], a.core_gx[on_chip]] = core_layer[on_chip]
     base = plt.get_cmap("tab20").colors + plt.get_cmap("tab20b").colors
     colors = [base[i % len(base)] for i in range(max(len(pops), 1))]
     fig, ax = plt.subplots(figsize=(min(14, 4 + w / 8), min(12, 3 + h / 8)))

@@ -54,6 +54,8 @@ from __future__ import annotations
 import dataclasses
 import math
 
+import numpy as np
+
 from mapping.view import Node, View, edge_from_connection, identity_edge
 
 SCHEDULES = ("looped", "unrolled", "auto")
@@ -65,6 +67,10 @@ DEFAULT_PHASE_TICKS = 100
 
 def _read_out(net) -> set[str]:
     return {t.population for r in net.readouts for t in r.terms}
+
+
+def _has_bias(p) -> bool:
+    return bool(np.any(p.bias != 0) or (p.bias_map is not None and np.any(p.bias_map != 0)))
 
 
 def split_copy(name: str) -> tuple[str, int | None]:
@@ -86,7 +92,7 @@ def unrolled_view(net) -> View:
     for p in flat.populations:
         base, it = split_copy(p.name) if copies else (p.name, None)
         nodes.append(Node(name=p.name, population=base, iteration=it, shape=p.shape, table_rows=1,
-                          multiplexed=False, read_out=p.name in read))
+                          multiplexed=False, read_out=p.name in read, has_bias=_has_bias(p)))
     edges = []
     templates: dict = {}
     shapes = {p.name: p.shape for p in flat.populations}
@@ -115,7 +121,7 @@ def looped_view(net, limits, phase_ticks: int = DEFAULT_PHASE_TICKS) -> View:
     for p in net.populations:
         nodes.append(Node(name=p.name, population=p.name, iteration=None, shape=p.shape,
                           table_rows=n_it if p.name in members else 1, multiplexed=p.name in members,
-                          read_out=p.name in read))
+                          read_out=p.name in read, has_bias=_has_bias(p)))
     feedback = [c for c in net.connections if c.feedback]
     buffer = {"phase_ticks": int(phase_ticks), "mechanism": "none", "populations": [], "delay_ticks": 0,
               "max_synaptic_delay_ticks": None if math.isinf(limits.max_delay) else int(limits.max_delay),
@@ -152,7 +158,7 @@ def looped_view(net, limits, phase_ticks: int = DEFAULT_PHASE_TICKS) -> View:
             for k in range(1, stages + 1):
                 name = f"{s_name}~relay{k}"
                 new_nodes.append(Node(name=name, population=s_name, iteration=None, shape=s_shape,
-                                      kind="relay"))
+                                      kind="relay", has_bias=False))
                 edges.append(identity_edge(f"{prev}->{name}", prev, name, s_shape, d_max))
                 prev = name
             pos = order.index(s_name) + 1

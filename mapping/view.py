@@ -60,6 +60,7 @@ class Node:
     read_out: bool = False
     kind: str = "population"
     buffer_bits_per_neuron: int = 0
+    has_bias: bool = True  # some neuron has a non-zero bias (conv-layer cores store biases only then)
 
     @property
     def size(self) -> int:
