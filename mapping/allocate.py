@@ -31,7 +31,8 @@ from mapping.split import split_network
 from mapping.view import View
 from mapping.violations import Violation, merge_copies
 
-_RESOURCE_NAME = {"neurons": "neurons per core", "axons": "axons per core", "synapses": "synapses per core",
+_RESOURCE_NAME = {"local_bytes": "core memory (bytes)", "events": "synaptic events per tick per core",
+                  "neurons": "neurons per core", "axons": "axons per core", "synapses": "synapses per core",
                   "syn_bytes": "synapse memory per core (bytes)", "out_axons": "output axons per core"}
 
 
@@ -406,6 +407,11 @@ def _run(net, spec, schedule: str, phase_ticks: int, rates, split: bool = True) 
     run, record, view = split_network(net, schedule, limits, phase_ticks) if split else (None, None, None)
     if view is None:
         view = build_view(run if run is not None else net, schedule, limits, phase_ticks)
+    view.set_rates(rates)
+    if limits.max_events_per_tick < INF and not rates:
+        view.notes.append(f"synaptic events per tick not checked against {spec.name}'s real-time budget "
+                          "(core.synaptic_events_per_second): no rates given (itnet-neuro allocate measures them "
+                          "on calibration images)")
     violations: list[Violation] = []
     if schedule == "looped" and net.block is not None and not limits.switchable:
         violations.append(Violation("(schedule)", None, "switchable", 1, None,

@@ -26,6 +26,11 @@ models them (``M`` = ``core.max_neurons``, ``F`` = ``core.max_fanout_cores_per_n
   the most synapses one presynaptic neuron makes (no axon carries more); ``A`` is the axon count,
   bounded below by the axon total for ``γ ≥ 0`` and above by ``S`` (an axon carries at least one
   synapse) for ``γ < 0``.
+* **core memory** (memory-based cores): every neuron's state and input buffers, every node's
+  parameter tables once per channel, the state buffer, and the synapse memory where the synapse
+  rows live in the core.
+* **synaptic events per tick**: ``Σ_edges synapses × presynaptic rate`` (the calibration rates of
+  :meth:`mapping.view.View.set_rates`; 0 where unknown), against what a core processes per tick.
 * **conv-layer chips** (DYNAP-CNN): one core per layer (a pooled output is no layer of its own,
   :func:`mapping.convlayer.pooled_into`).
 
@@ -47,7 +52,8 @@ from mapping.chip import INF, Limits
 from mapping.view import Edge, View
 
 LIMIT_ATTR = {"neurons": "max_neurons", "axons": "max_axons", "synapses": "max_synapses",
-              "syn_bytes": "synapse_memory_bytes", "out_axons": "max_output_axons"}
+              "syn_bytes": "synapse_memory_bytes", "out_axons": "max_output_axons",
+              "local_bytes": "local_memory_bytes", "events": "max_events_per_tick"}
 
 
 def _axis_count(lo: np.ndarray, hi: np.ndarray, n: int) -> np.ndarray:
@@ -175,6 +181,16 @@ def _memory_total(limits: Limits, synapses: int, axons: int, per_axon: int) -> i
     return int(math.floor(max(best, 0.0)))
 
 
+def _local_total(view: View, limits: Limits, copies: int) -> int:
+    """Core memory besides synapses every allocation stores: per neuron (and copy) its state and input
+    buffers; per node its parameter tables (at least once per channel) and state buffer."""
+    per_neuron = (limits.neuron_state_bytes or 0.0) + limits.input_buffer_bytes
+    total = (view.n_neurons + copies) * per_neuron
+    for n in view.nodes:
+        total += n.table_rows * n.shape[0] * 2 * limits.table_value_bytes + n.size * n.buffer_bits_per_neuron / 8
+    return int(math.floor(total))
+
+
 def lower_bound(view: View, limits: Limits) -> tuple[int, dict]:
     """``(cores, detail)``: ``max`` over resources of ⌈total / per-core limit⌉ (module docstring)."""
     if limits.architecture == "conv-layer":
@@ -184,9 +200,11 @@ def lower_bound(view: View, limits: Limits) -> tuple[int, dict]:
         return n, {"layers": {"total": n, "per_core": 1, "cores": n}}
     s = sender_totals(view, limits)
     synapses = sum(e.synapses for e in view.edges)
+    syn_bytes = _memory_total(limits, synapses, s["axons"], s["synapses_per_axon"])
     totals = {"neurons": view.n_neurons + s["copies"], "axons": s["axons"], "synapses": synapses,
-              "syn_bytes": _memory_total(limits, synapses, s["axons"], s["synapses_per_axon"]),
-              "out_axons": s["out_axons"]}
+              "syn_bytes": syn_bytes, "out_axons": s["out_axons"],
+              "local_bytes": _local_total(view, limits, s["copies"]) + (syn_bytes if limits.synapses_in_local_memory else 0),
+              "events": int(math.floor(sum(e.synapses * e.rate for e in view.edges)))}
     detail = {}
     for k, v in totals.items():
         lim = getattr(limits, LIMIT_ATTR[k])

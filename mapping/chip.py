@@ -97,6 +97,11 @@ class Limits:
     max_stride: float = INF
     max_channels: float = INF
     pooling_sizes: tuple | None = None
+    local_memory_bytes: float = INF
+    synapses_in_local_memory: bool = False
+    input_buffer_bytes: float = 0.0
+    max_events_per_tick: float = INF
+    extended_delay: float | None = None
 
     @property
     def two_rows(self) -> bool:
@@ -183,6 +188,12 @@ def limits_of(spec) -> Limits:
         max_stride=_lim(core.max_stride),
         max_channels=_lim(core.max_channels),
         pooling_sizes=core.pooling_sizes,
+        local_memory_bytes=_lim(core.local_memory_bytes),
+        synapses_in_local_memory=bool(core.synapses_in_local_memory),
+        input_buffer_bytes=float(core.input_buffer_bytes_per_neuron or 0.0),
+        max_events_per_tick=INF if core.synaptic_events_per_second is None
+        else float(core.synaptic_events_per_second) * float(spec.timing.tick_seconds),
+        extended_delay=None if n.extended_delay_ticks is None else float(n.extended_delay_ticks),
     )
 
 

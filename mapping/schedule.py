@@ -41,7 +41,10 @@ phase n = unrolled spikes of ``P@n`` at tick τ, for ``1 ≤ τ ≤ T`` — the 
 iteration, shifted by ``(n-1)·T`` ticks.
 
 How the delay line is built is the chip's: where ``chip.neuron.max_synaptic_delay_ticks ≥ T + d``
-(or unbounded) it is the feedback connection's synaptic delay (no cost); on a memory-based core
+(or unbounded) it is the feedback connection's synaptic delay (no cost); where
+``chip.neuron.extended_delay_ticks ≥ T + d`` (SpiNNaker) one stage of **delay-extension** neurons
+``S~delayext``, one per state neuron (sPyNNaker's delay-extension cores, sliced like their source),
+holds the spikes back ``T + d - D`` ticks and the feedback connection delivers them ``D`` later; on a memory-based core
 (``core.neuron_state_bytes_per_neuron`` given) it is a ring buffer of T bits per state neuron in
 core memory; otherwise a chain of ``K = ⌈(T + d) / D⌉ - 1`` relay neurons per state neuron
 (D = the longest delay; each relay is an IF neuron with threshold 1 driven by weight 1, one-to-one,
@@ -134,6 +137,8 @@ def looped_view(net, limits, phase_ticks: int = DEFAULT_PHASE_TICKS) -> View:
         buffer["delay_ticks"] = max(need_by_pre.values())
         if buffer["delay_ticks"] <= limits.max_delay:
             buffer["mechanism"] = "synaptic-delay"
+        elif limits.extended_delay is not None and buffer["delay_ticks"] <= limits.extended_delay:
+            buffer["mechanism"] = "delay-extension"
         elif limits.neuron_state_bytes is not None:
             buffer["mechanism"] = "memory"
         else:
@@ -147,31 +152,34 @@ def looped_view(net, limits, phase_ticks: int = DEFAULT_PHASE_TICKS) -> View:
             notes.append(f"connection {c.name!r} enters the looped block in every iteration from outside: it "
                          "replays the outside populations' phase-1 spikes (buffer not costed), see mapping.schedule")
     relay_last: dict[str, tuple[str, int]] = {}
-    if buffer["mechanism"] == "relay-neurons":
+    if buffer["mechanism"] in ("relay-neurons", "delay-extension"):
         d_max = int(limits.max_delay)
         order = [n.name for n in nodes]
         for s_name, need in need_by_pre.items():
-            stages = math.ceil(need / d_max) - 1
+            # Delay extension: one stage of cores that hold the spikes back (sPyNNaker's delay-extension
+            # vertex, sliced like its source); relay neurons: a chain of stages of the native delay each.
+            stages = 1 if buffer["mechanism"] == "delay-extension" else math.ceil(need / d_max) - 1
             s_shape = net.shape_of(s_name)
             prev = s_name
             new_nodes = []
+            hop = need - d_max if buffer["mechanism"] == "delay-extension" else d_max
             for k in range(1, stages + 1):
-                name = f"{s_name}~relay{k}"
+                name = f"{s_name}~delayext" if buffer["mechanism"] == "delay-extension" else f"{s_name}~relay{k}"
                 new_nodes.append(Node(name=name, population=s_name, iteration=None, shape=s_shape,
                                       kind="relay", has_bias=False))
-                edges.append(identity_edge(f"{prev}->{name}", prev, name, s_shape, d_max))
+                edges.append(identity_edge(f"{prev}->{name}", prev, name, s_shape, hop))
                 prev = name
             pos = order.index(s_name) + 1
             nodes[pos:pos] = new_nodes
             order[pos:pos] = [n.name for n in new_nodes]
-            relay_last[s_name] = (prev, need - stages * d_max)
+            relay_last[s_name] = (prev, need - stages * hop)
             buffer["relay_stages"] = max(buffer["relay_stages"], stages)
             buffer["relay_neurons"] += stages * int(math.prod(s_shape))
     for c in net.connections:
         e = edge_from_connection(c, net.shape_of(c.pre), net.shape_of(c.post),
                                  from_input=c.pre == net.input.name)
         if c.feedback:
-            if buffer["mechanism"] == "relay-neurons":
+            if buffer["mechanism"] in ("relay-neurons", "delay-extension"):
                 e.pre, e.delay = relay_last[c.pre][0], max(1, relay_last[c.pre][1])
             elif buffer["mechanism"] == "synaptic-delay":
                 e.delay = int(phase_ticks) + c.delay

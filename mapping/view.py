@@ -106,6 +106,7 @@ class Edge:
     from_input: bool = False
     feedback: bool = False
     key: tuple = ()
+    rate: float = 0.0  # mean spikes per presynaptic neuron per tick (calibration; 0 = unknown), for CPU time
     tapr_cum: np.ndarray = field(init=False, repr=False)
     tapq_cum: np.ndarray = field(init=False, repr=False)
 
@@ -186,6 +187,13 @@ class View:
             self.incoming[e.post].append(e)
             if not e.from_input:
                 self.outgoing[e.pre].append(e)
+
+    def set_rates(self, rates: dict | None) -> None:
+        """Mean presynaptic rates on every edge from ``rates`` (node or population name → spikes per
+        neuron per tick; the network input under its name); missing names leave 0 (unknown)."""
+        for e in self.edges:
+            keys = (e.pre,) if e.pre not in self.index else (e.pre, self.node(e.pre).population)
+            e.rate = next((float(np.mean(rates[k])) for k in keys if rates and k in rates), 0.0)
 
     def node(self, name: str) -> Node:
         return self.nodes[self.index[name]]

@@ -19,6 +19,8 @@ RESOURCE_TEXT = {
     "axons": "axons per neuron",
     "synapses": "synapses per neuron",
     "syn_bytes": "synapse memory per neuron (bytes)",
+    "local_bytes": "core memory per neuron (bytes)",
+    "events": "synaptic events per tick per neuron",
     "neurons": "neurons per core",
     "copies": "fan-out copies per neuron (on its core)",
     "out_axons": "output axons per core",

@@ -11,7 +11,10 @@ computed here neuron by neuron and synapse by synapse from the IR (not from the 
 * synapses: the structural synapses of the core's neurons (the IR's count);
 * synapse memory: ``Σ_axons f(n_a)`` with ``n_a`` the synapses of axon ``a`` (``weights.bits / 8``
   per synapse without a formula), rounded up to bytes per core;
-* output axons: ``Σ d`` of the core's neurons; fan-in per neuron.
+* output axons: ``Σ d`` of the core's neurons; fan-in per neuron;
+* core memory (memory-based cores): state and input buffers per instance, a threshold and a bias per
+  channel present, and the synapse memory where the rows live in the core;
+* synaptic events per tick: ``Σ`` synapses × the presynaptic population's rate.
 
 The optimum is the fewest cores of a valid assignment; the bound must never exceed it.
 """
@@ -30,7 +33,7 @@ from mapping.chip import INF, limits_of
 from mapping.schedule import build_view
 from tests.test_mapping_properties import receptive_field
 
-FAMILIES = ("signed", "two-rows", "axon-types", "loihi-memory", "spinnaker-memory")
+FAMILIES = ("signed", "two-rows", "axon-types", "loihi-memory", "spinnaker-memory", "spinnaker-local")
 
 
 # ------------------------------------------------------------------------------------ generators
@@ -120,7 +123,7 @@ def tiny_limits(rng, family: str):
     from hardware_models.spec import load_chip
 
     base = {"signed": "spinnaker2", "two-rows": "brainscales2", "axon-types": "truenorth",
-            "loihi-memory": "loihi", "spinnaker-memory": "spinnaker"}[family]
+            "loihi-memory": "loihi", "spinnaker-memory": "spinnaker", "spinnaker-local": "spinnaker2"}[family]
     lim = limits_of(load_chip(base))
 
     def maybe(lo, hi, p_none=0.3):
@@ -133,7 +136,15 @@ def tiny_limits(rng, family: str):
         kw["max_fanout_cores"] = 1
     if family.endswith("memory"):  # SpiNNaker's rows carry a header of several words
         kw["synapse_memory_bytes"] = int(rng.integers(8, 120 if family == "loihi-memory" else 400))
+    if family == "spinnaker-local":  # the core's own memory and its real-time budget of synaptic events
+        kw.update(local_memory_bytes=int(rng.integers(40, 400)), input_buffer_bytes=float(rng.integers(0, 40)),
+                  synapses_in_local_memory=bool(rng.integers(2)), max_events_per_tick=float(rng.uniform(0.5, 12)))
     return dataclasses.replace(lim, **kw)
+
+
+def tiny_rates(rng, net) -> dict:
+    """Random mean rates of the input and of every population (spikes per neuron per tick)."""
+    return {n: float(rng.uniform(0, 1)) for n in [net.input.name] + [p.name for p in net.populations]}
 
 
 # ------------------------------------------------------------------------------ brute-force optimum
@@ -196,7 +207,7 @@ def _memory(limits, syn_per_axon: list[int]) -> float:
     return math.ceil(total / 8) if limits.synapse_memory_formula.endswith("_bits") else total
 
 
-def _valid(labels, k, neurons, inputs, read_out, limits) -> bool:
+def _valid(labels, k, neurons, inputs, read_out, limits, rates=None, channels_rows=None) -> bool:
     core_of = dict(zip(neurons, labels))
     dest = {}
     for n, ins in inputs.items():
@@ -214,16 +225,22 @@ def _valid(labels, k, neurons, inputs, read_out, limits) -> bool:
                 axon_syn[p] = axon_syn.get(p, 0) + syn
                 signs[p] = signs.get(p, frozenset()) | sg
         rows = sum(2 if limits.two_rows and len(signs[p]) == 2 else 1 for p in axon_syn)
+        syn_bytes = _memory(limits, list(axon_syn.values())) if axon_syn else 0
+        tables = {(n[0], n[1]) for n in own}  # a threshold and a bias per channel present on the core
+        local = inst * ((limits.neuron_state_bytes or 0) + limits.input_buffer_bytes) + \
+            len(tables) * 2 * limits.table_value_bytes + (syn_bytes if limits.synapses_in_local_memory else 0)
+        events = sum(syn * (rates or {}).get(p[0], 0.0) for n in own for p, (syn, _) in inputs[n].items())
         need = {"neurons": inst, "axons": rows, "synapses": sum(axon_syn.values()),
-                "out_axons": sum(d), "syn_bytes": _memory(limits, list(axon_syn.values())) if axon_syn else 0}
+                "out_axons": sum(d), "syn_bytes": syn_bytes, "local_bytes": local, "events": events}
         for key, attr in (("neurons", "max_neurons"), ("axons", "max_axons"), ("synapses", "max_synapses"),
-                          ("out_axons", "max_output_axons"), ("syn_bytes", "synapse_memory_bytes")):
+                          ("out_axons", "max_output_axons"), ("syn_bytes", "synapse_memory_bytes"),
+                          ("local_bytes", "local_memory_bytes"), ("events", "max_events_per_tick")):
             if need[key] > getattr(limits, attr):
                 return False
     return True
 
 
-def optimum(net, limits, max_cores: int = 8):
+def optimum(net, limits, max_cores: int = 8, rates=None):
     """Fewest cores of a valid assignment of ``net``'s neurons (None: none with at most ``max_cores``)."""
     neurons, inputs = _neurons_and_synapses(net)
     read_out = {t.population for r in net.readouts for t in r.terms}
@@ -231,7 +248,7 @@ def optimum(net, limits, max_cores: int = 8):
         return None
     k0 = max(1, math.ceil(len(neurons) / limits.max_neurons)) if limits.max_neurons < INF else 1
     for k in range(k0, min(len(neurons), max_cores) + 1):
-        if any(_valid(lab, k, neurons, inputs, read_out, limits) for lab in _partitions(len(neurons), k)):
+        if any(_valid(lab, k, neurons, inputs, read_out, limits, rates) for lab in _partitions(len(neurons), k)):
             return k
     return None
 
@@ -249,10 +266,13 @@ def _check(family: str, seeds) -> int:
 
             net = dataclasses.replace(net, connections=tuple(to_sparse(net, c) if rng.random() < 0.5 else c
                                                              for c in net.connections))
-        opt = optimum(net, limits)
+        rates = tiny_rates(rng, net) if family == "spinnaker-local" else None
+        opt = optimum(net, limits, rates=rates)
         if opt is None:
             continue
-        lb, detail = lower_bound(build_view(net, "unrolled", limits), limits)
+        view = build_view(net, "unrolled", limits)
+        view.set_rates(rates)
+        lb, detail = lower_bound(view, limits)
         assert lb <= opt, f"{family} seed {seed}: bound {lb} > optimum {opt} ({detail})"
         compared += 1
     return compared

@@ -60,7 +60,9 @@ def add_arguments(parser) -> None:
                         help="synthetic calibration images that set the fan-in relays' thresholds (default 16)")
     parser.add_argument("--rates", default=None,
                         help="JSON of calibration rates {population: spikes per neuron per tick} for the "
-                             "placement's traffic estimate (default: uniform)")
+                             "placement's traffic estimate and, on chips with a real-time budget of synaptic "
+                             "events (SpiNNaker), the events per tick (default: measured on synthetic "
+                             "calibration images where the chip needs them, else uniform)")
 
 
 def load_model_network(model: str | None, cache_dir: Path):
@@ -120,6 +122,13 @@ def read_rates(path: str | None) -> dict | None:
     return data
 
 
+def _needs_rates(chip) -> bool:
+    """Whether the chip bounds a core's synaptic events per tick (then allocation needs rates)."""
+    from hardware_models.spec import load_chip
+
+    return load_chip(chip).core.synaptic_events_per_second is not None
+
+
 def calibrate_relays(alloc, net, images: int | None) -> None:
     """Set the fan-in relays' thresholds of ``alloc`` from synthetic calibration images (numpy)."""
     from itnet_neuro.sim.calibrate import DEFAULT_IMAGES, calibrate_split, calibration_inputs
@@ -136,7 +145,14 @@ def run(args) -> int:
 
     out = Path(args.output)
     net = load_model_network(args.model, out.parent)
-    alloc = plan(net, args.chip, args.schedule, phase_ticks=args.phase_ticks, rates=read_rates(args.rates),
+    rates = read_rates(args.rates)
+    if rates is None and _needs_rates(args.chip):
+        from itnet_neuro.sim.calibrate import DEFAULT_IMAGES, calibration_inputs, population_rates
+
+        rates = population_rates(net, calibration_inputs(net, args.relay_images or DEFAULT_IMAGES))
+        print(f"rates measured on {args.relay_images or DEFAULT_IMAGES} synthetic calibration images (for the chip's "
+              "real-time budget of synaptic events per tick)")
+    alloc = plan(net, args.chip, args.schedule, phase_ticks=args.phase_ticks, rates=rates,
                  split=not args.no_split)
     if alloc.split is not None and alloc.split.relays:
         calibrate_relays(alloc, net, args.relay_images)

@@ -43,31 +43,52 @@ def calibration_inputs(net, n: int = DEFAULT_IMAGES, seed: int = 0) -> np.ndarra
     return np.ascontiguousarray(np.transpose(x, (0, 3, 1, 2)).astype(np.float32))
 
 
-def relay_currents(run, relays, x: np.ndarray) -> dict[str, np.ndarray]:
-    """ANN input current ``(B, C, H, W)`` of every copy of each relay population in ``relays``.
-
-    ``run`` is the split network as :func:`mapping.split.apply_record` builds it; keys are the
-    populations of ``run.unroll()`` (``relay`` or ``relay@n``).
-    """
+def _rate_pass(net, x: np.ndarray, keep):
+    """The rate evaluation of ``net.unroll()`` on ``x``: yields ``(population, current, rate)`` in
+    topological order (arrays ``(B, C, H, W)``, float64), for the populations ``keep(name)`` accepts."""
     from itnet_neuro.sim.kernels.numpy_ops import apply_op
-    from mapping.schedule import split_copy
 
-    flat = run.unroll()
-    base = set(relays)
+    flat = net.unroll()
     incoming: dict[str, list] = {}
     for c in flat.connections:
         incoming.setdefault(c.post, []).append(c)
     rates = {flat.input.name: np.asarray(x, np.float64)}
-    out = {}
     for p in flat.populations:
         cur = np.zeros((x.shape[0],) + p.shape)
         for c in incoming.get(p.name, ()):
             y = apply_op(flat, c, rates[c.pre])
             cur[:, c.post_offset:c.post_offset + y.shape[1]] += y
         thr, bias, _ = p.params()
-        if p.name in base or split_copy(p.name)[0] in base:
-            out[p.name] = cur
         rates[p.name] = np.clip((cur + bias.reshape(1, -1, 1, 1)) / thr.reshape(1, -1, 1, 1), 0.0, 1.0)
+        if keep(p.name):
+            yield p.name, cur, rates[p.name]
+
+
+def relay_currents(run, relays, x: np.ndarray) -> dict[str, np.ndarray]:
+    """ANN input current ``(B, C, H, W)`` of every copy of each relay population in ``relays``.
+
+    ``run`` is the split network as :func:`mapping.split.apply_record` builds it; keys are the
+    populations of ``run.unroll()`` (``relay`` or ``relay@n``).
+    """
+    from mapping.schedule import split_copy
+
+    base = set(relays)
+    return {name: cur for name, cur, _ in _rate_pass(run, x, lambda n: n in base or split_copy(n)[0] in base)}
+
+
+def population_rates(net, x: np.ndarray) -> dict[str, float]:
+    """Mean spikes per neuron per tick of every population on images ``x`` (the rate evaluation), by
+    unrolled name (``pop@n``) and by population (the mean over its copies), and of the input (its
+    mean value, a current per tick): what :func:`mapping.allocate.plan` takes as ``rates``."""
+    from mapping.schedule import split_copy
+
+    out: dict[str, float] = {net.input.name: float(np.mean(np.abs(x)))}
+    copies: dict[str, list] = {}
+    for name, _, rate in _rate_pass(net, x, lambda n: True):
+        out[name] = float(rate.mean())
+        copies.setdefault(split_copy(name)[0], []).append(out[name])
+    for base, vals in copies.items():
+        out.setdefault(base, float(np.mean(vals)))
     return out
 
 
