@@ -458,11 +458,28 @@ def _units(view, node, seg, limits, mode, net) -> list[_Unit]:
     return out
 
 
+def _decreasing(units: list[_Unit], caps) -> list[_Unit]:
+    scale = np.where(np.isfinite(caps), caps, 1.0)
+    return sorted(units, key=lambda u: -float(np.max(u.need / scale)))
+
+
+def _first_fit(bins: list, u: _Unit, caps, limits, k_max: float) -> bool:
+    """Put ``u`` in the first relay bin of its sign with room, or a new one while fewer than ``k_max``."""
+    for bn in bins:
+        if bn[0] == u.sign and _fits(bn[2] + u.need, caps, limits):
+            bn[1].append(u)
+            bn[2] = bn[2] + u.need
+            return True
+    if len(bins) >= k_max:
+        return False
+    bins.append([u.sign, [u], u.need.copy()])
+    return True
+
+
 def _pack(units: list[_Unit], caps, limits, r: int, k_max: int):
     """``(direct, bins)`` with at most ``k_max`` relay bins, or None: first-fit decreasing, the post
     (direct, capacity reduced by ``r`` inputs per relay) first, then the relays (one sign each)."""
-    scale = np.where(np.isfinite(caps), caps, 1.0)
-    order = sorted(units, key=lambda u: -float(np.max(u.need / scale)))
+    order = _decreasing(units, caps)
     fixed = [u for u in order if not u.movable]
     for k in range(1, k_max + 1):
         direct, bins = list(fixed), []
@@ -471,17 +488,9 @@ def _pack(units: list[_Unit], caps, limits, r: int, k_max: int):
         for u in (u for u in order if u.movable):
             if _fits(_load(direct + [u]), room, limits):
                 direct.append(u)
-                continue
-            for bn in bins:
-                if bn[0] == u.sign and _fits(bn[2] + u.need, caps, limits):
-                    bn[1].append(u)
-                    bn[2] = bn[2] + u.need
-                    break
-            else:
-                if len(bins) == k:
-                    ok = False
-                    break
-                bins.append([u.sign, [u], u.need.copy()])
+            elif not _first_fit(bins, u, caps, limits, k):
+                ok = False
+                break
         if ok and _fits(_load(direct) + r * len(bins), caps, limits):
             return direct, bins
     return None
@@ -489,16 +498,9 @@ def _pack(units: list[_Unit], caps, limits, r: int, k_max: int):
 
 def _pack_all(units: list[_Unit], caps, limits):
     """Every movable unit into relays (the next level sums them): first-fit decreasing."""
-    scale = np.where(np.isfinite(caps), caps, 1.0)
-    bins = []
-    for u in sorted((u for u in units if u.movable), key=lambda u: -float(np.max(u.need / scale))):
-        for bn in bins:
-            if bn[0] == u.sign and _fits(bn[2] + u.need, caps, limits):
-                bn[1].append(u)
-                bn[2] = bn[2] + u.need
-                break
-        else:
-            bins.append([u.sign, [u], u.need.copy()])
+    bins: list = []
+    for u in _decreasing([u for u in units if u.movable], caps):
+        _first_fit(bins, u, caps, limits, INF)
     return [u for u in units if not u.movable], bins
 
 
