@@ -359,6 +359,24 @@ class CoreSpec(_Section):
     max_stride: int | None = _f("Largest convolution stride.", "int", unit="pixels", optional=True, gt=0)
     max_channels: int | None = _f("Most input or output channels of one conv-layer core.", "int",
                                   unit="channels", optional=True, gt=0)
+    local_memory_bytes: int | None = _f(
+        "Memory of one core for what it keeps itself: its neurons' state and input buffers, parameter "
+        "tables, the looped schedule's state buffer and, where core.synapses_in_local_memory, its synapse "
+        "rows (memory-based cores; None = fixed neuron slots).", "int", unit="bytes", optional=True, gt=0)
+    synapses_in_local_memory: bool = _f(
+        "Whether a core's synapse rows count against core.local_memory_bytes (False: they live elsewhere, "
+        "e.g. in chip.shared_memory_bytes).", "bool")
+    input_buffer_bytes_per_neuron: float | None = _f(
+        "Input (ring) buffer memory per neuron in core.local_memory_bytes: synapse types × delay slots × "
+        "bytes per slot.", "float", unit="bytes/neuron", optional=True, ge=0)
+    synaptic_events_per_second: float | None = _f(
+        "Synaptic events (one spike arriving at one synapse) a core processes per second; with "
+        "timing.tick_seconds it bounds the synaptic load of a core in real time (software cores).", "float",
+        unit="events/s", optional=True, gt=0)
+    pooling_sizes: tuple[int, ...] | None = _f(
+        "Sum-pooling windows (square, stride = window) a conv-layer core can apply to its output spikes "
+        "before sending them on, one choice per destination (conv -> spike -> pool inside the core).",
+        "intlist", unit="pixels", optional=True, gt=0)
 
     def _check(self) -> None:
         for name, valid in FORMULA_ROLES.items():
@@ -478,6 +496,10 @@ class NeuronSpec(_Section):
     max_synaptic_delay_ticks: int | None = _f(
         "Longest synaptic plus axonal delay a connection can have; None = unbounded.", "int",
         unit="ticks", optional=True, ge=1)
+    extended_delay_ticks: int | None = _f(
+        "Longest delay reachable with the chip's delay-extension mechanism (extra cores that hold spikes "
+        "back, beyond neuron.max_synaptic_delay_ticks); None = no such mechanism.", "int", unit="ticks",
+        optional=True, ge=1)
     threshold_bits: int | None = _f("Bits of the firing threshold; None = float.", "int", unit="bits",
                                     optional=True, gt=0)
     membrane_bits: int | None = _f("Bits of the membrane potential; None = float.", "int", unit="bits",

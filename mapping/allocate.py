@@ -12,6 +12,7 @@ An infeasible allocation is still a complete result: :class:`AllocationError` ca
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import time
@@ -20,18 +21,19 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from itnet_neuro.errors import AllocationError, ValidationError
+from mapping.bound import LIMIT_ATTR as _LIMIT_ATTR, lower_bound
 from mapping.chip import INF, Limits, limits_of
-from mapping.convlayer import assign_layers, layer_requirements
+from mapping.convlayer import assign_layers, has_block, layer_requirements
 from mapping.pack import pack_classes
 from mapping.partition import RESOURCES, _group_boxes, partition
 from mapping.place import assign_chips, place
 from mapping.schedule import DEFAULT_PHASE_TICKS, DEFAULT_STATE_BUFFER, SCHEDULES, build_view
+from mapping.split import split_network
 from mapping.view import View
 from mapping.violations import Violation, merge_copies
 
-_LIMIT_ATTR = {"neurons": "max_neurons", "axons": "max_axons", "synapses": "max_synapses",
-               "syn_bytes": "synapse_memory_bytes", "out_axons": "max_output_axons"}
-_RESOURCE_NAME = {"neurons": "neurons per core", "axons": "axons per core", "synapses": "synapses per core",
+_RESOURCE_NAME = {"local_bytes": "core memory (bytes)", "events": "synaptic events per tick per core",
+                  "neurons": "neurons per core", "axons": "axons per core", "synapses": "synapses per core",
                   "syn_bytes": "synapse memory per core (bytes)", "out_axons": "output axons per core"}
 
 
@@ -78,6 +80,11 @@ class Allocation:
     #: Nodes in which even one neuron exceeds a per-core limit (reported as violations): they are
     #: tiled with that limit raised to what one neuron needs, so their cores exceed it.
     unfit_nodes: tuple = ()
+    #: Fan-in splitting (:mod:`mapping.split`): what was split, or None (nothing needed it, or refused).
+    split: object | None = None
+    #: The network as allocated: with its fan-in relays, unrolled for the unrolled schedule (None:
+    #: the network given, as the schedule runs it).
+    network: object | None = None
 
     @property
     def feasible(self) -> bool:
@@ -85,7 +92,8 @@ class Allocation:
 
     @property
     def cores_used(self) -> int:
-        return int(self.core_chip.shape[0])
+        """Cores on a chip (a conv-layer chip's unplaced layers have cores numbered after these, on no chip)."""
+        return int((self.core_chip >= 0).sum())
 
     @property
     def chips_used(self) -> int:
@@ -111,104 +119,38 @@ class Allocation:
 
 # --------------------------------------------------------------------------------- lower bound
 
-def _covered(lo: np.ndarray, hi: np.ndarray, n: int) -> np.ndarray:
-    """Boolean mask of the indices in ``[0, n)`` covered by any interval ``[lo_i, hi_i)``."""
-    diff = np.zeros(n + 1, np.int64)
-    np.add.at(diff, lo, 1)
-    np.add.at(diff, hi, -1)
-    return np.cumsum(diff[:-1]) > 0
-
-
-def _distinct_inputs(group, two_rows: bool) -> int:
-    """Presynaptic neurons that feed a node through ``group`` (edges from one node): a lower bound,
-    the largest exact count of one edge (each edge's inputs form a product channels × rows × cols, or
-    are counted from its explicit synapses)."""
-    best = 0
-    for e in group:
-        d0, d1 = e.drive
-        if d1 <= d0:
-            continue
-        if e.inputs is not None:  # explicit synapses: the exact count per channel
-            best = max(best, int(e.inputs.sum()) + (int(e.inputs[e.mixed].sum()) if two_rows else 0))
-            continue
-        cmask = _covered(e.clo[d0:d1], e.chi[d0:d1], e.pre_shape[0])
-        rows = int(_covered(e.rlo, e.rhi, e.pre_shape[1]).sum())
-        cols = int(_covered(e.qlo, e.qhi, e.pre_shape[2]).sum())
-        chans = int(cmask.sum()) + (int((cmask & e.mixed).sum()) if two_rows else 0)
-        best = max(best, chans * rows * cols)
-    return best
-
-
-@functools.lru_cache(maxsize=None)
-def _synapse_memory_envelope(formula: str | None, bits: int, n_max: int) -> tuple[tuple[float, float], ...]:
-    """Lines ``(β, γ)`` with ``formula(n, bits) ≥ β·n + γ`` bytes for every 1 ≤ n ≤ n_max synapses per axon.
-
-    Summed over all axons of all cores, any allocation then needs at least ``β·synapses + γ·axons``
-    bytes for each line; the bound uses the best line for the network at hand.
-    """
-    if formula is None:
-        return ((bits / 8.0, 0.0),)
-    from hardware_models.formulas import get_formula
-
-    f = get_formula(formula)
-    scale = 1 / 8 if formula.endswith("_bits") else 1.0
-    n = np.arange(1, n_max + 1)
-    vals = np.array([f(int(k), bits) for k in n], np.float64) * scale
-    probe = np.unique(np.geomspace(1, n_max, 24).astype(int)) - 1
-    slopes = set((vals[probe] / n[probe]).tolist())
-    slopes |= {float((vals[-1] - vals[i]) / (n_max - n[i])) for i in probe if n[i] < n_max}
-    # γ = min over n of f(n) - β·n makes each line valid by construction.
-    return tuple((beta, float((vals - beta * n).min())) for beta in sorted(slopes))
-
-
 def _lower_bound(view: View, limits: Limits) -> tuple[int, dict]:
-    """Cores no allocator can beat: per resource, its total over the network / its per-core limit.
+    """Cores no valid allocation can do with less (:func:`mapping.bound.lower_bound`)."""
+    return lower_bound(view, limits)
 
-    Totals, each at most what any allocation needs: neurons without copies; structural synapses;
-    input axons counted once per node and presynaptic neuron (no receptive-field halo, no tiling);
-    synapse memory from the lower envelope ``β·synapses + γ·axons`` of the chip's per-axon formula
-    (``weights.bits / 8`` bytes per synapse without one); one output axon per neuron that sends
-    anywhere. Conv-layer chips: one core per layer.
-    """
-    if limits.architecture == "conv-layer":
-        n = len(view.nodes)
-        return n, {"layers": {"total": n, "per_core": 1, "cores": n}}
-    n_max = int(min(limits.max_neurons, 8192)) if limits.max_neurons < INF else 8192
-    lines = _synapse_memory_envelope(limits.synapse_memory_formula, limits.stored_weight_bits, n_max)
-    totals = {"neurons": 0, "axons": 0, "synapses": 0, "syn_bytes": 0, "out_axons": 0}
-    for node in view.nodes:
-        ax = sum(_distinct_inputs(g, limits.two_rows) for g in view.groups(node.name))
-        syn = sum(e.synapses for e in view.incoming[node.name])
-        totals["neurons"] += node.size
-        totals["axons"] += ax
-        totals["synapses"] += syn
-        if view.outgoing[node.name] or node.read_out:
-            totals["out_axons"] += node.size
-    totals["syn_bytes"] = int(math.floor(max(b * totals["synapses"] + g * totals["axons"] for b, g in lines)))
-    detail = {}
-    for k, v in totals.items():
-        lim = getattr(limits, _LIMIT_ATTR[k])
-        if lim < INF:
-            detail[k] = {"total": v, "per_core": lim, "cores": math.ceil(v / lim)}
-    lb = max([1] + [d["cores"] for d in detail.values()]) if view.nodes else 0
-    return lb, detail
+
+def _split_view(net, schedule: str, limits: Limits, phase_ticks: int, state_buffer: str = DEFAULT_STATE_BUFFER,
+                window_ticks: int | None = None, split: bool = True):
+    """``(split network or None, SplitRecord or None, View)`` of ``net`` as allocated: with its fan-in
+    relays unless ``split=False`` (:func:`mapping.split.split_network`), under ``state_buffer``."""
+    kw = dict(state_buffer=state_buffer, window_ticks=window_ticks)
+    run, record, view = split_network(net, schedule, limits, phase_ticks, **kw) if split else (None, None, None)
+    if view is None:
+        view = build_view(run if run is not None else net, schedule, limits, phase_ticks, **kw)
+    return run, record, view
 
 
 def lower_bound_cores(net, chip, schedule: str = "unrolled", *, phase_ticks: int = DEFAULT_PHASE_TICKS,
-                      state_buffer: str = DEFAULT_STATE_BUFFER) -> int:
+                      state_buffer: str = DEFAULT_STATE_BUFFER, split: bool = True) -> int:
     """Lower bound on the cores ``net`` needs on ``chip`` under ``schedule``, independent of the allocator.
 
-    ``max`` over resources of ⌈network total / per-core limit⌉ (see :func:`_lower_bound`); for
-    ``"auto"`` the smaller of the allowed schedules.
+    ``max`` over resources of ⌈network total / per-core limit⌉ (see :func:`_lower_bound`) of the
+    network as allocated (with its fan-in relays unless ``split=False``); for ``"auto"`` the smaller
+    of the allowed schedules.
     """
     spec = _load(chip)
     limits = limits_of(spec)
     if schedule == "auto":
         cands = ["unrolled"] + (["looped"] if limits.switchable and net.block is not None else [])
-        return min(lower_bound_cores(net, spec, s, phase_ticks=phase_ticks, state_buffer=state_buffer)
+        return min(lower_bound_cores(net, spec, s, phase_ticks=phase_ticks, state_buffer=state_buffer, split=split)
                    for s in cands)
     _check_schedule(schedule)
-    return _lower_bound(build_view(net, schedule, limits, phase_ticks, state_buffer), limits)[0]
+    return _lower_bound(_split_view(net, schedule, limits, phase_ticks, state_buffer, split=split)[2], limits)[0]
 
 
 # ------------------------------------------------------------------------------------- driver
@@ -312,9 +254,14 @@ def _crossbar(view: View, limits: Limits) -> Packing:
 
 
 def _conv(view: View, limits: Limits) -> Packing:
-    """One layer per core (:mod:`mapping.convlayer`): assign layers to cores of fitting memory, place them."""
+    """One layer per core (:mod:`mapping.convlayer`): match layers to cores of fitting memory, place them.
+
+    A pooled node (a layer's pooled output) sits on its producer's core; an unplaced layer on a core
+    of its own that is on no chip (``core_chip = -1``, after every placed core: see
+    :attr:`Allocation.cores_used`).
+    """
     reqs, violations = layer_requirements(view, limits)
-    chip, slot, v2 = assign_layers(reqs, limits)
+    chip, slot, v2 = assign_layers(reqs, limits, has_block(view))
     violations += v2
     n = len(view.nodes)
     tile_node = np.arange(n, dtype=np.int64)
@@ -326,21 +273,24 @@ def _conv(view: View, limits: Limits) -> Packing:
                 "mem_bytes": np.zeros(n, np.int64),
                 "kernel_words": np.array([r["kernel_words"] for r in reqs], np.int64),
                 "neuron_words": np.array([r["neuron_words"] for r in reqs], np.int64)}
-    # Unplaced layers (violations) still get a core so that the report shows them.
-    per_chip = len(limits.kernel_memory_words)
-    missing = chip < 0
-    if missing.any():
-        start = (int(chip.max()) + 1) if (chip >= 0).any() else 0
-        extra = np.arange(int(missing.sum()))
-        chip[missing] = start + extra // per_chip
-        slot[missing] = extra % per_chip
+    layer = np.array([r["pooled_into"] is None for r in reqs], bool)
+    placed = layer & (chip >= 0)
+    # Cores: placed layers by (chip, slot), then the unplaced ones; a pooled node joins its producer.
+    order = np.flatnonzero(placed)[np.lexsort((slot[placed], chip[placed]))]
+    order = np.concatenate([order, np.flatnonzero(layer & ~placed)])
+    core = np.full(n, -1, np.int64)
+    core[order] = np.arange(order.size)
+    for i, r in enumerate(reqs):
+        if r["pooled_into"] is not None:
+            core[i] = core[view.index[r["pooled_into"]]]
+            chip[i], slot[i] = chip[view.index[r["pooled_into"]]], slot[view.index[r["pooled_into"]]]
     for r, c, sl in zip(reqs, chip, slot):
         r["chip"], r["core_slot"] = int(c), int(sl)
-    order = np.lexsort((slot, chip))
-    core = np.empty(n, np.int64)
-    core[order] = np.arange(n)
     core_chip = chip[order]
-    x, y, gx, gy = place(core_chip, limits, slot[order])
+    k = int(placed.sum())
+    x, y, gx, gy = (np.zeros(order.size, np.int64) for _ in range(4))
+    if k:
+        x[:k], y[:k], gx[:k], gy[:k] = place(core_chip[:k], limits, slot[order[:k]])
     return Packing(tile_node, tile_box, tile_res, core, core_chip, x, y, gx, gy, violations, conv_layers=reqs)
 
 
@@ -428,7 +378,7 @@ def _rate(rates, node) -> float:
     return float(np.mean(list(rates.values()))) if rates else 1.0
 
 
-def _limit_violations(p: Packing, limits: Limits) -> list[Violation]:
+def _limit_violations(p: Packing, limits: Limits, block: bool = True) -> list[Violation]:
     """Limits of the packed result: every per-core limit, the chip count, the chips' shared memory."""
     out = []
     core_res = _core_res(p)
@@ -447,9 +397,10 @@ def _limit_violations(p: Packing, limits: Limits) -> list[Violation]:
                                      "internal allocator error: please report it", what=_RESOURCE_NAME[k]))
     n_chips = int(p.core_chip.max()) + 1 if p.n_cores else 0
     if n_chips > limits.max_chips:
+        fix = "use the looped schedule, fewer iterations, " if block else ""
         out.append(Violation("(network)", None, "chips", n_chips, limits.max_chips,
-                             "the network needs more chips than one system tiles: use the looped "
-                             "schedule, fewer iterations, a smaller input or fewer channels"))
+                             f"the network needs more chips than one system tiles: {fix}a smaller input or "
+                             "fewer channels"))
     if limits.architecture != "conv-layer" and limits.shared_memory_bytes < INF:
         big = core_res["mem_bytes"] > limits.shared_memory_bytes
         if big.any():
@@ -463,17 +414,22 @@ def _core_res(p: Packing) -> dict:
 
 
 def _run(net, spec, schedule: str, phase_ticks: int, rates, state_buffer: str = DEFAULT_STATE_BUFFER,
-         window_ticks: int | None = None) -> Allocation:
+         window_ticks: int | None = None, split: bool = True) -> Allocation:
     t0 = time.perf_counter()
     limits = limits_of(spec)
-    view = build_view(net, schedule, limits, phase_ticks, state_buffer, window_ticks)
+    run, record, view = _split_view(net, schedule, limits, phase_ticks, state_buffer, window_ticks, split)
+    view.set_rates(rates)
+    if limits.max_events_per_tick < INF and not rates:
+        view.notes.append(f"synaptic events per tick not checked against {spec.name}'s real-time budget "
+                          "(core.synaptic_events_per_second): no rates given (itnet-neuro allocate measures them "
+                          "on calibration images)")
     violations: list[Violation] = []
     if schedule == "looped" and net.block is not None and not limits.switchable:
         violations.append(Violation("(schedule)", None, "switchable", 1, None,
                                     f"{spec.name} cannot rewrite thresholds/biases between phases "
                                     "(neuron.parameters_switchable_at_runtime = false): use --schedule unrolled"))
     p = _conv(view, limits) if limits.architecture == "conv-layer" else _crossbar(view, limits)
-    violations = merge_copies(violations + p.violations + _limit_violations(p, limits))
+    violations = merge_copies(violations + _split_hints(p.violations, record, split) + _limit_violations(p, limits, has_block(view)))
     lb, detail = _lower_bound(view, limits)
     traffic = _traffic(view, p.tile_node, p.tile_box, p.tile_core, p.core_gx, p.core_gy, rates)
     alloc = Allocation(spec=spec, limits=limits, schedule=schedule, schedule_reason="", view=view,
@@ -482,9 +438,32 @@ def _run(net, spec, schedule: str, phase_ticks: int, rates, state_buffer: str = 
                        core_gy=p.core_gy, core_res=_core_res(p), violations=violations, lower_bound=lb,
                        lower_bound_detail=detail, traffic=traffic, phase_ticks=int(phase_ticks),
                        conv_layer={"layers": p.conv_layers} if p.conv_layers else {},
-                       unfit_nodes=tuple(view.nodes[i].name for i in p.unfit_nodes))
+                       unfit_nodes=tuple(view.nodes[i].name for i in p.unfit_nodes), split=record, network=run)
     alloc.seconds = time.perf_counter() - t0
     return alloc
+
+
+#: Violations fan-in splitting addresses (one neuron needs more than a core feeds it).
+_FANIN_RESOURCES = ("fan_in", "axons", "synapses", "syn_bytes")
+
+
+def _split_hints(violations: list[Violation], record, split: bool) -> list[Violation]:
+    """Per-neuron violations with what fan-in splitting did: refused (``split=False``) or why it could not."""
+    if split and record is None:
+        return violations
+    why = {} if record is None else {(u["population"], u["iteration"]): u["reason"] for u in record.unsplit}
+    out = []
+    for v in violations:
+        if v.resource not in _FANIN_RESOURCES or v.population.startswith(("(", "core ")):
+            out.append(v)
+        elif not split:
+            out.append(dataclasses.replace(v, hint=v.hint + "; or let allocate split its fan-in over relay neurons "
+                                                          "(without --no-split)"))
+        else:
+            reason = why.get((v.population, v.iteration))
+            out.append(v if reason is None else dataclasses.replace(v, hint=f"fan-in splitting cannot: {reason}; "
+                                                                          + v.hint))
+    return out
 
 
 def _summary(a: Allocation) -> dict:
@@ -494,7 +473,7 @@ def _summary(a: Allocation) -> dict:
 
 def plan(net, chip, schedule: str = "auto", *, phase_ticks: int = DEFAULT_PHASE_TICKS,
          rates: dict | None = None, state_buffer: str = DEFAULT_STATE_BUFFER,
-         window_ticks: int | None = None) -> Allocation:
+         window_ticks: int | None = None, split: bool = True) -> Allocation:
     """Allocate and return the result, feasible or not (never raises for infeasibility).
 
     Parameters
@@ -513,9 +492,13 @@ def plan(net, chip, schedule: str = "auto", *, phase_ticks: int = DEFAULT_PHASE_
         What carries the state between looped phases (:mod:`mapping.schedule`).
     window_ticks : int, optional
         Rate window of the regenerating buffer (default :func:`mapping.schedule.default_window`).
+    split : bool
+        Split the fan-in of neurons that need more inputs than a core can feed them over relay
+        neurons (:mod:`mapping.split`; the allocation then holds the split network and records it);
+        False: report those neurons as violations instead.
     """
     _check_schedule(schedule)
-    run = functools.partial(_run, rates=rates, state_buffer=state_buffer, window_ticks=window_ticks)
+    run = functools.partial(_run, rates=rates, state_buffer=state_buffer, window_ticks=window_ticks, split=split)
     if int(phase_ticks) < 1:
         raise ValidationError(f"phase_ticks must be >= 1, got {phase_ticks}")
     spec = _load(chip)
@@ -556,13 +539,13 @@ def plan(net, chip, schedule: str = "auto", *, phase_ticks: int = DEFAULT_PHASE_
 
 
 def allocate(net, chip, schedule: str = "auto", *, phase_ticks: int = DEFAULT_PHASE_TICKS,
-             rates: dict | None = None, state_buffer: str = DEFAULT_STATE_BUFFER) -> Allocation:
+             rates: dict | None = None, state_buffer: str = DEFAULT_STATE_BUFFER, split: bool = True) -> Allocation:
     """Allocate ``net`` on ``chip``; raise :class:`~itnet_neuro.errors.AllocationError` if infeasible.
 
     The error lists every :class:`~mapping.violations.Violation` and carries the complete result as
     ``exc.allocation`` (for the report). Parameters as :func:`plan`.
     """
-    a = plan(net, chip, schedule, phase_ticks=phase_ticks, rates=rates, state_buffer=state_buffer)
+    a = plan(net, chip, schedule, phase_ticks=phase_ticks, rates=rates, state_buffer=state_buffer, split=split)
     if not a.feasible:
         exc = AllocationError(a.violations, f"allocation on {a.spec.name} ({a.schedule}) infeasible: "
                               f"{len(a.violations)} violation(s); first: {a.violations[0]}")
@@ -572,6 +555,6 @@ def allocate(net, chip, schedule: str = "auto", *, phase_ticks: int = DEFAULT_PH
 
 
 def find_violations(net, chip, schedule: str = "auto", *, phase_ticks: int = DEFAULT_PHASE_TICKS,
-                    state_buffer: str = DEFAULT_STATE_BUFFER) -> list[Violation]:
+                    state_buffer: str = DEFAULT_STATE_BUFFER, split: bool = True) -> list[Violation]:
     """Every reason ``net`` does not fit ``chip`` under ``schedule`` (empty: it fits)."""
-    return list(plan(net, chip, schedule, phase_ticks=phase_ticks, state_buffer=state_buffer).violations)
+    return list(plan(net, chip, schedule, phase_ticks=phase_ticks, state_buffer=state_buffer, split=split).violations)

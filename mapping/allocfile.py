@@ -19,6 +19,12 @@ reader can stream them, :func:`iter_cores`, and :func:`read_header` can stop bef
 record is a list in the order of :data:`AXON_FIELDS` (the file repeats them under ``axon_fields``).
 A file of another ``schema_version``, or malformed (a missing key, a wrong type, counts that do not
 add up), is refused with one line naming the file, the key and the fix.
+
+``split`` (:class:`mapping.split.SplitRecord`, or null) records the fan-in splitting of the
+allocated network: its relay populations, the connections each took over and their thresholds, so
+that ``simulate --alloc`` rebuilds exactly that network (:func:`mapping.split.apply_record`); the
+population and connection names of ``cores`` are those of that network. The key was added without
+a version change: a schema-2 file without it reads as "nothing split".
 """
 
 from __future__ import annotations
@@ -41,7 +47,7 @@ FIX = "re-run itnet-neuro allocate"
 ALLOC_KEYS = ("schema_version", "chip", "network", "input", "schedule", "schedule_reason", "alternatives",
               "feasible", "cores_used", "chips_used", "n_chips", "phase_ticks", "lower_bound_cores",
               "lower_bound_detail", "ratio_to_lower_bound", "violations", "quantization", "looped", "notes",
-              "not_allocated", "placement", "per_layer", "conv_layers", "axon_fields")
+              "not_allocated", "placement", "per_layer", "conv_layers", "split", "axon_fields")
 
 #: Order of the values of one axon record in the file.
 AXON_FIELDS = ("tile", "source", "iteration", "c0", "c1", "r0", "r1", "q0", "q1", "sign", "copy")
@@ -218,6 +224,7 @@ class AllocFile:
     conv_layers: tuple
     cores: tuple = ()
     state_buffer: StateBufferRef | None = None
+    split: object | None = None  # mapping.split.SplitRecord
     schema_version: int = ALLOC_SCHEMA_VERSION
     path: str = field(default="", compare=False)
 
@@ -350,7 +357,7 @@ def from_allocation(a, *, cores: bool = True) -> AllocFile:
                                    + " (one off-chip destination per neuron, counted in fan-out)"},
         placement=_plain(a.traffic), seconds=None, per_layer=tuple(_plain(per_layer(a))),
         conv_layers=tuple(_plain(a.conv_layer.get("layers", []))), cores=records,
-        state_buffer=_state_buffer(_plain(_looped(a))))
+        state_buffer=_state_buffer(_plain(_looped(a))), split=a.split)
 
 
 # ------------------------------------------------------------------------------------- to JSON
@@ -367,7 +374,8 @@ def _head_json(f: AllocFile) -> dict:
             "violations": [v.to_dict() for v in f.violations], "quantization": f.quantization,
             "looped": f.looped, "notes": list(f.notes), "not_allocated": f.not_allocated,
             "placement": f.placement, "per_layer": list(f.per_layer),
-            "conv_layers": list(f.conv_layers), "axon_fields": list(AXON_FIELDS)}
+            "conv_layers": list(f.conv_layers), "split": None if f.split is None else _plain(f.split.to_dict()),
+            "axon_fields": list(AXON_FIELDS)}
 
 
 def core_json(c: CoreRecord) -> dict:
@@ -514,7 +522,8 @@ def _head(doc: _Doc, path) -> AllocFile:
         placement=doc.get("placement", "dict"),
         seconds=doc.get("seconds", "num") if "seconds" in doc.obj else None,  # written before issue 14
         per_layer=tuple(x.obj for x in doc.items("per_layer")),
-        conv_layers=tuple(x.obj for x in doc.items("conv_layers")), path=str(path))
+        conv_layers=tuple(x.obj for x in doc.items("conv_layers")),
+        split=_split(doc.sub("split"), schedule) if doc.obj.get("split") is not None else None, path=str(path))
     _check_head(f, doc)
     if f.looped is not None:
         f = dataclasses.replace(f, state_buffer=_read_state_buffer(doc, f.phase_ticks))
@@ -534,6 +543,32 @@ def _read_state_buffer(doc: _Doc, phase_ticks: int | None) -> StateBufferRef:
         sb.fail("window_ticks", f"{window} for the regenerating buffer (needs 1 <= window <= phase_ticks "
                                 f"{phase_ticks})")
     return StateBufferRef(mode, sb.get("mechanism", "str"), window)
+
+
+def _split(d: _Doc, schedule: str):
+    """The :class:`mapping.split.SplitRecord` of the ``split`` key, every relay checked."""
+    from mapping.split import MODES, Relay, SplitRecord
+
+    if d.get("schedule", "str") != schedule:
+        d.fail("schedule", f"{d.obj['schedule']!r} differs from the allocation's schedule {schedule!r}")
+    if d.get("mode", "str") not in MODES:
+        d.fail("mode", f"{d.obj['mode']!r} is not one of {', '.join(MODES)}")
+    relays = []
+    for r in d.items("relays"):
+        ch = r.get("channels", "range")
+        sign, level, inputs, theta = r.get("sign", "int"), r.get("level", "int"), r.get("inputs", "list"), r.obj.get("threshold")
+        if sign not in (-1, 0, 1) or level < 1:
+            r.fail("sign", f"sign {sign} must be -1, 0 or 1 and level {level} >= 1")
+        if not inputs or not all(isinstance(x, str) for x in inputs):
+            r.fail("inputs", "expected a non-empty list of connection names")
+        if theta is not None and not (isinstance(theta, list) and len(theta) == ch[1] - ch[0]
+                                      and all(_KINDS["num"][0](x) and x > 0 for x in theta)):
+            r.fail("threshold", f"expected null or {ch[1] - ch[0]} positive numbers")
+        relays.append(Relay(r.get("name", "str"), r.get("post", "str"), tuple(ch), sign, level, tuple(inputs),
+                            None if theta is None else tuple(float(x) for x in theta)))
+    return SplitRecord(schedule, d.obj["mode"], tuple(relays), tuple(x.obj for x in d.items("nodes")),
+                       tuple(x.obj for x in d.items("unsplit")), d.get("extra_ticks", "dict"),
+                       d.get("calibration", "dict"))
 
 
 def _check_head(f: AllocFile, doc: _Doc) -> None:

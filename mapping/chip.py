@@ -103,6 +103,12 @@ class Limits:
     regenerator: str | None = None
     regen_neurons: int | None = None
     regen_bytes: float | None = None
+    pooling_sizes: tuple | None = None
+    local_memory_bytes: float = INF
+    synapses_in_local_memory: bool = False
+    input_buffer_bytes: float = 0.0
+    max_events_per_tick: float = INF
+    extended_delay: float | None = None
 
     @property
     def two_rows(self) -> bool:
@@ -191,6 +197,13 @@ def limits_of(spec) -> Limits:
         regenerator=spec.state_buffer.regenerator,
         regen_neurons=spec.state_buffer.neurons_per_state_neuron,
         regen_bytes=spec.state_buffer.bytes_per_state_neuron,
+        pooling_sizes=core.pooling_sizes,
+        local_memory_bytes=_lim(core.local_memory_bytes),
+        synapses_in_local_memory=bool(core.synapses_in_local_memory),
+        input_buffer_bytes=float(core.input_buffer_bytes_per_neuron or 0.0),
+        max_events_per_tick=INF if core.synaptic_events_per_second is None
+        else float(core.synaptic_events_per_second) * float(spec.timing.tick_seconds),
+        extended_delay=None if n.extended_delay_ticks is None else float(n.extended_delay_ticks),
     )
 
 

@@ -19,7 +19,7 @@ def summary_row(a) -> dict:
     """The comparison row of one allocation: what fits, how much of the hardware it uses."""
     lim = a.limits
     n = a.cores_used
-    res = a.core_res
+    res = {k: v[a.core_chip >= 0] for k, v in a.core_res.items()}  # cores on a chip (not unplaced layers)
     row = {"chip": a.spec.name, "full_name": a.spec.full_name, "schedule": a.schedule,
            "schedule_reason": a.schedule_reason, "feasible": a.feasible, "cores": n, "chips": a.chips_used,
            "lower_bound_cores": a.lower_bound, "ratio_to_lower_bound": round(a.ratio_to_lower_bound, 3),

@@ -42,7 +42,7 @@ from mapping.schedule import split_copy
 from mapping.view import Edge, Node, View
 from mapping.violations import Violation
 
-RESOURCES = ("neurons", "axons", "synapses", "syn_bytes", "out_axons")
+RESOURCES = ("neurons", "axons", "synapses", "syn_bytes", "out_axons", "local_bytes", "events")
 _BOX = ("c0", "c1", "r0", "r1", "q0", "q1")
 
 
@@ -189,22 +189,36 @@ class _NodeContext:
         for g, mc in zip(self.groups, self.mcums):
             axons += _group_axons(g, mc, c0, c1, r0, r1, q0, q1)
         synapses = np.zeros_like(own)
+        events = np.zeros(own.shape, np.float64)
         for e in self.edges:
-            synapses += _edge_synapses(e, c0, c1, r0, r1, q0, q1)
+            syn = _edge_synapses(e, c0, c1, r0, r1, q0, q1)
+            synapses += syn
+            events += syn * e.rate
         syn_bytes = lim.synapse_bytes(axons, synapses)
-        mem = syn_bytes.copy()
-        if lim.neuron_state_bytes is not None:
-            mem += np.ceil(neurons * lim.neuron_state_bytes).astype(np.int64)
-        mem += self.node.table_rows * (c1 - c0) * 2 * lim.table_value_bytes
-        if self.node.buffer_bits_per_neuron:
-            mem += (own * self.node.buffer_bits_per_neuron + 7) // 8
+        local = self.local_bytes(neurons, own, c1 - c0)
+        mem = syn_bytes + local
+        if lim.synapses_in_local_memory:
+            local = local + syn_bytes
         return {"neurons": neurons, "own": own, "axons": axons, "synapses": synapses, "syn_bytes": syn_bytes,
-                "out_axons": out_axons, "mem_bytes": mem}
+                "out_axons": out_axons, "local_bytes": local,
+                "events": np.ceil(events * (neurons / np.maximum(own, 1)) - 1e-9).astype(np.int64), "mem_bytes": mem}
+
+    def local_bytes(self, neurons, own, channels):
+        """Core memory besides synapses: neuron state and input buffers (copies too), the
+        per-iteration tables (threshold and bias per channel and row), the state buffer."""
+        lim = self.limits
+        per_neuron = (lim.neuron_state_bytes or 0.0) + lim.input_buffer_bytes
+        mem = np.ceil(np.asarray(neurons, np.float64) * per_neuron)
+        mem = mem + self.node.table_rows * np.asarray(channels, np.float64) * 2 * lim.table_value_bytes
+        if self.node.buffer_bits_per_neuron:
+            mem = mem + np.ceil(np.asarray(own, np.float64) * self.node.buffer_bits_per_neuron / 8)
+        return mem.astype(np.int64)
 
 
 def _limit_vector(limits: Limits, relaxed: dict) -> dict:
     base = {"neurons": limits.max_neurons, "axons": limits.max_axons, "synapses": limits.max_synapses,
-            "syn_bytes": limits.synapse_memory_bytes, "out_axons": limits.max_output_axons}
+            "syn_bytes": limits.synapse_memory_bytes, "out_axons": limits.max_output_axons,
+            "local_bytes": limits.local_memory_bytes, "events": limits.max_events_per_tick}
     base.update(relaxed)
     return base
 
@@ -278,21 +292,27 @@ def _search(ctx: _NodeContext, lim: dict, density: float, out_density: float, cr
         *_, lo_q, hi_q = _group_boxes(g, zq + c_lo, zq + c_hi, zq, zq + h, qa, qb)
         qq = mx(hi_q - lo_q, qo)
         axons += ch[:, None, None] * rr[None, :, None] * qq[None, None, :]
+    events = np.zeros_like(axons)
     for e in ctx.edges:
         oc = mx(np.clip(np.minimum(cb, e.drive[1]) - np.maximum(ca, e.drive[0]), 0, None), co)
         tr = mx(e.tapr_cum[rb] - e.tapr_cum[ra], ro)
         tq = mx(e.tapq_cum[qb] - e.tapq_cum[qa], qo)
-        synapses += (oc * e.cin_factor)[:, None, None].astype(np.float64) * tr[None, :, None] * tq[None, None, :]
+        syn = (oc * e.cin_factor)[:, None, None].astype(np.float64) * tr[None, :, None] * tq[None, None, :]
+        synapses += syn
+        events += syn * e.rate
     vol = (tcs[:, None, None] * ths[None, :, None] * tws[None, None, :]).astype(np.float64)
+    local = ctx.local_bytes(vol * density, vol, tcs[:, None, None].astype(np.float64)).astype(np.float64)
     ok = np.ones(vol.shape, bool)
     for name, arr in (("neurons", vol * density), ("axons", axons), ("synapses", synapses),
-                      ("out_axons", vol * out_density)):
+                      ("out_axons", vol * out_density), ("events", events * density),
+                      ("local_bytes", local)):
         if lim[name] < INF:
             ok &= arr <= lim[name]
-    if lim["syn_bytes"] < INF:
-        cand = ok.copy()
-        sb = ctx.limits.synapse_bytes(axons[cand].astype(np.int64), synapses[cand].astype(np.int64))
-        ok[cand] = sb <= lim["syn_bytes"]
+    for key, local_too in (("syn_bytes", False), ("local_bytes", True)):
+        if lim[key] < INF and (not local_too or ctx.limits.synapses_in_local_memory):
+            cand = ok.copy()
+            sb = ctx.limits.synapse_bytes(axons[cand].astype(np.int64), synapses[cand].astype(np.int64))
+            ok[cand] = sb + (local[cand] if local_too else 0) <= lim[key]
     if not ok.any():
         return 1, 1, 1
     count = (n_c[:, None, None] * n_h[None, :, None] * n_w[None, None, :]).astype(np.float64)
@@ -455,6 +475,15 @@ def _hint_fanin(node: Node, edges: list[Edge], value: float, limit: float, resou
     return "; or ".join(parts)
 
 
+#: What to do where one neuron alone exceeds a memory-based core's memory or real-time budget.
+_HINTS = {
+    "local_bytes": "one neuron's state, input buffers and synapse rows exceed a core's memory: fewer inputs "
+                   "(splitting its fan-in over relays) or fewer per-iteration table rows",
+    "events": "one neuron receives more synaptic events per tick than a core processes in one tick in real "
+              "time: fewer inputs, lower input rates, or a longer tick (run slower than real time)",
+}
+
+
 def neuron_violations(view: View, node: Node, limits: Limits) -> tuple[list[Violation], dict]:
     """Limits that even one neuron of ``node`` exceeds: violations, and the relaxed limits to tile with."""
     out: list[Violation] = []
@@ -474,22 +503,24 @@ def neuron_violations(view: View, node: Node, limits: Limits) -> tuple[list[Viol
     ctx = _NodeContext(view, node, limits, None)
     zeros = np.zeros(c, np.int64)
     worst = {}
+    keys = ("axons", "synapses", "syn_bytes", "local_bytes", "events")
     for r, q in {(h // 2, w // 2), (0, 0), (h - 1, w - 1)}:
         res = ctx.measure(cidx, cidx + 1, zeros + r, zeros + r + 1, zeros + q, zeros + q + 1)
-        for k in ("axons", "synapses", "syn_bytes"):
+        for k in keys:
             worst[k] = max(worst.get(k, 0), int(res[k].max()))
     # Tiles of an infeasible node are cut no finer than one pixel × all its channels, so that its
     # (already reported) excess does not multiply its producers' fan-out copies.
     pixel = {}
     for r, q in {(h // 2, w // 2), (0, 0), (h - 1, w - 1)}:
         res = ctx.measure(*(np.array([x]) for x in (0, c, r, r + 1, q, q + 1)))
-        for k in ("axons", "synapses", "syn_bytes"):
+        for k in keys:
             pixel[k] = max(pixel.get(k, 0), int(res[k][0]))
-    for k, lim_name in (("axons", "max_axons"), ("synapses", "max_synapses"), ("syn_bytes", "synapse_memory_bytes")):
+    for k, lim_name in (("axons", "max_axons"), ("synapses", "max_synapses"), ("syn_bytes", "synapse_memory_bytes"),
+                        ("local_bytes", "local_memory_bytes"), ("events", "max_events_per_tick")):
         lim = getattr(limits, lim_name)
         if worst[k] > lim:
             if not (k == "axons" and out and out[0].resource == "fan_in" and out[0].value == worst[k]):
-                out.append(Violation(*where, k, worst[k], lim,
+                out.append(Violation(*where, k, worst[k], lim, _HINTS.get(k) or
                                      _hint_fanin(node, edges, worst[k], lim, k, limits.two_rows)))
             relaxed[k] = max(worst[k], pixel[k])
     return out, relaxed
@@ -586,6 +617,7 @@ def partition(view: View, limits: Limits, max_passes: int = 6) -> Partition:
     cache: dict[tuple, NodeTiling] = {}
     keys: dict[str, int] = {}
     prev_dest: dict[str, np.ndarray] = {}
+    fanout: dict[str, list] = {}
     # Without fan-out limits a tiling does not depend on the consumers: one pass, no cycle to iterate.
     has_cycle = need_dest and (any(e.feedback for e in view.edges) or any(
         view.index.get(e.post, 1 << 30) <= view.index.get(e.pre, -1) for e in view.edges if not e.from_input))
@@ -602,11 +634,13 @@ def partition(view: View, limits: Limits, max_passes: int = 6) -> Partition:
                 dest = np.maximum(dest, prev_dest[node.name])
                 if np.array_equal(dest, prev_dest[node.name]) and node.name in tilings:
                     continue  # same destinations as last pass: same tiling
+            extra = {}
             if dest is not None:
                 changed = True
                 prev_dest[node.name] = dest
+                fanout[node.name], extra = fanout_violations(node, dest, limits)
             ctx = _NodeContext(view, node, limits, dest)
-            t = tile_node(ctx, relaxed[node.name])
+            t = tile_node(ctx, {**relaxed[node.name], **extra})
             tilings[node.name] = t
             # Consumers are keyed by what their tiling *is*, so that the copies of an unrolled block
             # share one tiling as soon as their consumers' tilings are equal.
@@ -618,4 +652,30 @@ def partition(view: View, limits: Limits, max_passes: int = 6) -> Partition:
         if not changed:
             break
     ordered = {n.name: tilings[n.name] for n in view.nodes}
+    violations += [v for n in view.nodes for v in fanout.get(n.name, ())]
     return Partition(tilings=ordered, violations=violations)
+
+
+def fanout_violations(node: Node, dest: np.ndarray, limits: Limits) -> tuple[list[Violation], dict]:
+    """Limits one neuron of ``node`` exceeds through its destinations alone: its fan-out copies must
+    share its core (``⌈d / F⌉ > core.max_neurons``), or its output axons (``d > core.max_output_axons``).
+
+    Returns the violations and the limits raised to tile ``node`` with (as :func:`neuron_violations`).
+    """
+    out, relaxed = [], {}
+    where = (node.population, node.iteration)
+    d = int(dest.max()) if dest.size else 0
+    f = limits.max_fanout_cores
+    copies = -(-d // int(f)) if f < INF else 1
+    if copies > limits.max_neurons:
+        out.append(Violation(*where, "copies", copies, limits.max_neurons,
+                             f"a neuron feeds {d} cores and reaches {int(f)} per copy: its {copies} copies share its "
+                             "core; give its consumers fewer, larger tiles (fewer channels or a smaller map), or "
+                             "fewer consumers"))
+        relaxed["neurons"] = copies
+    if d > limits.max_output_axons:
+        out.append(Violation(*where, "out_axons", d, limits.max_output_axons,
+                             f"a neuron feeds {d} cores, one output axon each: fewer consumers, or consumers "
+                             "with fewer, larger tiles", what="output axons per neuron"))
+        relaxed["out_axons"] = d
+    return out, relaxed

@@ -30,6 +30,7 @@ def per_layer(a) -> list[dict]:
     counts = np.bincount(a.tile_node, minlength=n_nodes)
     sums = {k: np.bincount(a.tile_node, weights=v, minlength=n_nodes) for k, v in a.tile_res.items()}
     bounds = np.searchsorted(a.tile_node, np.arange(n_nodes + 1))  # tiles are stored node by node
+    relays = set() if a.split is None else set(a.split.relay_names)
     for i, node in enumerate(a.view.nodes):
         n = int(counts[i])
         cores = np.unique(a.tile_core[bounds[i]:bounds[i + 1]]).size
@@ -37,15 +38,18 @@ def per_layer(a) -> list[dict]:
         row = {"layer": node.name, "population": node.population, "iteration": node.iteration, "kind": node.kind,
                "multiplexed": node.multiplexed, "tiles": n, "cores": int(cores), "neurons": own,
                "neuron_copies": neurons - own, "axons": int(sums["axons"][i]), "synapses": int(sums["synapses"][i]),
-               "memory_bytes": int(sums["mem_bytes"][i])}
+               "memory_bytes": int(sums["mem_bytes"][i]), "fanin_relay": node.name in relays}
         if lim.architecture == "conv-layer":
             # One layer per core: neurons % = neuron memory, synapses % = kernel memory of its core.
             row["kernel_words"] = int(sums["kernel_words"][i])
             row["neuron_words"] = int(sums["neuron_words"][i])
-            slot = a.conv_layer["layers"][i]["core_slot"]
-            row["utilization_pct"] = {"neurons": _pct(row["neuron_words"], lim.neuron_memory_words[slot]),
+            layer = a.conv_layer["layers"][i]
+            slot = layer["core_slot"]
+            row["pooled_into"] = layer.get("pooled_into")
+            ok = slot >= 0 and not row["pooled_into"]
+            row["utilization_pct"] = {"neurons": _pct(row["neuron_words"], lim.neuron_memory_words[slot]) if ok else None,
                                       "axons": None,
-                                      "synapses": _pct(row["kernel_words"], lim.kernel_memory_words[slot])}
+                                      "synapses": _pct(row["kernel_words"], lim.kernel_memory_words[slot]) if ok else None}
         else:
             syn_key, syn_lim = ("synapses", lim.max_synapses) if lim.max_synapses < INF else \
                 ("syn_bytes", lim.synapse_memory_bytes)
@@ -88,8 +92,10 @@ def table(a) -> str:
 
     head = ["layer", "×", "cores", "neurons", "+copies", "neur%", "axon%", "syn%", "memory"]
     lines = []
+    fanin = {r.name.split("@")[0] for r in a.split.relays} if a.split is not None else set()
     for (name, kind), g in groups.items():
         tag = " (looped)" if g["multiplexed"] else (f" ({kind})" if kind != "population" else "")
+        tag += " (fan-in relay)" if name in fanin else ""
         lines.append([name + tag, str(g["copies"]), f"{g['cores']:,}", f"{g['neurons']:,}",
                       f"{g['neuron_copies']:,}", _fmt_pct(avg(g["util"], "neurons")),
                       _fmt_pct(avg(g["util"], "axons")), _fmt_pct(avg(g["util"], "synapses")),
@@ -102,14 +108,17 @@ def table(a) -> str:
     out.extend(fmt(l) for l in lines)
     out.append("")
     ratio = f"{a.ratio_to_lower_bound:.2f}×"
-    out.append(f"cores {a.cores_used:,} on {a.chips_used:,} chip(s); lower bound {a.lower_bound:,} ({ratio}); "
-               f"{'FEASIBLE' if a.feasible else 'INFEASIBLE'}; {a.seconds:.2f} s")
+    off = int((a.core_chip < 0).sum())
+    out.append(f"cores {a.cores_used:,} on {a.chips_used:,} chip(s)" + (f" ({off:,} layer(s) on no core)" if off else "")
+               + f"; lower bound {a.lower_bound:,} ({ratio}); {'FEASIBLE' if a.feasible else 'INFEASIBLE'}; "
+               f"{a.seconds:.2f} s")
     tr = a.traffic
     if tr and tr.get("spike_hops_random"):
         out.append(f"placement: spikes×hops {tr['spike_hops']:.3g} vs {tr['spike_hops_random']:.3g} random "
                    f"({tr['spike_hops'] / tr['spike_hops_random']:.2f}×), rates {tr['rates'].split(' ')[0]}")
     if a.schedule == "looped" and a.view.state_buffer.get("mechanism") not in (None, "none"):
         out.append(_buffer_line(a.view.state_buffer))
+    out.extend(split_lines(a))
     for v in a.violations[:20]:
         out.append(f"  violation: {v}")
     if len(a.violations) > 20:
@@ -125,6 +134,33 @@ def _buffer_line(sb: dict) -> str:
                 f"via {sb['mechanism']}, {cost}")
     return (f"state buffer: replays via a delay line of {sb['delay_ticks']} ticks ({sb['mechanism']})"
             + (f", {sb['relay_neurons']:,} relay neurons" if sb["relay_neurons"] else ""))
+
+
+def split_lines(a) -> list[str]:
+    """The fan-in split per layer (copies of an unrolled population on one line) and its latency."""
+    r = a.split
+    if r is None:
+        return []
+    form = "signed pairs x⁺/x⁻" if r.mode == "pair" else "one sign each (two-rows chip)"
+    out = [f"fan-in split ({form}, {r.levels} level(s), thresholds: {r.calibration.get('method')}):"]
+    groups: dict[tuple, list] = {}
+    for n in r.nodes:
+        groups.setdefault((n["population"], tuple(n["channels"]), n["level"]), []).append(n)
+    for (pop, ch, level), ns in groups.items():
+        n = ns[0]
+        b, f, lim = n["need_before"], n["need_after"], n["limit"]
+        copies = f" ×{len(ns)}" if len(ns) > 1 else ""
+        out.append(f"  {pop}{copies} channels [{ch[0]}, {ch[1]}) level {level}: inputs per neuron {b['axons']} → "
+                   f"{f['axons']} (limit {lim['axons'] if lim['axons'] is not None else lim['fan_in']}); "
+                   f"{len(n['relays'])} relay(s), {sum(x['relay_neurons'] for x in ns):,} relay neurons, "
+                   f"{len(n['direct'])} connection(s) kept direct")
+    for u in r.unsplit:
+        out.append(f"  {u['population']}: not split: {u['reason']}")
+    ticks = {k: v for k, v in r.extra_ticks.items() if k != "max"}
+    if ticks:
+        out.append(f"latency: +{r.extra_ticks.get('max', 0)} tick(s) at most (per output: "
+                   + ", ".join(f"{k} +{v}" for k, v in ticks.items()) + ")")
+    return out
 
 
 def _bytes(n: int) -> str:
@@ -162,7 +198,8 @@ def plot_cores(a, path) -> None:
     h = int(a.core_gy.max()) + 1 if a.cores_used else 1
     w = int(a.core_gx.max()) + 1 if a.cores_used else 1
     img = np.full((h, w), np.nan)
-    img[a.core_gy, a.core_gx] = core_layer
+    on_chip = a.core_chip >= 0  # a conv-layer chip's unplaced layers sit on no chip
+    img[a.core_gy[on_chip], a.core_gx[on_chip]] = core_layer[on_chip]
     base = plt.get_cmap("tab20").colors + plt.get_cmap("tab20b").colors
     colors = [base[i % len(base)] for i in range(max(len(pops), 1))]
     fig, ax = plt.subplots(figsize=(min(14, 4 + w / 8), min(12, 3 + h / 8)))

@@ -56,7 +56,10 @@ state buffer's, one of :data:`STATE_BUFFERS`:
     of ``P@n`` at tick τ — the same spikes per iteration, shifted by ``(n-1)·T`` ticks, start-up
     transient included: phase n must cover the latency (depth) of all n iterations. The delay line
     is the chip's: where ``chip.neuron.max_synaptic_delay_ticks ≥ T + d`` (or unbounded) it is the
-    feedback connection's synaptic delay (no cost); on a memory-based core
+    feedback connection's synaptic delay (no cost); where ``chip.neuron.extended_delay_ticks ≥ T + d``
+    (SpiNNaker) one stage of **delay-extension** neurons ``S~delayext``, one per state neuron
+    (sPyNNaker's delay-extension cores, sliced like their source), holds the spikes back ``T + d - D``
+    ticks and the feedback connection delivers them ``D`` later; on a memory-based core
     (``core.neuron_state_bytes_per_neuron`` given) a ring buffer of T bits per state neuron in core
     memory; otherwise a chain of ``K = ⌈(T + d) / D⌉ - 1`` relay neurons per state neuron (D = the
     longest delay; each relay is an IF neuron with threshold 1 driven by weight 1, one-to-one, delay
@@ -70,6 +73,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+
+import numpy as np
 
 from mapping.view import Edge, Node, View, edge_from_connection, identity_edge
 
@@ -88,6 +93,10 @@ def _read_out(net) -> set[str]:
     return {t.population for r in net.readouts for t in r.terms}
 
 
+def _has_bias(p) -> bool:
+    return bool(np.any(p.bias != 0) or (p.bias_map is not None and np.any(p.bias_map != 0)))
+
+
 def split_copy(name: str) -> tuple[str, int | None]:
     """``("conv", 3)`` for the name ``conv@3`` of an unrolled copy (node or connection), else ``(name, None)``."""
     if "@" in name:
@@ -101,18 +110,20 @@ def unrolled_view(net) -> View:
     """The view of the unrolled schedule: every block population copied once per iteration."""
     flat = net.unroll()
     read = _read_out(flat)
+    # A network already unrolled (fan-in splitting works on the copies) keeps its ``pop@n`` names.
+    copies = net.block is not None or "unrolled_from_block" in net.metadata
     nodes = []
     for p in flat.populations:
-        base, it = split_copy(p.name) if net.block is not None else (p.name, None)
+        base, it = split_copy(p.name) if copies else (p.name, None)
         nodes.append(Node(name=p.name, population=base, iteration=it, shape=p.shape, table_rows=1,
-                          multiplexed=False, read_out=p.name in read))
+                          multiplexed=False, read_out=p.name in read, has_bias=_has_bias(p)))
     edges = []
     templates: dict = {}
     shapes = {p.name: p.shape for p in flat.populations}
     shapes[flat.input.name] = flat.input.shape
     for c in flat.connections:
         pre_shape, post_shape = shapes[c.pre], shapes[c.post]
-        base = split_copy(c.name)[0] if net.block is not None else c.name
+        base = split_copy(c.name)[0] if copies else c.name
         key = (base, pre_shape, post_shape, c.pre == flat.input.name)
         if key not in templates:  # the copies of one connection share geometry and weights
             templates[key] = edge_from_connection(c, pre_shape, post_shape, from_input=c.pre == flat.input.name)
@@ -226,7 +237,7 @@ def looped_view(net, limits, phase_ticks: int = DEFAULT_PHASE_TICKS, state_buffe
     n_it = net.block.iterations if net.block else 1
     nodes = [Node(name=p.name, population=p.name, iteration=None, shape=p.shape,
                   table_rows=n_it if p.name in members else 1, multiplexed=p.name in members,
-                  read_out=p.name in read) for p in net.populations]
+                  read_out=p.name in read, has_bias=_has_bias(p)) for p in net.populations]
     edges = {c.name: edge_from_connection(c, net.shape_of(c.pre), net.shape_of(c.post),
                                           from_input=c.pre == net.input.name) for c in net.connections}
     notes = _outside_notes(net)
@@ -288,8 +299,8 @@ def _regenerate(net, limits, nodes, edges, extra, phase_ticks: int, window_ticks
             continue
         k = int(limits.regen_neurons)
         names = [f"{s_name}~regen"] if k == 1 else [f"{s_name}~count", f"{s_name}~emit"]
-        _insert_after(nodes, s_name, [Node(name=n, population=s_name, iteration=None, shape=shape, kind="regen")
-                                      for n in names])
+        _insert_after(nodes, s_name, [Node(name=n, population=s_name, iteration=None, shape=shape, kind="regen",
+                                           has_bias=False) for n in names])
         extra.append(identity_edge(f"{s_name}->{names[0]}", s_name, names[0], shape, 1))
         for c in net.connections:
             if c.feedback and c.pre == s_name:
@@ -310,6 +321,9 @@ def _replay(net, limits, nodes, edges, extra, phase_ticks: int) -> dict:
         for c in net.connections:
             if c.feedback:
                 edges[c.name].delay = phase_ticks + c.delay
+    elif limits.extended_delay is not None and buf["delay_ticks"] <= limits.extended_delay:
+        buf["mechanism"] = "delay-extension"
+        _relays(net, limits, nodes, edges, extra, need, buf, extension=True)
     elif limits.neuron_state_bytes is not None:
         buf["mechanism"] = "memory"
         for node in nodes:
@@ -322,21 +336,26 @@ def _replay(net, limits, nodes, edges, extra, phase_ticks: int) -> dict:
     return buf
 
 
-def _relays(net, limits, nodes, edges, extra, need: dict, buf: dict) -> None:
+def _relays(net, limits, nodes, edges, extra, need: dict, buf: dict, extension: bool = False) -> None:
+    """Relay chains of the replay buffer: stages of the native delay D each, or (``extension``) one
+    delay-extension stage holding the spikes back ``T + d - D`` ticks (sPyNNaker's delay-extension
+    vertex, sliced like its source)."""
     d_max = int(limits.max_delay)
     for s_name, total in need.items():
-        stages = math.ceil(total / d_max) - 1
+        stages = 1 if extension else math.ceil(total / d_max) - 1
+        hop = total - d_max if extension else d_max
         shape = net.shape_of(s_name)
         prev, new = s_name, []
         for k in range(1, stages + 1):
-            name = f"{s_name}~relay{k}"
-            new.append(Node(name=name, population=s_name, iteration=None, shape=shape, kind="relay"))
-            extra.append(identity_edge(f"{prev}->{name}", prev, name, shape, d_max))
+            name = f"{s_name}~delayext" if extension else f"{s_name}~relay{k}"
+            new.append(Node(name=name, population=s_name, iteration=None, shape=shape, kind="relay",
+                            has_bias=False))
+            extra.append(identity_edge(f"{prev}->{name}", prev, name, shape, hop))
             prev = name
         _insert_after(nodes, s_name, new)
         for c in net.connections:
             if c.feedback and c.pre == s_name:
-                edges[c.name].pre, edges[c.name].delay = prev, max(1, total - stages * d_max)
+                edges[c.name].pre, edges[c.name].delay = prev, max(1, total - stages * hop)
         buf["relay_stages"] = max(buf["relay_stages"], stages)
         buf["relay_neurons"] += stages * int(math.prod(shape))
 

@@ -60,6 +60,7 @@ class Node:
     read_out: bool = False
     kind: str = "population"
     buffer_bits_per_neuron: int = 0
+    has_bias: bool = True  # some neuron has a non-zero bias (conv-layer cores store biases only then)
 
     @property
     def size(self) -> int:
@@ -97,12 +98,15 @@ class Edge:
     fan_in: int
     inputs: np.ndarray | None = None  # (C_pre,) distinct presynaptic neurons read per channel, where the
     #                                   receptive-field ranges over-count them (sparse); None: they don't
+    consumers: np.ndarray | None = None  # (C_pre, H_pre, W_pre) distinct post neurons each presynaptic
+    #                                      neuron feeds (sparse; the bound's count, mapping.bound)
     delay: int = 1
     kernel: tuple[int, int] = (1, 1)
     stride: tuple[int, int] = (1, 1)
     from_input: bool = False
     feedback: bool = False
     key: tuple = ()
+    rate: float = 0.0  # mean spikes per presynaptic neuron per tick (calibration; 0 = unknown), for CPU time
     tapr_cum: np.ndarray = field(init=False, repr=False)
     tapq_cum: np.ndarray = field(init=False, repr=False)
 
@@ -137,12 +141,17 @@ def edge_from_connection(conn, pre_shape, post_shape, *, pre: str | None = None,
     clo, chi = np.zeros(c, np.int64), np.zeros(c, np.int64)
     clo[off:off + cout], chi[off:off + cout] = rf.clo, rf.chi
     key = (conn.op, pre_shape, post_shape, off, cout, conn.kernel, conn.stride, conn.padding, conn.groups, conn.mode)
+    consumers = None
     if conn.index is not None:  # explicit synapses: the geometry is the index itself
         key += (hashlib.sha1(np.ascontiguousarray(conn.index).data).hexdigest(),)
+        n_pre = int(np.prod(pre_shape))
+        pairs = np.unique(conn.index[0] * n_pre + conn.index[1])
+        consumers = np.bincount(pairs % n_pre, minlength=n_pre).reshape(pre_shape)
     return Edge(name=name or conn.name, pre=pre or conn.pre, post=post or conn.post, op=conn.op,
                 pre_shape=pre_shape, post_shape=post_shape, drive=(off, off + cout), clo=clo, chi=chi,
                 rlo=rf.rlo, rhi=rf.rhi, qlo=rf.qlo, qhi=rf.qhi, tapr=rf.tapr, tapq=rf.tapq, cin_factor=rf.cin_factor,
                 mixed=_mixed_signs(conn, pre_shape), fan_in=int(conn.fan_in(pre_shape[0])), inputs=rf.inputs,
+                consumers=consumers,
                 delay=int(conn.delay),
                 kernel=tuple(conn.kernel), stride=tuple(conn.stride), from_input=from_input,
                 feedback=bool(conn.feedback), key=key)
@@ -178,6 +187,13 @@ class View:
             self.incoming[e.post].append(e)
             if not e.from_input:
                 self.outgoing[e.pre].append(e)
+
+    def set_rates(self, rates: dict | None) -> None:
+        """Mean presynaptic rates on every edge from ``rates`` (node or population name → spikes per
+        neuron per tick; the network input under its name); missing names leave 0 (unknown)."""
+        for e in self.edges:
+            keys = (e.pre,) if e.pre not in self.index else (e.pre, self.node(e.pre).population)
+            e.rate = next((float(np.mean(rates[k])) for k in keys if rates and k in rates), 0.0)
 
     def node(self, name: str) -> Node:
         return self.nodes[self.index[name]]

@@ -256,7 +256,7 @@ def test_streamed_alloc_json_equals_the_document(tmp_path):
 
 def test_lower_bound_counts_exact_distinct_inputs_and_valid_memory_lines():
     from hardware_models.formulas import get_formula
-    from mapping.allocate import _synapse_memory_envelope
+    from mapping.bound import synapse_memory_envelope as _synapse_memory_envelope
 
     # 1×1 conv with stride 2 reads every other input pixel: 9 inputs, not the 25 of the bounding box.
     pops = (_pop("a", (1, 5, 5)), _pop("b", (2, 3, 3)))

@@ -85,13 +85,20 @@ def _mixed(conn, pre_channels):
     return out
 
 
+def _allocated(net, alloc):
+    """The network the allocation holds: with its fan-in relays where it split any, as the schedule runs it."""
+    if alloc.network is not None:
+        return alloc.network
+    return net.unroll() if alloc.schedule == "unrolled" else net
+
+
 class Reference:
     """Brute-force needs of every tile of an allocation, from the IR connections."""
 
     def __init__(self, net, alloc):
         self.alloc = alloc
         view = alloc.view
-        source = net.unroll() if alloc.schedule == "unrolled" else net
+        source = _allocated(net, alloc)
         self.conns = {c.name: c for c in source.connections}
         self.view = view
         self.nodes = view.nodes
@@ -166,7 +173,7 @@ def check_allocation(net, alloc, *, brute_force=True):
         assert (cover == 1).all(), f"{node.name}: neurons placed {cover.min()}..{cover.max()} times"
     assert int(alloc.tile_res["own"].sum()) == view.n_neurons
     # 2. Every synapse exactly once: the tiles' synapses add up to the IR's count.
-    source = net.unroll() if alloc.schedule == "unrolled" else net
+    source = _allocated(net, alloc)
     ir_synapses = sum(source.synapses(c) for c in source.connections)
     relay = sum(e.synapses for e in view.edges if e.name not in {c.name for c in source.connections})
     assert int(alloc.tile_res["synapses"].sum()) == ir_synapses + relay

@@ -21,6 +21,13 @@ minutes; recorded in alloc.json under looped.phase_ticks_choice). Writes alloc.j
 map, prints a per-layer table. Exit code 3 when the network does not fit (the report is still
 written, listing every violation with what to change).
 
+A neuron whose inputs exceed what one core can feed it has them split into groups whose partial
+sums relay neurons compute on other cores (signed pairs; on two-rows chips one sign each), summed
+in the original neuron: each level costs cores, axons, copies and a tick of latency, all counted,
+and is recorded in alloc.json, so that `simulate --alloc` runs the same split network. The relays'
+thresholds are measured on synthetic calibration images (--relay-images). --no-split refuses
+instead.
+
 A Keras .h5 model is converted first (its .snn.h5 is cached beside the output and reused while it
 is newer than the model). Without MODEL the shipped ItNet is used.
 
@@ -62,9 +69,16 @@ def add_arguments(parser) -> None:
     parser.add_argument("--window-ticks", type=args.positive_int, default=None,
                         help="looped, regenerate: the rate window at the end of a phase (default: phase "
                              "minus one iteration's depth)")
+    parser.add_argument("--no-split", action="store_true",
+                        help="refuse neurons whose fan-in exceeds what one core feeds (violations) instead of "
+                             "splitting it over relay neurons")
+    parser.add_argument("--relay-images", type=args.positive_int, default=None,
+                        help="synthetic calibration images that set the fan-in relays' thresholds (default 16)")
     parser.add_argument("--rates", default=None,
                         help="JSON of calibration rates {population: spikes per neuron per tick} for the "
-                             "placement's traffic estimate (default: uniform)")
+                             "placement's traffic estimate and, on chips with a real-time budget of synaptic "
+                             "events (SpiNNaker), the events per tick (default: measured on synthetic "
+                             "calibration images where the chip needs them, else uniform)")
 
 
 def _phase_ticks(text: str):
@@ -74,9 +88,10 @@ def _phase_ticks(text: str):
     return text if text == "auto" else args.positive_int(text)
 
 
-def _plan(net, args):
-    """The allocation; with ``--phase-ticks auto`` the looped phase is measured where the result loops."""
-    kw = dict(rates=read_rates(args.rates), state_buffer=args.state_buffer, window_ticks=args.window_ticks)
+def _plan(net, args, rates):
+    """The allocation (fan-in split unless ``--no-split``); with ``--phase-ticks auto`` the looped phase is
+    measured where the result loops."""
+    kw = dict(rates=rates, state_buffer=args.state_buffer, window_ticks=args.window_ticks, split=not args.no_split)
     if args.phase_ticks == "auto":
         from itnet_neuro.sim.phase import plan_auto_phase
 
@@ -149,6 +164,21 @@ def read_rates(path: str | None) -> dict | None:
     return data
 
 
+def _needs_rates(chip) -> bool:
+    """Whether the chip bounds a core's synaptic events per tick (then allocation needs rates)."""
+    from hardware_models.spec import load_chip
+
+    return load_chip(chip).core.synaptic_events_per_second is not None
+
+
+def calibrate_relays(alloc, net, images: int | None) -> None:
+    """Set the fan-in relays' thresholds of ``alloc`` from synthetic calibration images (numpy)."""
+    from itnet_neuro.sim.calibrate import DEFAULT_IMAGES, calibrate_split, calibration_inputs
+
+    x = calibration_inputs(net, images or DEFAULT_IMAGES)
+    alloc.split = calibrate_split(net, alloc.split, x)
+
+
 def run(args) -> int:
     from itnet_neuro.errors import AllocationError
     from mapping import allocfile
@@ -156,7 +186,16 @@ def run(args) -> int:
 
     out = Path(args.output)
     net = load_model_network(args.model, out.parent, args.calibration)
-    alloc = _plan(net, args)
+    rates = read_rates(args.rates)
+    if rates is None and _needs_rates(args.chip):
+        from itnet_neuro.sim.calibrate import DEFAULT_IMAGES, calibration_inputs, population_rates
+
+        rates = population_rates(net, calibration_inputs(net, args.relay_images or DEFAULT_IMAGES))
+        print(f"rates measured on {args.relay_images or DEFAULT_IMAGES} synthetic calibration images (for the chip's "
+              "real-time budget of synaptic events per tick)")
+    alloc = _plan(net, args, rates)
+    if alloc.split is not None and alloc.split.relays:
+        calibrate_relays(alloc, net, args.relay_images)
     print(table(alloc))
     allocfile.write(alloc, out)
     print(f"wrote {out}")

@@ -51,14 +51,21 @@ def load_model(path: str | os.PathLike | None, calibration="synthetic"):
     return conv.network, conv.model, str(path)
 
 
-def check_allocation_matches(alloc, net: Network, path) -> None:
+def check_allocation_matches(alloc, net: Network, path, run: Network | None = None) -> None:
     """Refuse an ``alloc.json`` made for another network: its input shape and every tile's population
-    and box must be the simulated network's (issue 14: nothing else ties the two files together)."""
+    and box must be the simulated network's (issue 14: nothing else ties the two files together).
+    ``run``: the network as allocated where it differs from ``net`` (its fan-in split, whose relay
+    populations hold tiles too; unrolled copies ``P@n`` count as ``P``)."""
     fix = f"allocate this network: `itnet-neuro allocate MODEL --chip {alloc.chip.name}`"
     if tuple(alloc.input.shape) != tuple(net.input.shape):
         raise ValidationError(f"{path}: made for an input of shape {list(alloc.input.shape)}, but network "
                               f"{net.name!r} takes {list(net.input.shape)}; {fix}")
+    from mapping.schedule import split_copy
+
     shapes = {p.name: p.shape for p in net.populations}
+    for p in run.populations if run is not None else ():
+        shapes.setdefault(p.name, p.shape)
+        shapes.setdefault(split_copy(p.name)[0], p.shape)
     for core in alloc.cores:
         for t in core.tiles:
             if t.kind != "population":  # state-buffer relays/generators, split relays: not in the IR
@@ -157,6 +164,30 @@ def _buffer_choice(hw, phase: int, alloc_phase: int | None, state_buffer, window
     return mode, window_ticks, note
 
 
+def split_of(hw, schedule: str):
+    """The fan-in split (:class:`mapping.split.SplitRecord`) of ``hw``'s allocation, or None; refused when
+    the simulation runs another schedule than the one allocated (its relays would not exist)."""
+    alloc = None if hw is None else hw.allocation
+    record = None if alloc is None else alloc.split
+    if record is None or not record.relays:
+        return None
+    if schedule != record.schedule:
+        raise ValidationError(f"{alloc.path or 'alloc.json'}: the allocation split fan-in over relay neurons for the "
+                              f"{record.schedule} schedule; simulate it with --schedule {record.schedule} (or "
+                              f"allocate with --schedule {schedule})")
+    return record
+
+
+def _as_allocated(net: Network, hw, schedule: str) -> Network:
+    """``net`` as ``hw``'s allocation built it: with its fan-in relays (:mod:`mapping.split`), else ``net``."""
+    fanin = split_of(hw, schedule)
+    if fanin is None:
+        return net
+    from mapping.split import apply_record
+
+    return apply_record(net, fanin)
+
+
 def run_experiment(model=None, *, alloc=None, chip=None, backend: str = "fast", data: str = "synthetic",
                    images: int = 4, ticks: int | None = None, schedule: str | None = None,
                    phase_ticks: int | None = None, state_buffer: str | None = None,
@@ -190,7 +221,6 @@ def run_experiment(model=None, *, alloc=None, chip=None, backend: str = "fast", 
     hw = None
     if alloc is not None:
         hw = Hardware.from_allocation(alloc, seed=chip_seed, ignore_limits=ignore_limits)
-        check_allocation_matches(hw.allocation, net, alloc)
     elif chip is not None:
         hw = Hardware.from_chip(chip, seed=chip_seed)
     if schedule is None:
@@ -199,6 +229,9 @@ def run_experiment(model=None, *, alloc=None, chip=None, backend: str = "fast", 
         raise ValidationError(f"chip {hw.name!r} cannot rewrite neuron parameters at run time, so the looped "
                               "schedule cannot run on it (chip.neuron.parameters_switchable_at_runtime); "
                               "use --schedule unrolled")
+    run_net = _as_allocated(net, hw, schedule)
+    if alloc is not None:
+        check_allocation_matches(hw.allocation, net, alloc, run_net)
     decoder = Decoder.parse(decoder)
     x, labels, void = load_images(data, net, images, split, seed)
     n_it = 1 if net.block is None else net.block.iterations
@@ -217,11 +250,12 @@ def run_experiment(model=None, *, alloc=None, chip=None, backend: str = "fast", 
     grid = default_grid(total, grid_points)
     if schedule == "looped" and net.block is not None:  # the phase ends: where each output is final
         grid = np.unique(np.concatenate([grid, np.arange(1, n_it + 1) * phase_ticks]))
+    ann = ann_logits(net, keras_model, x)
+    net, fanin = run_net, split_of(hw, schedule)
     sim_grid = decoding_grid(net, grid, decoder, schedule, phase_ticks, state_buffer)
     result = simulate(net, x, total, backend=backend, schedule=schedule, grid=sim_grid, phase_ticks=phase_ticks,
                       seed=seed, hardware=hw, batch_size=batch_size, state_buffer=state_buffer,
                       window_ticks=window_ticks, **backend_options)
-    ann = ann_logits(net, keras_model, x)
     tick_s = hw.tick_seconds if hw is not None else None
     g = grid
     keep = tuple(sorted({int(g[min(len(g) - 1, int(round(f * (len(g) - 1))))]) for f in (0.1, 0.25, 0.5, 1.0)}))
@@ -259,6 +293,9 @@ def run_experiment(model=None, *, alloc=None, chip=None, backend: str = "fast", 
         "model": desc,
         "network": {"name": net.name, "neurons": net.n_neurons, "synapses": net.n_synapses,
                     "iterations": n_it},
+        "fanin_split": None if fanin is None else {"relays": len(fanin.relays), "levels": fanin.levels,
+                                                   "mode": fanin.mode, "extra_ticks": fanin.extra_ticks,
+                                                   "thresholds": fanin.calibration},
         "chip": None if hw is None else hw.name,
         "chip_seed": None if hw is None else chip_seed,
         "ignore_limits": bool(ignore_limits),

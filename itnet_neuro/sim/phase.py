@@ -147,14 +147,15 @@ def choose_phase_ticks(net: Network, chip, *, images: int = 2, data: str = "synt
 
 
 def plan_auto_phase(net: Network, chip, schedule: str = "auto", *, state_buffer: str = "regenerate",
-                    window_ticks: int | None = None, rates: dict | None = None, images: int = 2):
+                    window_ticks: int | None = None, rates: dict | None = None, images: int = 2,
+                    split: bool = True):
     """:func:`mapping.allocate.plan` with the phase length measured (:func:`choose_phase_ticks`) where the
     result loops; the measurement's record is ``allocation.phase_choice`` (``alloc.json``:
     ``looped.phase_ticks_choice``). The schedule is decided with :data:`mapping.schedule.DEFAULT_PHASE_TICKS`."""
     from mapping.allocate import plan
     from mapping.schedule import DEFAULT_PHASE_TICKS
 
-    kw = dict(rates=rates, state_buffer=state_buffer, window_ticks=window_ticks)
+    kw = dict(rates=rates, state_buffer=state_buffer, window_ticks=window_ticks, split=split)
     alloc = plan(net, chip, schedule, phase_ticks=DEFAULT_PHASE_TICKS, **kw)
     if alloc.schedule != "looped" or net.block is None:
         return alloc
