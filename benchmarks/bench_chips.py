@@ -79,16 +79,15 @@ def main(argv=None) -> int:
     from itnet_neuro.utils import write_json
 
     conv = convert_model(SHIPPED_MODEL)
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for chip in args.chips:
-            print(f"== {chip}", flush=True)
-            rows.append(run_chip(chip, conv, args, Path(tmp)))
     doc = {"command": "python benchmarks/bench_chips.py " + " ".join(argv if argv is not None else sys.argv[1:]),
            "model": "itnet_neuro/resources/itnet_small_shared.h5 (shipped, converted with the defaults)",
            "data": "synthetic test split", "images": args.images, "ticks": args.ticks, "schedule": args.schedule,
-           "backend": "fast", "machine": platform.processor() or platform.machine(), "runs": rows}
-    write_json(args.out, doc)
+           "backend": "fast", "machine": platform.processor() or platform.machine(), "runs": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for chip in args.chips:  # the file is rewritten after every chip: a long run keeps what it finished
+            print(f"== {chip}", flush=True)
+            doc["runs"].append(run_chip(chip, conv, args, Path(tmp)))
+            write_json(args.out, doc)
     print(f"wrote {args.out}")
     return 0
 
