@@ -54,6 +54,17 @@ def test_broken_pipe_is_quiet():
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.parametrize("module", ["itnet_neuro", "itnet_neuro.cli"])
+def test_python_dash_m_runs_the_cli(module):
+    """Both module entry points run the same CLI: exit codes and output as from ``main``."""
+    ok = subprocess.run([sys.executable, "-m", module, "chips"], capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0, ok.stderr
+    assert "truenorth" in ok.stdout
+    bad = subprocess.run([sys.executable, "-m", module, "footprint", "--preset", "nope"], capture_output=True,
+                         text=True, timeout=120)
+    assert bad.returncode == 1 and "valid presets" in bad.stderr and "Traceback" not in bad.stderr
+
+
 def test_footprint_defaults_to_the_shipped_model(capsys):
     assert main(["footprint"]) == 0
     out = capsys.readouterr().out
