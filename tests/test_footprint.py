@@ -101,7 +101,7 @@ def test_footprint_cli_json_keys_and_paper_table(capsys):
     assert len(out["macs_per_output"]) == 16 and out["paper_comparison"]
     assert main(["footprint", "--preset", "paper-camvid-independent"]) == 0
     text = capsys.readouterr().out
-    assert "compared with the paper" in text and "384 MB" in text
+    assert "compared with the paper" in text and "384 MB" in text and "footprint_readings.json" in text
     assert main(["footprint", "--preset", "nope"]) == 1
     assert "valid presets" in capsys.readouterr().err
 
