@@ -166,17 +166,19 @@ def sender_totals(view: View, limits: Limits) -> dict:
         pop = [e for e in out if population_edge(e, limits)]
         if pop:  # population axons for the convolutions, one axon per neuron for the rest
             rest = [e for e in out if e not in pop]
-            k_rest = consumer_counts(view, name, shape, rest)[0] if rest else np.zeros_like(k)
+            rest_sum = 0
+            if rest:  # (its own compression of rows and columns into types)
+                k_rest, wr_rest, wq_rest, _ = consumer_counts(view, name, shape, rest)
+                rest_sum = _sum_over(_ceil_div(k_rest, m), wr_rest, wq_rest)
             pix_axons, pix_out = _pixel_cores(view, name, shape, pop, m)
-            rest_cores = _ceil_div(k_rest, m)
-            tot["axons"] += _sum_over(rest_cores, w_r, w_q) + pix_axons
+            tot["axons"] += rest_sum + pix_axons
         else:
             tot["axons"] += _sum_over(cores, w_r, w_q)
         if name == view.input_name:
             continue
         d = cores + (1 if read_out else 0)
         if pop:  # a population axon may serve every channel of a pixel: per pixel, or per neuron for the rest
-            tot["out_axons"] += max(_sum_over(rest_cores, w_r, w_q), pix_out) + (int(np.prod(shape)) if read_out else 0)
+            tot["out_axons"] += max(rest_sum, pix_out) + (int(np.prod(shape)) if read_out else 0)
         else:
             tot["out_axons"] += _sum_over(d, w_r, w_q)
         if math.isfinite(f):

@@ -190,7 +190,8 @@ class _NodeContext:
             out_axons = _box_sum(self.dest_sat, c0, c1, r0, r1, q0, q1)
             if self.pix_sat is not None:
                 zero = np.zeros_like(own)
-                out_axons = out_axons + _box_sum(self.pix_sat, zero, zero + 1, r0, r1, q0, q1)
+                out_pix = _box_sum(self.pix_sat, zero, zero + 1, r0, r1, q0, q1)
+                out_axons = out_axons + out_pix
         else:
             neurons = own.copy()
             out_axons = own * (1 if self.node.read_out else 0)
@@ -211,7 +212,8 @@ class _NodeContext:
         mem = syn_bytes + local
         if lim.synapses_in_local_memory:
             local = local + syn_bytes
-        return {"neurons": neurons, "own": own, "axons": axons, "synapses": synapses, "syn_bytes": syn_bytes,
+        extra = {"out_pix": out_pix if self.pix_sat is not None else np.zeros_like(own)}
+        return {**extra, "neurons": neurons, "own": own, "axons": axons, "synapses": synapses, "syn_bytes": syn_bytes,
                 "out_axons": out_axons, "local_bytes": local,
                 "events": np.ceil(events * (neurons / np.maximum(own, 1)) - 1e-9).astype(np.int64), "mem_bytes": mem}
 
@@ -278,7 +280,7 @@ def _segments(n: int):
 
 
 def _search(ctx: _NodeContext, lim: dict, density: float, out_density: float, crange: tuple[int, int],
-            mem_scale: float = 1.0):
+            mem_scale: float = 1.0, pix_density: float = 0.0):
     """Best uniform grid ``(tc, th, tw)``: fewest tiles whose per-axis upper bounds fit ``lim``.
 
     Per axis and candidate size, the maximum over the grid's tiles of each factor of a tile's axons
@@ -330,7 +332,8 @@ def _search(ctx: _NodeContext, lim: dict, density: float, out_density: float, cr
     local = ctx.local_bytes(vol * density, vol, tcs[:, None, None].astype(np.float64)).astype(np.float64)
     ok = np.ones(vol.shape, bool)
     for name, arr in (("neurons", vol * density), ("axons", axons), ("synapses", synapses),
-                      ("out_axons", vol * out_density), ("events", events * density),
+                      ("out_axons", vol * out_density + pix_density * (ths[None, :, None] * tws[None, None, :])),
+                      ("events", events * density),
                       ("local_bytes", local)):
         if lim[name] < INF:
             ok &= arr <= lim[name]
@@ -454,23 +457,34 @@ def _tile_segment(ctx: _NodeContext, relaxed: dict, crange: tuple[int, int]):
         out_density = float(_box_sum(ctx.dest_sat, *whole)[0]) / vol
     else:
         density, out_density = ctx.mult_mean, ctx.dest_mean
+    # Population axons' output slots are per pixel (all channels of a tile share them): a density per pixel.
+    pix_density = 0.0 if ctx.pix_sat is None else float(ctx.pix_sat[-1, -1, -1]) / (h * w)
     best = None
     mem_scale = 1.0
     for _ in range(4):
-        tc, th, tw, est = _search(ctx, lim, density, out_density, crange, mem_scale)
+        tc, th, tw, est = _search(ctx, lim, density, out_density, crange, mem_scale, pix_density)
         box = _grid_tiles(node.shape, tc, th, tw, crange)
         res = ctx.measure(*box)
         bad = _over(res, lim)
-        if best is None or bad.sum() < best[2].sum():
-            best = (box, res, bad, (tc, th, tw))
-        if bad.mean() <= 0.02:
+        # Fewest tiles among grids that (nearly) fit; else the fewest tiles over a limit.
+        rank = (bad.mean() > 0.02, int(bad.sum()) if bad.mean() > 0.02 else len(box[0]))
+        if best is None or rank < best[4]:
+            best = (box, res, bad, (tc, th, tw), rank)
+        ratio = float(res["syn_bytes"].max()) / est if est else 1.0
+        if bad.mean() <= 0.02 and (not est or ratio > 0.8):
             break
+        if est and bad.mean() <= 0.02:  # the encodings' estimate was high: tiles could be larger
+            mem_scale *= max(ratio, 0.05)
+            continue
         vol = (box[1] - box[0]) * (box[3] - box[2]) * (box[5] - box[4])
         density = max(density * 1.05, float((res["neurons"] / vol).max()))
-        out_density = max(out_density * 1.05, float((res["out_axons"] / vol).max()))
+        pix = res.get("out_pix", 0)
+        out_density = max(out_density * 1.05, float(((res["out_axons"] - pix) / vol).max()))
+        if ctx.pix_sat is not None:
+            pix_density = max(pix_density * 1.05, float((pix / ((box[3] - box[2]) * (box[5] - box[4]))).max()))
         if est:  # the encodings' estimate was low: scale it to what the tiles measured
-            mem_scale = max(mem_scale * 1.05, mem_scale * float(res["syn_bytes"].max()) / est)
-    box, res, bad, grid = best
+            mem_scale = max(mem_scale * 1.05, mem_scale * ratio)
+    box, res, bad, grid, _ = best
     done_box = [tuple(x[~bad] for x in box)]
     done_res = [{k: v[~bad] for k, v in res.items()}]
     pend = tuple(x[bad] for x in box)

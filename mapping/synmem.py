@@ -144,8 +144,23 @@ def _channel_counts(e: Edge, c0: int, c1: int) -> np.ndarray:
 
 
 def _hist(values: np.ndarray) -> tuple:
-    v, m = np.unique(values[values > 0], return_counts=True)
-    return tuple(zip(v.tolist(), m.tolist()))
+    """``((value, multiplicity), ...)`` of the positive entries of a small non-negative int array."""
+    m = np.bincount(values)
+    v = np.flatnonzero(m)
+    v = v[v > 0]
+    return tuple(zip(v.tolist(), m[v].tolist()))
+
+
+def _cached(e: Edge, key: tuple, make):
+    """Per-edge memo (the histograms of a range recur across tiles, searches and passes)."""
+    memo = e.__dict__.setdefault("_synmem_memo", {})
+    if key not in memo:
+        memo[key] = make()
+    return memo[key]
+
+
+def _chan_hist(e: Edge, c0: int, c1: int) -> tuple:
+    return _cached(e, ("c", c0, c1), lambda: _hist(_channel_counts(e, c0, c1)))
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -177,7 +192,7 @@ def shared_bits(e: Edge, lim: Limits, c0, c1, r0, r1, q0, q1, population: bool =
         f = max(0, min(c1, e.drive[1]) - max(c0, e.drive[0])) * e.pre_shape[0]
         chan = ((f, 1),) if f else ()
     else:
-        chan = _hist(_channel_counts(e, c0, c1))
+        chan = _chan_hist(e, c0, c1)
     return _shared_bits(chan, rows, cols, c1 - c0, q1 - q0, lim.stored_weight_bits + index_bits(lim), lim)
 
 
@@ -223,10 +238,10 @@ def axon_bits(e: Edge, lim: Limits, c0, c1, r0, r1, q0, q1, alone: bool = True) 
     same presynaptic node feeds the tile (else full groups, module docstring)."""
     bits = lim.stored_weight_bits + (0 if _dense_list(e) else index_bits(lim))
     cost = list_bits if alone else full_group_bits
-    if _exact(e):
-        chan = _hist(_channel_counts(e, c0, c1))
-        rows = _axis_hist(e.rlo, e.rhi, e.pre_shape[1], r0, r1)
-        cols = _axis_hist(e.qlo, e.qhi, e.pre_shape[2], q0, q1)
+    if _cached(e, ("exact",), lambda: _exact(e)):
+        chan = _chan_hist(e, c0, c1)
+        rows = _cached(e, ("r", r0, r1), lambda: _axis_hist(e.rlo, e.rhi, e.pre_shape[1], r0, r1))
+        cols = _cached(e, ("q", q0, q1), lambda: _axis_hist(e.qlo, e.qhi, e.pre_shape[2], q0, q1))
         return _product_bits(chan, rows, cols, bits, lim, not alone)
     a, b = max(c0, e.drive[0]), min(c1, e.drive[1])
     if a >= b:
@@ -263,21 +278,33 @@ def tile_bytes(groups: list[list[Edge]], lim: Limits, c0, c1, r0, r1, q0, q1, po
 
 # ------------------------------------------------------------------------------ search estimate
 
-def distinct_patterns(n: np.ndarray, k: int, s: int) -> np.ndarray:
-    """At most how many edge patterns an axis of ``n`` post positions has (kernel ``k``, stride ``s``):
-    ``s`` in the interior (the pattern repeats with the stride) and ``k - 1`` at each end."""
-    return np.minimum((n - 1) * s + k, s + 2 * (k - 1))
+@functools.lru_cache(maxsize=4096)
+def _interior_axis(k: int, s: int, n: int) -> tuple[int, float]:
+    """Edge patterns of ``n`` post positions away from the map's border: how many, and their mean taps."""
+    classes = axis_classes(k + (n + 1) * s + k, k, s, 0, k, k + n)
+    return len(classes), sum(c[0] for c in classes) / max(1, len(classes))
+
+
+def _axis_arrays(k: int, s: int, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    n = np.asarray(n)
+    values = {int(v): _interior_axis(k, s, int(v)) for v in np.unique(n)}
+    count = np.vectorize(lambda v: values[int(v)][0], otypes=[np.float64])(n)
+    taps = np.vectorize(lambda v: values[int(v)][1], otypes=[np.float64])(n)
+    return count, taps
 
 
 def _lists_and_taps(e: Edge, lim: Limits, tc, th, tw):
-    """Estimated lists (patterns plus base-window copies of the interior ones) and taps per list."""
+    """Estimated lists of an interior tile (its edge patterns, plus the base-window copies of the
+    ``s_h·s_w`` patterns that span the tile) and their mean taps."""
     kh, kw = e.kernel
     sh, sw = e.stride
-    lists = distinct_patterns(th, kh, sh) * distinct_patterns(tw, kw, sw)
+    nr, tr = _axis_arrays(kh, sh, th)
+    nq, tq = _axis_arrays(kw, sw, tw)
+    lists = nr * nq
     base = lim.max_compartment_base
     if base != INF:
         lists = lists + sh * sw * np.ceil(tc * th * tw / base)
-    return lists, -(-kh // sh) * -(-kw // sw)
+    return lists, np.ceil(tr * tq).astype(np.int64)
 
 
 def estimate_shared_bits(e: Edge, lim: Limits, inputs_c, tc, th, tw) -> np.ndarray:
