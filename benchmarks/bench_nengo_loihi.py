@@ -176,11 +176,15 @@ def reasons(spec: dict, theirs: dict, mine: dict) -> list[str]:
                 f"{', '.join(f'{k} ×{v}' for k, v in t['binding'].items())}; synapse memory theirs "
                 f"{t_bits / 8e3:.1f} kB, ours {m_bits / 8e3:.1f} kB; input axons theirs {t['in_axons']}, ours {m['axons']}")
         if layer["op"] == "conv2d":
-            line += (" (theirs: population axons, one per input pixel and block, one kernel copy per edge pattern "
-                     "and 256-compartment base window; ours: one axon per input neuron, one shared list per edge "
-                     "pattern and input channel, index width and base copies sized for the worst position on the core)")
+            line += (" (both: population axons, one per input pixel, and one kernel list per edge pattern; ours "
+                     "sizes the index (10 bits) and the 256-compartment base-window copies for the worst position "
+                     "of a tile on its core, theirs for the block's actual compartments; our tiles are boxes of "
+                     "channels × rows × columns, theirs runs of consecutive compartments (channels last), so the "
+                     "receptive fields, hence input axons, differ)")
         else:
-            line += " (both: one axon per input neuron, dense lists of 8-bit weights without indices)"
+            same = t["synapse_bits"] == m_bits and t["in_axons"] == m["axons"] and t["blocks"] == m["tiles"]
+            line += (" (both: one axon per input neuron, dense lists of 8-bit weights without indices"
+                     + ("; blocks = tiles, axons and synapse bits agree exactly)" if same else "; they differ)"))
         out.append(line)
     if "input" in tl:
         out.append(f"nengo-loihi also counts {tl['input']['blocks']} block(s) for the off-chip input ensemble in "

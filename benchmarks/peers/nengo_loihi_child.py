@@ -6,6 +6,7 @@ with its Greedy allocator and checks them with ``validate_board`` (no board need
 """
 
 import json
+import re
 import sys
 import time
 import warnings
@@ -65,7 +66,9 @@ def measure(spec, arrays):
     blocks = []
     for b in model.blocks:
         u = b.utilization()
-        blocks.append({"layer": str(b.label).split("[")[0], "label": str(b.label),
+        label = str(b.label)
+        layer = re.match(r"<Ensemble '([^']+)'>", label)  # a split block is labelled "<Ensemble 'name'>[a:b:c]"
+        blocks.append({"layer": layer.group(1) if layer else label.split("[")[0], "label": label,
                        "compartments": int(u["compartments"][0]), "in_axons": int(u["in-axons"][0]),
                        "out_axons": int(u["out-axons"][0]), "synapse_bits": int(u["synapses"][0])})
     n_chips = -(-len(blocks) // 128)
