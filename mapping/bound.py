@@ -15,7 +15,8 @@ models them (``M`` = ``core.max_neurons``, ``F`` = ``core.max_fanout_cores_per_n
   ``p`` on one core share one axon, and no core can do with less than one per presynaptic neuron it
   reads. On a chip with population axons (``core.population_axons``, Loihi) one axon can carry all
   channels of a pixel into a convolution: those connections count ``Σ_pixels ⌈k / M⌉`` per
-  connection (``k`` the most consumers of one channel at the pixel) instead. (Summing the inputs per consumer node instead counts a shared axon once per node: not a
+  connection (``k`` the most consumers of one channel at the pixel) instead, when that is fewer
+  (one axon per neuron can serve several connections from the same node; population axons cannot). (Summing the inputs per consumer node instead counts a shared axon once per node: not a
   bound.) A two-rows chip is counted with one row per axon: whether a core needs the second row
   depends on which of ``p``'s synapses it holds.
 * **neurons**: every neuron once, plus the fan-out copies no allocation avoids: ``p`` reaches at
@@ -171,7 +172,8 @@ def sender_totals(view: View, limits: Limits) -> dict:
                 k_rest, wr_rest, wq_rest, _ = consumer_counts(view, name, shape, rest)
                 rest_sum = _sum_over(_ceil_div(k_rest, m), wr_rest, wq_rest)
             pix_axons, pix_out = _pixel_cores(view, name, shape, pop, m)
-            tot["axons"] += rest_sum + pix_axons
+            # An allocation may also give the convolutions one axon per neuron, shared with the rest.
+            tot["axons"] += min(rest_sum + pix_axons, _sum_over(cores, w_r, w_q))
         else:
             tot["axons"] += _sum_over(cores, w_r, w_q)
         if name == view.input_name:

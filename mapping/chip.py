@@ -144,9 +144,10 @@ class Limits:
     def synapse_bytes(self, axons, synapses):
         """Synapse memory in bytes of tiles with ``axons`` inputs and ``synapses`` synapses (arrays).
 
-        With a per-axon formula (Loihi) each axon is costed with the tile's mean synapses per axon,
-        rounded up — an estimate, since the formula's rounding makes the exact figure depend on how
-        the synapses spread over the axons. Otherwise ``synapses · weight_bits / 8``.
+        With a per-axon formula each axon is costed with the tile's mean synapses per axon, rounded
+        up — an estimate, since the formula's rounding makes the exact figure depend on how the
+        synapses spread over the axons. Otherwise ``synapses · weight_bits / 8``. Chips whose spec
+        gives their synapse-memory layout (Loihi) are costed by :mod:`mapping.synmem` instead.
         """
         import numpy as np
 
