@@ -67,6 +67,12 @@ def _f(doc: str, kind: str, **kw):
     return field(metadata=_spec(doc, kind, **kw))
 
 
+def _f_default(default, doc: str, kind: str, **kw):
+    """A field a TOML may leave out (then ``default``, which needs no source): mechanisms only some
+    chips have, so that the other chip files and users' own files stay valid without them."""
+    return field(default=default, metadata=_spec(doc, kind, **kw) | {"default": default})
+
+
 @dataclass(frozen=True)
 class Source:
     """Where one value of a chip spec comes from.
@@ -377,6 +383,35 @@ class CoreSpec(_Section):
         "Sum-pooling windows (square, stride = window) a conv-layer core can apply to its output spikes "
         "before sending them on, one choice per destination (conv -> spike -> pool inside the core).",
         "intlist", unit="pixels", optional=True, gt=0)
+    # Synapse encodings (Loihi). Optional keys: a chip file without them has none of these mechanisms.
+    shared_synapse_lists: bool = _f_default(
+        False, "Whether input axons can point into one shared synapse list (pointer, length and a "
+        "compartment base per axon): a convolution's kernel is then stored once per edge pattern and input "
+        "channel instead of once per axon.", "bool")
+    population_axons: bool = _f_default(
+        False, "Whether one input axon can carry the spikes of all channels of a presynaptic pixel (the "
+        "channel travels with the spike); used by the lower bound, since a chip that has them can need "
+        "fewer input axons than one per presynaptic neuron.", "bool")
+    population_axon_out_slots: int | None = _f_default(
+        None, "Output-axon slots (core.max_output_axons) a population axon takes per destination core; it "
+        "serves every channel of its pixel on the sending core.", "int", unit="slots", optional=True, gt=0)
+    max_compartment_base: int | None = _f_default(
+        None, "Largest compartment base (offset of an axon's targets) + 1; targets beyond it need copies of "
+        "a shared synapse list with the excess folded into the stored indices.", "int", unit="compartments",
+        optional=True, gt=0)
+    synapse_index_bits: tuple[int, ...] | None = _f_default(
+        None, "Target-index widths a sparse synapse list may use, in bits per synapse (the smallest that "
+        "holds the largest index is used); None: synapses carry no index.", "intlist", unit="bits",
+        optional=True, gt=0)
+    synapse_group_size: int | None = _f_default(
+        None, "Most synapses in one synapse-memory group (each group carries a header and is rounded up "
+        "to whole memory words).", "int", unit="synapses", optional=True, gt=0)
+    synapse_group_header_bits: int | None = _f_default(
+        None, "Header bits per synapse group (format index and synapse count).", "int", unit="bits",
+        optional=True, ge=0)
+    synapse_word_bits: int | None = _f_default(
+        None, "Width of one synapse-memory word; a group is rounded up to whole words.", "int", unit="bits",
+        optional=True, gt=0)
 
     def _check(self) -> None:
         for name, valid in FORMULA_ROLES.items():
@@ -791,6 +826,11 @@ def _read_table(table: Mapping[str, Any], cls, prefix: str, sources: dict[str, S
             raise SpecError(dotted(key), "unknown key", file=fname, hint=_suggest(key, names))
     values: dict[str, Any] = {}
     for name in names:
+        if name not in table and "default" in meta[name]:
+            values[name] = meta[name]["default"]
+            sources[dotted(name)] = Source(text=f"not in {fname}: default {meta[name]['default']!r} (the chip "
+                                           "has no such mechanism)")
+            continue
         if name not in table:
             raise SpecError(dotted(name), "missing required key", file=fname,
                             hint=f"write {NONE!r} if it does not apply")

@@ -11,8 +11,9 @@ One writer and one reader; nothing else parses the file::
 What a core holds (:class:`CoreRecord`): its tiles (:class:`TileRecord`, boxes of neurons of one
 population) and its explicit input-axon list (:class:`AxonRecord`): per tile and presynaptic
 population (or the network input), the box of presynaptic neurons that enter the core, the row of a
-signed pair on ``"two-rows"`` chips and the producer's fan-out copy that drives them where the chip
-copies neurons (see :mod:`mapping.axons`). The records' sizes add up to the core's ``axons``.
+signed pair on ``"two-rows"`` chips, the producer's fan-out copy that drives them where the chip
+copies neurons, and whether they are population axons (one per pixel of the box, all its channels;
+Loihi's convolutions) (see :mod:`mapping.axons`). The records' sizes add up to the core's ``axons``.
 
 File layout: the header keys of :data:`ALLOC_KEYS`, then ``"cores"`` last, one core per line (so a
 reader can stream them, :func:`iter_cores`, and :func:`read_header` can stop before them). An axon
@@ -50,7 +51,9 @@ ALLOC_KEYS = ("schema_version", "chip", "network", "input", "schedule", "schedul
               "not_allocated", "placement", "per_layer", "conv_layers", "split", "axon_fields")
 
 #: Order of the values of one axon record in the file.
-AXON_FIELDS = ("tile", "source", "iteration", "c0", "c1", "r0", "r1", "q0", "q1", "sign", "copy")
+AXON_FIELDS = ("tile", "source", "iteration", "c0", "c1", "r0", "r1", "q0", "q1", "sign", "copy", "population")
+#: The fields of files written before population axons (read with ``population`` 0).
+AXON_FIELDS_V0 = AXON_FIELDS[:-1]
 
 Box = tuple  # (c0, c1, r0, r1, q0, q1): channels [c0, c1) × rows [r0, r1) × cols [q0, q1)
 
@@ -133,6 +136,9 @@ class AxonRecord:
     copy : int
         Which of each presynaptic neuron's fan-out copies drives these axons (``0`` where the chip
         does not copy neurons); see :mod:`mapping.axons`.
+    population : int
+        ``1``: population axons, one per pixel of ``box`` carrying all its channels
+        (``core.population_axons``, Loihi's convolutions); ``0``: one per neuron.
     """
 
     tile: int
@@ -141,11 +147,13 @@ class AxonRecord:
     box: Box
     sign: int = 0
     copy: int = 0
+    population: int = 0
 
     @property
     def size(self) -> int:
+        """Axons: one per neuron of ``box``, or per pixel for population axons (``population`` 1)."""
         c0, c1, r0, r1, q0, q1 = self.box
-        return (c1 - c0) * (r1 - r0) * (q1 - q0)
+        return (1 if self.population else c1 - c0) * (r1 - r0) * (q1 - q0)
 
 
 @dataclass(frozen=True)
@@ -389,7 +397,7 @@ def core_json(c: CoreRecord) -> dict:
         if t.multiplexed:
             d["multiplexed"] = True
         tiles.append(d)
-    axons = [[r.tile, r.source, r.iteration, *r.box, r.sign, r.copy] for r in c.axons]
+    axons = [[r.tile, r.source, r.iteration, *r.box, r.sign, r.copy, r.population] for r in c.axons]
     return {"id": c.id, "chip": c.chip, "x": c.x, "y": c.y, "tiles": tiles, "neurons": c.neurons,
             "axons": c.n_axons, "synapses": c.synapses, "memory_bytes": c.memory_bytes,
             "output_axons": c.output_axons, "axon_list": axons}
@@ -578,7 +586,7 @@ def _check_head(f: AllocFile, doc: _Doc) -> None:
         doc.fail("n_chips", f"{f.n_chips} differs from chips_used {f.chips_used}")
     if f.schedule == "looped" and not (f.phase_ticks and f.phase_ticks >= 1):
         doc.fail("phase_ticks", f"{f.phase_ticks} for the looped schedule (needs an integer >= 1)")
-    if tuple(doc.get("axon_fields", "list")) != AXON_FIELDS:
+    if tuple(doc.get("axon_fields", "list")) not in (AXON_FIELDS, AXON_FIELDS_V0):
         doc.fail("axon_fields", f"expected {list(AXON_FIELDS)}")
 
 
@@ -599,9 +607,11 @@ def _tile(t: _Doc) -> TileRecord:
 
 def _axon(item, n_tiles: int, core: _Doc, i: int) -> AxonRecord:
     key = f"axon_list[{i}]"
+    if isinstance(item, list) and len(item) == len(AXON_FIELDS_V0):
+        item = item + [0]
     if not isinstance(item, list) or len(item) != len(AXON_FIELDS):
         core.fail(key, f"expected a list of {len(AXON_FIELDS)} values ({', '.join(AXON_FIELDS)})")
-    tile, source, it, *box, sign, copy = item
+    tile, source, it, *box, sign, copy, population = item
     if not (_is_int(tile) and 0 <= tile < n_tiles):
         core.fail(key, f"tile {json.dumps(tile)} is not an index into the core's {n_tiles} tiles")
     if not isinstance(source, str) or not (it is None or _is_int(it)):
@@ -610,7 +620,9 @@ def _axon(item, n_tiles: int, core: _Doc, i: int) -> AxonRecord:
         core.fail(key, f"box {box} is not three ranges [start, stop) with 0 <= start < stop")
     if sign not in (-1, 0, 1) or isinstance(sign, bool) or not (_is_int(copy) and copy >= 0):
         core.fail(key, f"sign {json.dumps(sign)} must be -1, 0 or 1 and copy {json.dumps(copy)} an integer >= 0")
-    return AxonRecord(tile, source, it, tuple(box), sign, copy)
+    if population not in (0, 1) or isinstance(population, bool):
+        core.fail(key, f"population {json.dumps(population)} must be 0 or 1")
+    return AxonRecord(tile, source, it, tuple(box), sign, copy, population)
 
 
 def _core(c: _Doc, index: int, n_chips: int) -> CoreRecord:

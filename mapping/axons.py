@@ -7,6 +7,8 @@ both signs on ``"two-rows"`` chips. The records here come from the same computat
 sizes add up to each core's ``axons`` exactly:
 
 * one :class:`~mapping.allocfile.AxonRecord` per tile and presynaptic node, with that box;
+* one per tile and population edge (``core.population_axons``, Loihi's convolutions over all input
+  channels), with the pixels of its receptive field and all channels (``population`` 1);
 * on two-rows chips the box is cut into runs of channels: a run of single-sign channels is one
   record (``sign 0``), a run of mixed-sign channels two (``sign +1``, the excitatory row, and
   ``sign -1``, the inhibitory row);
@@ -28,6 +30,7 @@ import numpy as np
 from mapping.allocfile import AxonRecord, CoreRecord, TileRecord
 from mapping.chip import INF
 from mapping.partition import _group_boxes
+from mapping.synmem import population_axons, split_groups
 
 
 def _label(view, name: str) -> tuple[str, int | None]:
@@ -112,7 +115,7 @@ class FanoutCopies:
 
 
 def tile_axons(alloc, tiles: np.ndarray, copies: FanoutCopies | None) -> dict[int, list]:
-    """Tile index → its ``(source, iteration, box, sign, copy)`` input records, for ``tiles``."""
+    """Tile index → its ``(source, iteration, box, sign, copy, population)`` input records, for ``tiles``."""
     out = {int(t): [] for t in tiles}
     if alloc.limits.architecture == "conv-layer":
         return out
@@ -122,7 +125,15 @@ def tile_axons(alloc, tiles: np.ndarray, copies: FanoutCopies | None) -> dict[in
         idx = tiles[node_of == i]
         node = view.nodes[i]
         c0, c1, r0, r1, q0, q1 = alloc.tile_box[idx].T
-        for group in view.groups(node.name):
+        groups, pop = split_groups(view.groups(node.name), alloc.limits)
+        for e in pop:  # population axons: one per pixel of the receptive field, all channels
+            source, it = _label(view, e.pre)
+            n = population_axons(e, c0, c1, r0, r1, q0, q1)
+            for t, a, b, c, d, k in zip(idx.tolist(), r0.tolist(), r1.tolist(), q0.tolist(), q1.tolist(), n.tolist()):
+                if k:
+                    box = (0, e.pre_shape[0], int(e.rlo[a]), int(e.rhi[b - 1]), int(e.qlo[c]), int(e.qhi[d - 1]))
+                    out[t].append((source, it, box, 0, 0, 1))
+        for group in groups:
             source, it = _label(view, group[0].pre)
             runs = _sign_runs(group) if alloc.limits.two_rows else None
             boxes = np.stack(_group_boxes(group, c0, c1, r0, r1, q0, q1), axis=1)
@@ -130,7 +141,7 @@ def tile_axons(alloc, tiles: np.ndarray, copies: FanoutCopies | None) -> dict[in
             for t, box in zip(idx[ok].tolist(), boxes[ok].tolist()):
                 pieces = copies.split(group[0].pre, node.name, box) if copies else [(box, 0)]
                 for piece, copy in pieces:
-                    out[t].extend((source, it, tuple(b), sign, copy) for b, sign in _split_signs(piece, runs))
+                    out[t].extend((source, it, tuple(b), sign, copy, 0) for b, sign in _split_signs(piece, runs))
     return out
 
 

@@ -13,19 +13,28 @@ models them (``M`` = ``core.max_neurons``, ``F`` = ``core.max_fanout_cores_per_n
   count is a product of per-axis counts.
 * **axons**: ``Σ_p ⌈k(p) / M⌉`` — an input axon feeds every neuron of its core, so consumers of
   ``p`` on one core share one axon, and no core can do with less than one per presynaptic neuron it
-  reads. (Summing the inputs per consumer node instead counts a shared axon once per node: not a
+  reads. On a chip with population axons (``core.population_axons``, Loihi) one axon can carry all
+  channels of a pixel into a convolution: those connections count ``Σ_pixels ⌈k / M⌉`` per
+  connection (``k`` the most consumers of one channel at the pixel) instead, when that is fewer
+  (one axon per neuron can serve several connections from the same node; population axons cannot). (Summing the inputs per consumer node instead counts a shared axon once per node: not a
   bound.) A two-rows chip is counted with one row per axon: whether a core needs the second row
   depends on which of ``p``'s synapses it holds.
 * **neurons**: every neuron once, plus the fan-out copies no allocation avoids: ``p`` reaches at
   least ``d(p) = ⌈k(p) / M⌉ + [p is read out]`` destinations and needs ``⌈d(p) / F⌉`` instances.
 * **output axons**: ``Σ_p d(p)`` over the neurons that send anywhere (a neuron no consumer reads —
-  e.g. one a strided convolution skips — sends nothing).
+  e.g. one a strided convolution skips — sends nothing). With population axons, a node feeding
+  convolutions counts the larger of its other connections' per-neuron total and one slot per pixel
+  and destination core of its busiest convolution (a population axon's slots serve every channel).
 * **synapses**: the structural synapses (each occupies one crosspoint of its post's core).
 * **synapse memory**: ``Σ_axons f(n_a) ≥ β·S + γ·A`` for each line of the lower envelope of the
   chip's per-axon formula ``f`` over ``1 ≤ n ≤ n_max`` (:func:`synapse_memory_envelope`), ``n_max``
   the most synapses one presynaptic neuron makes (no axon carries more); ``A`` is the axon count,
   bounded below by the axon total for ``γ ≥ 0`` and above by ``S`` (an axon carries at least one
-  synapse) for ``γ < 0``.
+  synapse) for ``γ < 0``. Where synapse lists can be shared (``core.shared_synapse_lists``, Loihi:
+  :mod:`mapping.synmem`), a convolution's synapses are not costed per axon: each of its output
+  channels needs its kernel (``cin_factor`` × the most taps of one neuron) stored at least once, at
+  the stored weight bits; the per-axon envelope then covers the other synapses only (without the
+  ``γ ≥ 0`` credit, since their axons are not counted apart).
 * **core memory** (memory-based cores): every neuron's state and input buffers, every node's
   parameter tables once per channel, the state buffer, and the synapse memory where the synapse
   rows live in the core.
@@ -84,7 +93,17 @@ def _pair_synapses(e: Edge) -> int:
     return 4 if e.op == "resize" and e.fan_in == 4 else 1
 
 
-def consumer_counts(view: View, pre: str, shape):
+def _outgoing(view: View, pre: str) -> list[Edge]:
+    return view.outgoing[pre] if pre in view.outgoing else [e for e in view.edges if e.from_input and e.pre == pre]
+
+
+def population_edge(e: Edge, limits: Limits) -> bool:
+    """A convolution whose input axons can be population axons (one per presynaptic pixel)."""
+    return (limits.population_axons and not limits.two_rows and e.op == "conv2d" and e.inputs is None
+            and e.consumers is None)
+
+
+def consumer_counts(view: View, pre: str, shape, edges: list[Edge] | None = None):
     """``(k, weight_r, weight_q, n)``: consumers per presynaptic neuron of ``pre``, compressed, and the
     most synapses one of its neurons can have (an upper bound).
 
@@ -93,7 +112,7 @@ def consumer_counts(view: View, pre: str, shape):
     explicit synapses (``sparse``) carry their counts per neuron (:attr:`mapping.view.Edge.consumers`);
     with one of them every position is its own type.
     """
-    out = view.outgoing[pre] if pre in view.outgoing else [e for e in view.edges if e.from_input and e.pre == pre]
+    out = _outgoing(view, pre) if edges is None else edges
     if not out:
         return np.zeros((shape[0], 1, 1), np.int64), np.array([shape[1]]), np.array([shape[2]]), 0
     if any(e.consumers is not None for e in out):
@@ -125,6 +144,16 @@ def _ceil_div(k: np.ndarray, m: float) -> np.ndarray:
     return np.ones_like(k) * (k > 0) if not math.isfinite(m) else -(-k // int(m))
 
 
+def _pixel_cores(view: View, name: str, shape, edges: list[Edge], m: float) -> tuple[int, int]:
+    """Population axons: ``(Σ_edges Σ_pixels ⌈k/M⌉, max_edges Σ_pixels ⌈k/M⌉)`` with ``k`` a pixel's
+    consumers through one edge (the most over its channels: one axon carries every channel)."""
+    sums = []
+    for e in edges:
+        k, w_r, w_q, _ = consumer_counts(view, name, shape, [e])
+        sums.append(_sum_over(_ceil_div(k.max(axis=0, keepdims=True), m), w_r, w_q))
+    return sum(sums), max(sums, default=0)
+
+
 def sender_totals(view: View, limits: Limits) -> dict:
     """Axons, fan-out copies and output axons no allocation avoids (see the module docstring)."""
     m, f = limits.max_neurons, limits.max_fanout_cores
@@ -134,11 +163,26 @@ def sender_totals(view: View, limits: Limits) -> dict:
         k, w_r, w_q, n_syn = consumer_counts(view, name, shape)
         tot["synapses_per_axon"] = max(tot["synapses_per_axon"], n_syn)
         cores = _ceil_div(k, m)
-        tot["axons"] += _sum_over(cores, w_r, w_q)
+        out = _outgoing(view, name)
+        pop = [e for e in out if population_edge(e, limits)]
+        if pop:  # population axons for the convolutions, one axon per neuron for the rest
+            rest = [e for e in out if e not in pop]
+            rest_sum = 0
+            if rest:  # (its own compression of rows and columns into types)
+                k_rest, wr_rest, wq_rest, _ = consumer_counts(view, name, shape, rest)
+                rest_sum = _sum_over(_ceil_div(k_rest, m), wr_rest, wq_rest)
+            pix_axons, pix_out = _pixel_cores(view, name, shape, pop, m)
+            # An allocation may also give the convolutions one axon per neuron, shared with the rest.
+            tot["axons"] += min(rest_sum + pix_axons, _sum_over(cores, w_r, w_q))
+        else:
+            tot["axons"] += _sum_over(cores, w_r, w_q)
         if name == view.input_name:
             continue
         d = cores + (1 if read_out else 0)
-        tot["out_axons"] += _sum_over(d, w_r, w_q)
+        if pop:  # a population axon may serve every channel of a pixel: per pixel, or per neuron for the rest
+            tot["out_axons"] += max(rest_sum, pix_out) + (int(np.prod(shape)) if read_out else 0)
+        else:
+            tot["out_axons"] += _sum_over(d, w_r, w_q)
         if math.isfinite(f):
             tot["copies"] += _sum_over(np.maximum(0, -(-d // int(f)) - 1), w_r, w_q)
     return tot
@@ -162,6 +206,7 @@ def synapse_memory_envelope(formula: str | None, bits: int, n_max: int) -> tuple
     probe = np.unique(np.geomspace(1, n_max, 24).astype(int)) - 1
     slopes = set((vals[probe] / n[probe]).tolist())
     slopes |= {float((vals[-1] - vals[i]) / (n_max - n[i])) for i in probe if n[i] < n_max}
+    slopes.add(float((vals / n).min()))  # the line through 0 (γ = 0): useful where axons are not known
     # γ = min over n of f(n) - β·n makes each line valid by construction.
     return tuple((beta, float((vals - beta * n).min())) for beta in sorted(slopes))
 
@@ -171,14 +216,34 @@ def synapse_memory_envelope(formula: str | None, bits: int, n_max: int) -> tuple
 ENVELOPE_MAX_N = 1 << 16
 
 
-def _memory_total(limits: Limits, synapses: int, axons: int, per_axon: int) -> int:
-    """Synapse memory (bytes) every allocation needs; ``per_axon``: the most synapses one axon can carry."""
+def shared_minimum_bits(view: View, limits: Limits) -> tuple[int, int]:
+    """``(bits, synapses)`` of the connections whose lists may be shared (``core.shared_synapse_lists``):
+    each of their post channels needs its kernel — ``cin_factor`` × the most taps of one of its
+    neurons — stored at least once, at the stored weight bits."""
+    from mapping.synmem import is_shared
+
+    bits = synapses = 0
+    for e in view.edges:
+        if is_shared(e, limits):
+            taps = int(e.tapr.max(initial=0)) * int(e.tapq.max(initial=0))
+            bits += (e.drive[1] - e.drive[0]) * e.cin_factor * taps * limits.stored_weight_bits
+            synapses += e.synapses
+    return bits, synapses
+
+
+def _memory_total(limits: Limits, synapses: int, axons: int, per_axon: int, shared: tuple[int, int] = (0, 0)) -> int:
+    """Synapse memory (bytes) every allocation needs; ``per_axon``: the most synapses one axon can carry;
+    ``shared``: :func:`shared_minimum_bits` (those synapses are not costed per axon)."""
+    shared_bits, shared_syn = shared
+    synapses -= shared_syn
+    if shared_syn:  # the per-axon part's axons are not counted apart: no credit for its headers
+        axons = 0
     n_max = int(max(1, min(per_axon, limits.max_synapses)))
     lines = synapse_memory_envelope(limits.synapse_memory_formula, limits.stored_weight_bits, min(n_max, ENVELOPE_MAX_N))
     if n_max > ENVELOPE_MAX_N:
         lines = ((0.0, min(g + b for b, g in lines)),)
     best = max(b * synapses + g * (axons if g >= 0 else synapses) for b, g in lines)
-    return int(math.floor(max(best, 0.0)))
+    return int(math.floor(max(best, 0.0) + shared_bits / 8))
 
 
 def _local_total(view: View, limits: Limits, copies: int) -> int:
@@ -200,7 +265,7 @@ def lower_bound(view: View, limits: Limits) -> tuple[int, dict]:
         return n, {"layers": {"total": n, "per_core": 1, "cores": n}}
     s = sender_totals(view, limits)
     synapses = sum(e.synapses for e in view.edges)
-    syn_bytes = _memory_total(limits, synapses, s["axons"], s["synapses_per_axon"])
+    syn_bytes = _memory_total(limits, synapses, s["axons"], s["synapses_per_axon"], shared_minimum_bits(view, limits))
     totals = {"neurons": view.n_neurons + s["copies"], "axons": s["axons"], "synapses": synapses,
               "syn_bytes": syn_bytes, "out_axons": s["out_axons"],
               "local_bytes": _local_total(view, limits, s["copies"]) + (syn_bytes if limits.synapses_in_local_memory else 0),

@@ -59,6 +59,9 @@ class Limits:
         Neuron parameters can be rewritten at run time (the looped schedule needs it).
     max_delay : float
         Longest synaptic delay in ticks; ``inf`` = unbounded.
+    shared_lists, population_axons, population_out_slots, max_compartment_base, index_bits, group_size, group_header_bits, word_bits
+        Loihi's synapse encodings (``core.shared_synapse_lists`` … ``core.synapse_word_bits`` of the spec;
+        :mod:`mapping.synmem` uses them).
     regenerator, regen_neurons, regen_bytes
         How the looped state buffer regenerates a rate code (``state_buffer.*`` of the spec):
         ``"generator-neurons"`` with ``regen_neurons`` extra neurons per state neuron,
@@ -109,6 +112,14 @@ class Limits:
     input_buffer_bytes: float = 0.0
     max_events_per_tick: float = INF
     extended_delay: float | None = None
+    shared_lists: bool = False
+    population_axons: bool = False
+    population_out_slots: int = 1
+    max_compartment_base: float = INF
+    index_bits: tuple | None = None
+    group_size: int | None = None
+    group_header_bits: int = 0
+    word_bits: int | None = None
 
     @property
     def two_rows(self) -> bool:
@@ -133,9 +144,10 @@ class Limits:
     def synapse_bytes(self, axons, synapses):
         """Synapse memory in bytes of tiles with ``axons`` inputs and ``synapses`` synapses (arrays).
 
-        With a per-axon formula (Loihi) each axon is costed with the tile's mean synapses per axon,
-        rounded up — an estimate, since the formula's rounding makes the exact figure depend on how
-        the synapses spread over the axons. Otherwise ``synapses · weight_bits / 8``.
+        With a per-axon formula each axon is costed with the tile's mean synapses per axon, rounded
+        up — an estimate, since the formula's rounding makes the exact figure depend on how the
+        synapses spread over the axons. Otherwise ``synapses · weight_bits / 8``. Chips whose spec
+        gives their synapse-memory layout (Loihi) are costed by :mod:`mapping.synmem` instead.
         """
         import numpy as np
 
@@ -204,6 +216,14 @@ def limits_of(spec) -> Limits:
         max_events_per_tick=INF if core.synaptic_events_per_second is None
         else float(core.synaptic_events_per_second) * float(spec.timing.tick_seconds),
         extended_delay=None if n.extended_delay_ticks is None else float(n.extended_delay_ticks),
+        shared_lists=bool(core.shared_synapse_lists),
+        population_axons=bool(core.population_axons),
+        population_out_slots=int(core.population_axon_out_slots or 1),
+        max_compartment_base=_lim(core.max_compartment_base),
+        index_bits=core.synapse_index_bits,
+        group_size=core.synapse_group_size,
+        group_header_bits=int(core.synapse_group_header_bits or 0),
+        word_bits=core.synapse_word_bits,
     )
 
 

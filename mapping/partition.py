@@ -39,6 +39,7 @@ import numpy as np
 
 from mapping.chip import INF, Limits
 from mapping.schedule import split_copy
+from mapping import synmem
 from mapping.view import Edge, Node, View
 from mapping.violations import Violation
 
@@ -158,23 +159,28 @@ def _box_sum(s: np.ndarray, c0, c1, r0, r1, q0, q1):
 class _NodeContext:
     """Everything needed to measure tiles of one node."""
 
-    def __init__(self, view: View, node: Node, limits: Limits, dest: np.ndarray | None):
+    def __init__(self, view: View, node: Node, limits: Limits, dest: np.ndarray | None, pop_dest=None):
         self.node = node
         self.limits = limits
-        self.groups = view.groups(node.name)
+        # Population edges (Loihi's convolutions) have axons of their own, one per input pixel.
+        self.groups, self.pop = synmem.split_groups(view.groups(node.name), limits)
         self.mcums = [_mixed_cum(g, limits.two_rows) for g in self.groups]
         self.edges = view.incoming[node.name]
+        self.encoded = synmem.uses_encodings(limits)  # Loihi: synapse memory from its encodings
         self.dest = dest
         if dest is not None:
             f = limits.max_fanout_cores
             mult = np.maximum(1, -(-dest // int(f))) if f < INF else np.ones_like(dest)
             self.mult_sat = _sat(mult)
-            self.dest_sat = _sat(dest)
+            self.dest_sat = _sat(dest if pop_dest is None else pop_dest[0])
             self.mult_mean = float(mult.mean())
             self.dest_mean = float(dest.mean())
         else:
             self.mult_sat = self.dest_sat = None
             self.mult_mean, self.dest_mean = 1.0, 1.0 if node.read_out else 0.0
+        self.pix_sat = None
+        if dest is not None and pop_dest is not None:  # output slots per pixel and destination
+            self.pix_sat = _sat(pop_dest[1][None] * int(limits.population_out_slots))
 
     def measure(self, c0, c1, r0, r1, q0, q1) -> dict:
         lim = self.limits
@@ -182,24 +188,32 @@ class _NodeContext:
         if self.mult_sat is not None:
             neurons = _box_sum(self.mult_sat, c0, c1, r0, r1, q0, q1)
             out_axons = _box_sum(self.dest_sat, c0, c1, r0, r1, q0, q1)
+            if self.pix_sat is not None:
+                zero = np.zeros_like(own)
+                out_pix = _box_sum(self.pix_sat, zero, zero + 1, r0, r1, q0, q1)
+                out_axons = out_axons + out_pix
         else:
             neurons = own.copy()
             out_axons = own * (1 if self.node.read_out else 0)
         axons = np.zeros_like(own)
         for g, mc in zip(self.groups, self.mcums):
             axons += _group_axons(g, mc, c0, c1, r0, r1, q0, q1)
+        for e in self.pop:
+            axons += synmem.population_axons(e, c0, c1, r0, r1, q0, q1)
         synapses = np.zeros_like(own)
         events = np.zeros(own.shape, np.float64)
         for e in self.edges:
             syn = _edge_synapses(e, c0, c1, r0, r1, q0, q1)
             synapses += syn
             events += syn * e.rate
-        syn_bytes = lim.synapse_bytes(axons, synapses)
+        syn_bytes = (synmem.tile_bytes(self.groups, lim, c0, c1, r0, r1, q0, q1, self.pop) if self.encoded
+                     else lim.synapse_bytes(axons, synapses))
         local = self.local_bytes(neurons, own, c1 - c0)
         mem = syn_bytes + local
         if lim.synapses_in_local_memory:
             local = local + syn_bytes
-        return {"neurons": neurons, "own": own, "axons": axons, "synapses": synapses, "syn_bytes": syn_bytes,
+        extra = {"out_pix": out_pix if self.pix_sat is not None else np.zeros_like(own)}
+        return {**extra, "neurons": neurons, "own": own, "axons": axons, "synapses": synapses, "syn_bytes": syn_bytes,
                 "out_axons": out_axons, "local_bytes": local,
                 "events": np.ceil(events * (neurons / np.maximum(own, 1)) - 1e-9).astype(np.int64), "mem_bytes": mem}
 
@@ -265,7 +279,8 @@ def _segments(n: int):
     return sizes, counts, starts, ends, offsets
 
 
-def _search(ctx: _NodeContext, lim: dict, density: float, out_density: float, crange: tuple[int, int]):
+def _search(ctx: _NodeContext, lim: dict, density: float, out_density: float, crange: tuple[int, int],
+            mem_scale: float = 1.0, pix_density: float = 0.0):
     """Best uniform grid ``(tc, th, tw)``: fewest tiles whose per-axis upper bounds fit ``lim``.
 
     Per axis and candidate size, the maximum over the grid's tiles of each factor of a tile's axons
@@ -283,6 +298,7 @@ def _search(ctx: _NodeContext, lim: dict, density: float, out_density: float, cr
     axons = np.zeros((len(tcs), len(ths), len(tws)), np.float64)
     synapses = np.zeros_like(axons)
     zc, zr, zq = np.zeros_like(ca), np.zeros_like(ra), np.zeros_like(qa)
+    per_group = []
     for g, mc in zip(ctx.groups, ctx.mcums):
         lo_c, hi_c, *_ = _group_boxes(g, ca, cb, zc, zc + h, zc, zc + w)
         cnt = hi_c - lo_c + (0 if mc is None else mc[hi_c] - mc[lo_c])
@@ -291,8 +307,15 @@ def _search(ctx: _NodeContext, lim: dict, density: float, out_density: float, cr
         rr = mx(hi_r - lo_r, ro)
         *_, lo_q, hi_q = _group_boxes(g, zq + c_lo, zq + c_hi, zq, zq + h, qa, qb)
         qq = mx(hi_q - lo_q, qo)
-        axons += ch[:, None, None] * rr[None, :, None] * qq[None, None, :]
+        per_group.append(ch[:, None, None] * rr[None, :, None] * qq[None, None, :])
+        axons += per_group[-1]
+    for e in ctx.pop:  # one axon per input pixel (the receptive field's rows × columns)
+        oc = mx(np.clip(np.minimum(cb, e.drive[1]) - np.maximum(ca, e.drive[0]), 0, None), co)
+        rr = mx(e.rhi[rb - 1] - e.rlo[ra], ro)
+        qq = mx(e.qhi[qb - 1] - e.qlo[qa], qo)
+        axons += (oc > 0)[:, None, None] * rr[None, :, None] * qq[None, None, :]
     events = np.zeros_like(axons)
+    edge_syn = {}
     for e in ctx.edges:
         oc = mx(np.clip(np.minimum(cb, e.drive[1]) - np.maximum(ca, e.drive[0]), 0, None), co)
         tr = mx(e.tapr_cum[rb] - e.tapr_cum[ra], ro)
@@ -300,21 +323,28 @@ def _search(ctx: _NodeContext, lim: dict, density: float, out_density: float, cr
         syn = (oc * e.cin_factor)[:, None, None].astype(np.float64) * tr[None, :, None] * tq[None, None, :]
         synapses += syn
         events += syn * e.rate
+        edge_syn[id(e)] = syn
+    est_bits = None
+    if ctx.encoded:
+        sizes = (tcs[:, None, None], ths[None, :, None], tws[None, None, :])
+        est_bits = _estimate_bits(ctx, per_group, edge_syn, sizes) * mem_scale
     vol = (tcs[:, None, None] * ths[None, :, None] * tws[None, None, :]).astype(np.float64)
     local = ctx.local_bytes(vol * density, vol, tcs[:, None, None].astype(np.float64)).astype(np.float64)
     ok = np.ones(vol.shape, bool)
     for name, arr in (("neurons", vol * density), ("axons", axons), ("synapses", synapses),
-                      ("out_axons", vol * out_density), ("events", events * density),
+                      ("out_axons", vol * out_density + pix_density * (ths[None, :, None] * tws[None, None, :])),
+                      ("events", events * density),
                       ("local_bytes", local)):
         if lim[name] < INF:
             ok &= arr <= lim[name]
     for key, local_too in (("syn_bytes", False), ("local_bytes", True)):
         if lim[key] < INF and (not local_too or ctx.limits.synapses_in_local_memory):
             cand = ok.copy()
-            sb = ctx.limits.synapse_bytes(axons[cand].astype(np.int64), synapses[cand].astype(np.int64))
+            sb = (np.ceil(est_bits[cand] / 8) if est_bits is not None else
+                  ctx.limits.synapse_bytes(axons[cand].astype(np.int64), synapses[cand].astype(np.int64)))
             ok[cand] = sb + (local[cand] if local_too else 0) <= lim[key]
     if not ok.any():
-        return 1, 1, 1
+        return 1, 1, 1, None
     count = (n_c[:, None, None] * n_h[None, :, None] * n_w[None, None, :]).astype(np.float64)
     # Where a neuron's fan-out costs (an output axon or a copy per destination core), every input
     # axon of a tile is paid for by a producer: add those producer cores to the tile count. (On the
@@ -329,7 +359,34 @@ def _search(ctx: _NodeContext, lim: dict, density: float, out_density: float, cr
     # smallest, and pack best with others), then the fewest axons in total (least halo).
     tie = np.where(score == best, -vol * 1e12 + count * axons, np.inf)
     i, j, k = np.unravel_index(int(np.argmin(tie)), tie.shape)
-    return int(tcs[i]), int(ths[j]), int(tws[k])
+    est = None if est_bits is None else float(est_bits[i, j, k]) / 8
+    return int(tcs[i]), int(ths[j]), int(tws[k]), est
+
+
+def _estimate_bits(ctx: _NodeContext, per_group: list, edge_syn: dict, sizes: tuple) -> np.ndarray:
+    """Synapse-memory bits of the largest tile of each candidate grid, from the chip's encodings
+    (:mod:`mapping.synmem`): shared lists estimated per edge pattern, per-axon lists at the mean."""
+    lim = ctx.limits
+    total = 0.0
+    for g, axons_g in zip(ctx.groups, per_group):
+        if len(g) == 1 and synmem.is_shared(g[0], lim):
+            e = g[0]
+            inputs_c = np.maximum(1, axons_g // np.maximum(1, _pixels(e, sizes)))
+            total = total + synmem.estimate_shared_bits(e, lim, inputs_c, *sizes)
+        else:
+            syn = sum(edge_syn[id(e)] for e in g)
+            dense = all(synmem._dense_list(e) for e in g)
+            total = total + synmem.estimate_axon_bits(lim, axons_g, np.ceil(syn), dense)
+    for e in ctx.pop:
+        total = total + synmem.estimate_population_bits(e, lim, *sizes)
+    return np.broadcast_to(np.asarray(total, np.float64), np.broadcast_shapes(*(x.shape for x in sizes)))
+
+
+def _pixels(e: Edge, sizes: tuple) -> np.ndarray:
+    """Input pixels (rows × columns) of the receptive field of a ``th × tw`` tile, at most."""
+    _, th, tw = sizes
+    return (np.minimum((th - 1) * e.stride[0] + e.kernel[0], e.pre_shape[1])
+            * np.minimum((tw - 1) * e.stride[1] + e.kernel[1], e.pre_shape[2]))
 
 
 def _grid_tiles(shape, tc, th, tw, crange):
@@ -400,20 +457,34 @@ def _tile_segment(ctx: _NodeContext, relaxed: dict, crange: tuple[int, int]):
         out_density = float(_box_sum(ctx.dest_sat, *whole)[0]) / vol
     else:
         density, out_density = ctx.mult_mean, ctx.dest_mean
+    # Population axons' output slots are per pixel (all channels of a tile share them): a density per pixel.
+    pix_density = 0.0 if ctx.pix_sat is None else float(ctx.pix_sat[-1, -1, -1]) / (h * w)
     best = None
+    mem_scale = 1.0
     for _ in range(4):
-        tc, th, tw = _search(ctx, lim, density, out_density, crange)
+        tc, th, tw, est = _search(ctx, lim, density, out_density, crange, mem_scale, pix_density)
         box = _grid_tiles(node.shape, tc, th, tw, crange)
         res = ctx.measure(*box)
         bad = _over(res, lim)
-        if best is None or bad.sum() < best[2].sum():
-            best = (box, res, bad, (tc, th, tw))
-        if bad.mean() <= 0.02:
+        # Fewest tiles among grids that (nearly) fit; else the fewest tiles over a limit.
+        rank = (bad.mean() > 0.02, int(bad.sum()) if bad.mean() > 0.02 else len(box[0]))
+        if best is None or rank < best[4]:
+            best = (box, res, bad, (tc, th, tw), rank)
+        ratio = float(res["syn_bytes"].max()) / est if est else 1.0
+        if bad.mean() <= 0.02 and (not est or ratio > 0.8):
             break
+        if est and bad.mean() <= 0.02:  # the encodings' estimate was high: tiles could be larger
+            mem_scale *= max(ratio, 0.05)
+            continue
         vol = (box[1] - box[0]) * (box[3] - box[2]) * (box[5] - box[4])
         density = max(density * 1.05, float((res["neurons"] / vol).max()))
-        out_density = max(out_density * 1.05, float((res["out_axons"] / vol).max()))
-    box, res, bad, grid = best
+        pix = res.get("out_pix", 0)
+        out_density = max(out_density * 1.05, float(((res["out_axons"] - pix) / vol).max()))
+        if ctx.pix_sat is not None:
+            pix_density = max(pix_density * 1.05, float((pix / ((box[3] - box[2]) * (box[5] - box[4]))).max()))
+        if est:  # the encodings' estimate was low: scale it to what the tiles measured
+            mem_scale = max(mem_scale * 1.05, mem_scale * ratio)
+    box, res, bad, grid, _ = best
     done_box = [tuple(x[~bad] for x in box)]
     done_res = [{k: v[~bad] for k, v in res.items()}]
     pend = tuple(x[bad] for x in box)
@@ -528,7 +599,8 @@ def neuron_violations(view: View, node: Node, limits: Limits) -> tuple[list[Viol
 
 # ------------------------------------------------------------------------------------- the driver
 
-def _destinations(view: View, node: Node, tilings: dict) -> np.ndarray | None:
+def _destinations(view: View, node: Node, tilings: dict, only: bool | None = None,
+                  limits: Limits | None = None) -> np.ndarray | None:
     """Per neuron of ``node``: consumer tiles (already tiled) whose receptive field contains it.
 
     A consumer that does not fit the chip at all (a per-neuron violation, tiled with relaxed
@@ -539,7 +611,8 @@ def _destinations(view: View, node: Node, tilings: dict) -> np.ndarray | None:
     diff = np.zeros((c + 1) * (h + 1) * (w + 1), np.int64)
     by_post: dict[str, list[Edge]] = {}
     for e in view.outgoing[node.name]:
-        by_post.setdefault(e.post, []).append(e)
+        if only is None or synmem.is_population(e, limits) == only:
+            by_post.setdefault(e.post, []).append(e)
     extra = 0
     for post, group in by_post.items():
         t = tilings.get(post)
@@ -558,7 +631,19 @@ def _destinations(view: View, node: Node, tilings: dict) -> np.ndarray | None:
                     flat = (cc * (h + 1) + rr) * (w + 1) + qq
                     diff += sc * sr * sq * np.bincount(flat, minlength=diff.size)
     d = diff.reshape(c + 1, h + 1, w + 1).cumsum(0).cumsum(1).cumsum(2)[:c, :h, :w]
-    return d + extra + (1 if node.read_out else 0)
+    return d + extra + (1 if node.read_out and not only else 0)
+
+
+def _population_destinations(view: View, node: Node, tilings: dict, limits: Limits):
+    """Where population axons leave ``node`` (``core.population_axons``): ``(per neuron, the
+    destinations through the other edges; per pixel, the consumer tiles of its population edges)``,
+    or None without population edges. A population axon's output slots serve every channel of its
+    pixel on the sending core (nengo-loihi ``Axon.axon_slots``)."""
+    if not any(synmem.is_population(e, limits) for e in view.outgoing[node.name]):
+        return None
+    rest = _destinations(view, node, tilings, False, limits)
+    pix = _destinations(view, node, tilings, True, limits).max(axis=0)
+    return rest, pix
 
 
 def _edge_key(e: Edge, two_rows: bool) -> tuple:
@@ -639,7 +724,9 @@ def partition(view: View, limits: Limits, max_passes: int = 6) -> Partition:
                 changed = True
                 prev_dest[node.name] = dest
                 fanout[node.name], extra = fanout_violations(node, dest, limits)
-            ctx = _NodeContext(view, node, limits, dest)
+            pop_dest = (_population_destinations(view, node, tilings, limits)
+                        if dest is not None and limits.population_axons else None)
+            ctx = _NodeContext(view, node, limits, dest, pop_dest)
             t = tile_node(ctx, {**relaxed[node.name], **extra})
             tilings[node.name] = t
             # Consumers are keyed by what their tiling *is*, so that the copies of an unrolled block

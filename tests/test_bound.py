@@ -16,6 +16,17 @@ computed here neuron by neuron and synapse by synapse from the IR (not from the 
   channel present, and the synapse memory where the rows live in the core;
 * synaptic events per tick: ``Σ`` synapses × the presynaptic population's rate.
 
+On chips with Loihi's encodings (``core.shared_synapse_lists``, ``core.population_axons``) every rule
+is taken at its most permissive, so the optimum found is at most the true one:
+
+* axons: the fewest over every choice of which convolutions use population axons (one per
+  presynaptic pixel and convolution, carrying all channels) and which one axon per presynaptic neuron;
+* output axons: likewise, one slot per pixel and destination core for a population axon;
+* synapse memory of convolutions and depthwise convolutions: each distinct synapse list stored once
+  per core — per input channel, a list of the (output channel, tap) pairs an axon reaches, or per
+  pixel, all channels' pairs in one list, whichever is smaller — with no index bits and no copies
+  for the compartment base; the other connections' synapses per axon as above.
+
 The optimum is the fewest cores of a valid assignment; the bound must never exceed it.
 """
 
@@ -149,6 +160,88 @@ def tiny_rates(rng, net) -> dict:
 
 # ------------------------------------------------------------------------------ brute-force optimum
 
+def _encoded(limits) -> bool:
+    return bool(limits.shared_lists or limits.population_axons)
+
+
+def _conv_synapses(net):
+    """Synapses of convolutions and depthwise convolutions, one entry per synapse:
+    ``(post neuron, pre neuron, connection, (output channel, ky, kx))``, from the IR's windows."""
+    from itnet_neuro.ir.ops import window_taps
+
+    shapes = {p.name: p.shape for p in net.populations} | {net.input.name: net.input.shape}
+    out = []
+    for conn in net.connections:
+        if conn.op not in ("conv2d", "depthwise"):
+            continue
+        pre_s, post_s = shapes[conn.pre], shapes[conn.post]
+        o_idx, ky, kx, i_idx = window_taps(pre_s[1:], post_s[1:], conn.kernel, conn.stride, conn.padding)
+        cout = conn.weight.shape[0]
+        for f in range(cout):
+            if conn.op == "conv2d":
+                per = pre_s[0] // conn.groups
+                g = f // (cout // conn.groups)
+                chans = range(g * per, (g + 1) * per)
+            else:
+                chans = [f // (cout // pre_s[0])]
+            for o, a, b, i in zip(o_idx.tolist(), ky.tolist(), kx.tolist(), i_idx.tolist()):
+                post = (conn.post, conn.post_offset + f, o // post_s[2], o % post_s[2])
+                for c in chans:
+                    out.append((post, (conn.pre, c, i // pre_s[2], i % pre_s[2]), conn.name, (f, a, b)))
+    return out
+
+
+def _shared_memory_bits(limits, syns) -> int:
+    """The fewest bits of the shared lists of ``syns`` (one core's convolution synapses)."""
+    from hardware_models.formulas import get_formula
+
+    f = get_formula(limits.synapse_memory_formula)
+    bits = 0
+    for conn in {s[2] for s in syns}:
+        per_axon, per_pixel = {}, {}
+        for post, pre, name, tap in syns:
+            if name == conn:
+                per_axon.setdefault(pre, set()).add(tap)
+                per_pixel.setdefault((pre[0],) + pre[2:], set()).add((pre[1],) + tap)
+        by_channel = {(pre[1], frozenset(t)) for pre, t in per_axon.items()}
+        by_pixel = {frozenset(t) for t in per_pixel.values()}
+        bits += min(sum(f(len(t), limits.stored_weight_bits) for _, t in by_channel),
+                    sum(f(len(t), limits.stored_weight_bits) for t in by_pixel))
+    return bits
+
+
+def _subsets(items):
+    items = sorted(items)
+    for mask in range(1 << len(items)):
+        yield {x for i, x in enumerate(items) if mask >> i & 1}
+
+
+def _encoded_axons(own, via, pop_conns) -> int:
+    """Input axons of a core: the fewest over which convolutions use population axons."""
+    pairs = {(p, c) for n in own for p, conns in via[n].items() for c in conns}
+    best = None
+    for t in _subsets({c for _, c in pairs} & pop_conns):
+        n = len({p for p, c in pairs if c not in t}) + len({(c, p[0], p[2], p[3]) for p, c in pairs if c in t})
+        best = n if best is None else min(best, n)
+    return best or 0
+
+
+def _encoded_out_axons(own, dests, read_out, pop_conns) -> int:
+    """Output axon slots of a core: the fewest over which convolutions use population axons."""
+    conns = {c for n in own for c in dests.get(n, {})} & pop_conns
+    best = None
+    for t in _subsets(conns):
+        n = sum(len(set().union(*[d for c, d in dests.get(x, {}).items() if c not in t])) + (x[0] in read_out)
+                for x in own)
+        pixels = {}
+        for x in own:
+            for c, d in dests.get(x, {}).items():
+                if c in t:
+                    pixels.setdefault((c, x[0], x[2], x[3]), set()).update(d)
+        n += sum(len(d) for d in pixels.values())
+        best = n if best is None else min(best, n)
+    return best
+
 def _neurons_and_synapses(net):
     """Every neuron ``(pop, c, y, x)`` with its inputs: ``{pre neuron: (structural synapses, signs)}``."""
     from itnet_neuro.sim.kernels.numpy_ops import connection_matrix
@@ -179,6 +272,30 @@ def _neurons_and_synapses(net):
     return neurons, inputs
 
 
+def _via(net):
+    """``{post neuron: {pre neuron: connections}}``: which connections carry each input."""
+    shapes = {p.name: p.shape for p in net.populations} | {net.input.name: net.input.shape}
+    via = {(p.name, c, y, x): {} for p in net.populations for c in range(p.shape[0]) for y in range(p.shape[1])
+           for x in range(p.shape[2])}
+    for conn in net.connections:
+        pre_s, post_s = shapes[conn.pre], shapes[conn.post]
+        for (post, c, y, x), ins in via.items():
+            if post != conn.post:
+                continue
+            if conn.op == "sparse":
+                from itnet_neuro.sim.kernels.numpy_ops import connection_matrix
+
+                m = connection_matrix(net, conn).tocsr()
+                row = (c * post_s[1] + y) * post_s[2] + x
+                pres = {(int(k) // (pre_s[1] * pre_s[2]), int(k) // pre_s[2] % pre_s[1], int(k) % pre_s[2])
+                        for k in m.indices[m.indptr[row]:m.indptr[row + 1]]}
+            else:
+                pres, _ = receptive_field(conn, pre_s, post_s, c, y, x)
+            for p in pres:
+                ins.setdefault((conn.pre,) + tuple(p), set()).add(conn.name)
+    return via
+
+
 def _partitions(n: int, k: int):
     """Every partition of ``range(n)`` into exactly ``k`` blocks, as block labels (restricted growth)."""
     labels = [0] * n
@@ -207,12 +324,19 @@ def _memory(limits, syn_per_axon: list[int]) -> float:
     return math.ceil(total / 8) if limits.synapse_memory_formula.endswith("_bits") else total
 
 
-def _valid(labels, k, neurons, inputs, read_out, limits, rates=None, channels_rows=None) -> bool:
+def _valid(labels, k, neurons, inputs, read_out, limits, rates=None, enc=None) -> bool:
     core_of = dict(zip(neurons, labels))
     dest = {}
     for n, ins in inputs.items():
         for p in ins:
             dest.setdefault(p, set()).add(core_of[n])
+    if enc is not None:
+        via, syns, pop_conns = enc
+        by_conn = {}
+        for n, ins in via.items():
+            for p, conns in ins.items():
+                for c in conns:
+                    by_conn.setdefault(p, {}).setdefault(c, set()).add(core_of[n])
     f = limits.max_fanout_cores
     for core in range(k):
         own = [n for n in neurons if core_of[n] == core]
@@ -226,12 +350,26 @@ def _valid(labels, k, neurons, inputs, read_out, limits, rates=None, channels_ro
                 signs[p] = signs.get(p, frozenset()) | sg
         rows = sum(2 if limits.two_rows and len(signs[p]) == 2 else 1 for p in axon_syn)
         syn_bytes = _memory(limits, list(axon_syn.values())) if axon_syn else 0
+        out_axons = sum(d)
+        if enc is not None:  # Loihi's encodings, at their most permissive (module docstring)
+            mine = [x for x in syns if core_of[x[0]] == core] if limits.shared_lists else []
+            shared = {}
+            for post, pre, _, _ in mine:
+                shared[pre] = shared.get(pre, 0) + 1
+            rest = [v - shared.get(p, 0) for p, v in axon_syn.items() if v > shared.get(p, 0)]
+            from hardware_models.formulas import get_formula
+
+            fmt = get_formula(limits.synapse_memory_formula)
+            bits = _shared_memory_bits(limits, mine) + sum(fmt(n, limits.stored_weight_bits) for n in rest)
+            syn_bytes = math.ceil(bits / 8)
+            rows = _encoded_axons(own, via, pop_conns)
+            out_axons = _encoded_out_axons(own, by_conn, read_out, pop_conns)
         tables = {(n[0], n[1]) for n in own}  # a threshold and a bias per channel present on the core
         local = inst * ((limits.neuron_state_bytes or 0) + limits.input_buffer_bytes) + \
             len(tables) * 2 * limits.table_value_bytes + (syn_bytes if limits.synapses_in_local_memory else 0)
         events = sum(syn * (rates or {}).get(p[0], 0.0) for n in own for p, (syn, _) in inputs[n].items())
         need = {"neurons": inst, "axons": rows, "synapses": sum(axon_syn.values()),
-                "out_axons": sum(d), "syn_bytes": syn_bytes, "local_bytes": local, "events": events}
+                "out_axons": out_axons, "syn_bytes": syn_bytes, "local_bytes": local, "events": events}
         for key, attr in (("neurons", "max_neurons"), ("axons", "max_axons"), ("synapses", "max_synapses"),
                           ("out_axons", "max_output_axons"), ("syn_bytes", "synapse_memory_bytes"),
                           ("local_bytes", "local_memory_bytes"), ("events", "max_events_per_tick")):
@@ -246,9 +384,14 @@ def optimum(net, limits, max_cores: int = 8, rates=None):
     read_out = {t.population for r in net.readouts for t in r.terms}
     if any(sum(s for s, _ in ins.values()) > limits.max_fanin for ins in inputs.values()):
         return None
+    enc = None
+    if _encoded(limits):
+        syns = _conv_synapses(net)
+        pop = {c.name for c in net.connections if c.op == "conv2d"} if limits.population_axons else set()
+        enc = (_via(net), syns, pop)
     k0 = max(1, math.ceil(len(neurons) / limits.max_neurons)) if limits.max_neurons < INF else 1
     for k in range(k0, min(len(neurons), max_cores) + 1):
-        if any(_valid(lab, k, neurons, inputs, read_out, limits, rates) for lab in _partitions(len(neurons), k)):
+        if any(_valid(lab, k, neurons, inputs, read_out, limits, rates, enc) for lab in _partitions(len(neurons), k)):
             return k
     return None
 

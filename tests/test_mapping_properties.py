@@ -116,12 +116,17 @@ class Reference:
         c0, c1, r0, r1, q0, q1 = self.alloc.tile_box[t]
         return [(c, y, x) for c in range(c0, c1) for y in range(r0, r1) for x in range(q0, q1)]
 
-    def tile_inputs(self, t, two_rows):
-        """(synapses, inputs, mixed) of tile ``t``: distinct (pre, neuron) inputs, and those with both signs."""
+    def tile_inputs(self, t, two_rows, population=None):
+        """(synapses, inputs, mixed) of tile ``t``: distinct (pre, neuron) inputs, and those with both signs;
+        ``population`` True / False: only the edges that are / are not population edges (Loihi)."""
+        from mapping.synmem import is_population
+
         node = self.nodes[int(self.alloc.tile_node[t])]
         syn, axons = 0, set()
         mixed_pairs = set()
         for e in self.view.incoming[node.name]:
+            if population is not None and is_population(e, self.alloc.limits) != population:
+                continue
             conn = self.conn_of(e)
             mixed = _mixed(conn, e.pre_shape[0]) if two_rows else None
             for cell in self.tile_cells(t):
@@ -136,14 +141,31 @@ class Reference:
     def tile_needs(self, t, two_rows):
         """(synapses, axons) of tile ``t``: distinct (pre, neuron) inputs, two for a mixed-sign input."""
         syn, axons, mixed_pairs = self.tile_inputs(t, two_rows)
+        if self.alloc.limits.population_axons:  # one axon per (population edge, input pixel)
+            node = self.nodes[int(self.alloc.tile_node[t])]
+            pixels = set()
+            from mapping.synmem import is_population
+
+            for e in self.view.incoming[node.name]:
+                if is_population(e, self.alloc.limits):
+                    conn = self.conn_of(e)
+                    for cell in self.tile_cells(t):
+                        pres, _ = receptive_field(conn, e.pre_shape, e.post_shape, *cell)
+                        pixels |= {(e.name, p[1], p[2]) for p in pres}
+            _, discrete, _ = self.tile_inputs(t, two_rows, population=False)
+            return syn, len(discrete) + len(pixels) + len(mixed_pairs)
         return syn, len(axons) + len(mixed_pairs)
 
-    def destinations(self, node):
-        """Per neuron of ``node``: consumer tiles whose neurons it feeds (+1 if read out)."""
+    def destinations(self, node, population=None):
+        """Per neuron of ``node``: consumer tiles whose neurons it feeds (+1 if read out);
+        ``population`` True / False: through population edges only (not read out) / the others only."""
+        from mapping.synmem import is_population
+
         d = np.zeros(node.shape, np.int64)
         by_post = {}
         for e in self.view.outgoing[node.name]:
-            by_post.setdefault(e.post, []).append(e)
+            if population is None or is_population(e, self.alloc.limits) == population:
+                by_post.setdefault(e.post, []).append(e)
         for post, edges in by_post.items():
             if post in self.alloc.unfit_nodes:  # counted once: it has no tiling a chip could run
                 d += 1
@@ -156,7 +178,18 @@ class Reference:
                         seen |= receptive_field(conn, e.pre_shape, e.post_shape, *cell)[0]
                 for p in seen:
                     d[p] += 1
-        return d + (1 if node.read_out else 0)
+        return d + (1 if node.read_out and not population else 0)
+
+    def out_axons(self, node, box):
+        """Output-axon slots of the tile ``box`` of ``node``: one per neuron and destination core; with
+        population axons, ``population_out_slots`` per pixel and destination of its population edges
+        (every tile holding channels of the pixel sends them)."""
+        c0, c1, r0, r1, q0, q1 = box
+        if not self.alloc.limits.population_axons:
+            return int(self.destinations(node)[c0:c1, r0:r1, q0:q1].sum())
+        rest = self.destinations(node, population=False)[c0:c1, r0:r1, q0:q1].sum()
+        pix = self.destinations(node, population=True).max(axis=0)[r0:r1, q0:q1].sum()
+        return int(rest + self.alloc.limits.population_out_slots * pix)
 
 
 def check_allocation(net, alloc, *, brute_force=True):
@@ -207,7 +240,7 @@ def check_allocation(net, alloc, *, brute_force=True):
                 for t in np.flatnonzero(alloc.tile_node == i):
                     c0, c1, r0, r1, q0, q1 = box[t]
                     assert alloc.tile_res["neurons"][t] >= copies[c0:c1, r0:r1, q0:q1].sum()
-                    assert alloc.tile_res["out_axons"][t] >= d[c0:c1, r0:r1, q0:q1].sum()
+                    assert alloc.tile_res["out_axons"][t] >= ref.out_axons(node, box[t])
     # 6. The allocator is measured against a bound it cannot beat.
     assert alloc.cores_used >= alloc.lower_bound or not alloc.feasible
     # 7. alloc.json's axon records: as many axons as each core counts, covering every input of its tiles.
