@@ -16,7 +16,7 @@ The looped schedule gives each output ``--ticks`` ticks of its own phase (``--ph
 ``--multichip`` adds a variant of each chip TOML without its chip-count limit (``chip.max_chips``),
 for chips where only that limit is left (BrainScaleS-2: one chip of 512 neurons).
 
-    python benchmarks/bench_fanin.py                    # ~20 min on 2 CPU cores
+    python benchmarks/bench_fanin.py --chips truenorth   # -> benchmarks/results/fanin_truenorth.json
 """
 
 from __future__ import annotations
@@ -107,8 +107,11 @@ def main(argv=None) -> int:
     parser.add_argument("--ticks", type=int, default=256)
     parser.add_argument("--multichip", action="store_true", help="also each chip without its chip-count limit")
     parser.add_argument("--no-simulate", action="store_true")
-    parser.add_argument("--output", default=str(RESULTS / "fanin.json"))
+    parser.add_argument("--output", help="default: benchmarks/results/fanin_<chip>.json for one chip, else fanin.json")
     args = parser.parse_args(argv)
+    if args.output is None:
+        one = "," not in args.chips and not args.multichip
+        args.output = str(RESULTS / (f"fanin_{Path(args.chips).stem}.json" if one else "fanin.json"))
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from itnet_neuro.cli.allocate import load_model_network
     from itnet_neuro.ir import save_network
