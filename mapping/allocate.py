@@ -446,6 +446,7 @@ def _run(net, spec, schedule: str, phase_ticks: int, rates, state_buffer: str = 
     violations = merge_copies(violations + _split_hints(p.violations, record, split)
                               + _limit_violations(p, limits, unrolled_block))
     lb, detail = _lower_bound(view, limits)
+    violations = _chips_from_bound(violations, lb, limits)
     traffic = _traffic(view, p.tile_node, p.tile_box, p.tile_core, p.core_gx, p.core_gy, rates,
                        core_chip=p.core_chip)
     alloc = Allocation(spec=spec, limits=limits, schedule=schedule, schedule_reason="", view=view,
@@ -457,6 +458,15 @@ def _run(net, spec, schedule: str, phase_ticks: int, rates, state_buffer: str = 
                        unfit_nodes=tuple(view.nodes[i].name for i in p.unfit_nodes), split=record, network=run)
     alloc.seconds = time.perf_counter() - t0
     return alloc
+
+
+def _chips_from_bound(violations: list[Violation], lb: int, limits: Limits) -> list[Violation]:
+    """The chip-count violation with the chips that the lower bound alone needs (no allocation needs fewer)."""
+    if limits.cores_per_chip >= INF or limits.architecture == "conv-layer":
+        return violations
+    need = math.ceil(lb / limits.cores_per_chip)
+    return [dataclasses.replace(v, hint=f"no allocation fits on fewer than {need:,} chips (lower bound {lb:,} cores); "
+                                + v.hint) if v.resource == "chips" else v for v in violations]
 
 
 #: Violations fan-in splitting addresses (one neuron needs more than a core feeds it).

@@ -50,6 +50,7 @@ def test_too_many_chips_is_a_violation_naming_both_counts():
     a = plan(_chain(), spec, "unrolled")
     chips = [v for v in a.violations if v.resource == "chips"]
     assert not a.feasible and len(chips) == 1 and (chips[0].value, chips[0].limit) == (3, 2)
+    assert chips[0].hint.startswith(f"no allocation fits on fewer than {a.lower_bound} chips")  # one core per chip
     assert plan(_chain(), _with_chips(load_chip("brainscales2"), 2, max_chips=2, max_neurons=4), "unrolled").feasible
 
 
