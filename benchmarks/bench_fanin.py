@@ -7,15 +7,16 @@ the mIoU of every output after ``--ticks`` ticks on ``--images`` synthetic test 
 * ``ideal``: the unsplit network, no chip effects (the reference);
 * ``ideal_split``: the split network the allocation recorded, no chip effects — the accuracy cost
   of the relays alone;
-* ``chip``: ``simulate --alloc`` — the split network with the chip's effects as
-  ``itnet_neuro.sim.hardware.Hardware.apply`` applies them on this branch (``--ignore-limits`` where
-  the allocation is still infeasible, which the row says).
+* ``chip``: ``simulate --alloc`` — the split network realized core by core as the allocation placed it
+  (:func:`mapping.realize.realize`: each core's integer weights, thresholds and biases; TrueNorth's axon
+  types) with the chip's neuron, mismatch and noise on top (``--ignore-limits`` where the allocation is
+  still infeasible, which the row says).
 
 The looped schedule gives each output ``--ticks`` ticks of its own phase (``--phase-ticks`` = ``--ticks``).
 ``--multichip`` adds a variant of each chip TOML without its chip-count limit (``chip.max_chips``),
 for chips where only that limit is left (BrainScaleS-2: one chip of 512 neurons).
 
-    python benchmarks/bench_fanin.py                    # ~20 min on 2 CPU cores
+    python benchmarks/bench_fanin.py --chips truenorth   # -> benchmarks/results/fanin_truenorth.json
 """
 
 from __future__ import annotations
@@ -106,8 +107,11 @@ def main(argv=None) -> int:
     parser.add_argument("--ticks", type=int, default=256)
     parser.add_argument("--multichip", action="store_true", help="also each chip without its chip-count limit")
     parser.add_argument("--no-simulate", action="store_true")
-    parser.add_argument("--output", default=str(RESULTS / "fanin.json"))
+    parser.add_argument("--output", help="default: benchmarks/results/fanin_<chip>.json for one chip, else fanin.json")
     args = parser.parse_args(argv)
+    if args.output is None:
+        one = "," not in args.chips and not args.multichip
+        args.output = str(RESULTS / (f"fanin_{Path(args.chips).stem}.json" if one else "fanin.json"))
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from itnet_neuro.cli.allocate import load_model_network
     from itnet_neuro.ir import save_network
@@ -123,8 +127,9 @@ def main(argv=None) -> int:
     results = {"command": "python benchmarks/bench_fanin.py" + ("" if not (argv or sys.argv[1:])
                                                                  else " " + " ".join(argv or sys.argv[1:])),
                "model": "itnet_neuro/resources/itnet_small_shared.h5", "images": args.images, "ticks": args.ticks,
-               "hardware_apply": "per-connection weight quantization + the chip's neuron (reset, leak, ranges); "
-                                 "not yet the per-core realization of issue 11", "chips": {}}
+               "hardware_apply": "per-core realization from the allocation (mapping.realize: each core's integer "
+                                 "weights, thresholds, biases) + the chip's neuron (reset, leak, ranges), mismatch "
+                                 "and noise", "chips": {}}
     for chip in chips:
         name = Path(chip).stem
         out = work / f"{name}.json"

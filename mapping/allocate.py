@@ -295,8 +295,9 @@ def _conv(view: View, limits: Limits) -> Packing:
 
 
 def _traffic(view: View, tile_node, tile_box, tile_core, gx, gy, rates, seed: int = 0,
-             max_samples: int = 1_000_000) -> dict:
-    """Estimated spikes × hops per tick, for this placement and for a random one.
+             max_samples: int = 1_000_000, core_chip=None) -> dict:
+    """Estimated spikes × hops per tick, for this placement and for a random one; and the spikes per tick
+    that cross from one chip to another (``inter_chip_spikes``, of ``spikes`` delivered to cores in all).
 
     Each consumer tile receives ``axons × rate`` spikes per tick from each presynaptic node; they are
     counted as travelling from the core of the producer tile at the centre of its receptive field.
@@ -352,7 +353,19 @@ def _traffic(view: View, tile_node, tile_box, tile_core, gx, gy, rates, seed: in
 
     perm = rng.permutation(gx.size)
     return {"spike_hops": total(gx, gy), "spike_hops_random": total(gx[perm], gy[perm]),
+            **_inter_chip(cons, prod, weight, core_chip),
             "rates": "calibration" if rates else "uniform (1 spike/neuron/tick: relative figure)"}
+
+
+def _inter_chip(cons, prod, weight, core_chip) -> dict:
+    """Spikes per tick delivered to cores (``spikes``) and those whose producer core sits on another chip
+    (``inter_chip_spikes``); cores on no chip (a conv-layer chip's unplaced layers) are left out of both."""
+    if core_chip is None:
+        return {}
+    chip = np.asarray(core_chip)
+    on = (chip[cons] >= 0) & (chip[prod] >= 0)
+    cross = on & (chip[cons] != chip[prod])
+    return {"spikes": float(weight[on].sum()), "inter_chip_spikes": float(weight[cross].sum())}
 
 
 def _label_volume(shape, boxes: np.ndarray) -> np.ndarray:
@@ -429,9 +442,13 @@ def _run(net, spec, schedule: str, phase_ticks: int, rates, state_buffer: str = 
                                     f"{spec.name} cannot rewrite thresholds/biases between phases "
                                     "(neuron.parameters_switchable_at_runtime = false): use --schedule unrolled"))
     p = _conv(view, limits) if limits.architecture == "conv-layer" else _crossbar(view, limits)
-    violations = merge_copies(violations + _split_hints(p.violations, record, split) + _limit_violations(p, limits, has_block(view)))
+    unrolled_block = has_block(view) and view.schedule != "looped"  # the looped schedule is a fix to offer
+    violations = merge_copies(violations + _split_hints(p.violations, record, split)
+                              + _limit_violations(p, limits, unrolled_block))
     lb, detail = _lower_bound(view, limits)
-    traffic = _traffic(view, p.tile_node, p.tile_box, p.tile_core, p.core_gx, p.core_gy, rates)
+    violations = _chips_from_bound(violations, lb, limits)
+    traffic = _traffic(view, p.tile_node, p.tile_box, p.tile_core, p.core_gx, p.core_gy, rates,
+                       core_chip=p.core_chip)
     alloc = Allocation(spec=spec, limits=limits, schedule=schedule, schedule_reason="", view=view,
                        tile_node=p.tile_node, tile_box=p.tile_box, tile_res=p.tile_res, tile_core=p.tile_core,
                        core_chip=p.core_chip, core_x=p.core_x, core_y=p.core_y, core_gx=p.core_gx,
@@ -441,6 +458,15 @@ def _run(net, spec, schedule: str, phase_ticks: int, rates, state_buffer: str = 
                        unfit_nodes=tuple(view.nodes[i].name for i in p.unfit_nodes), split=record, network=run)
     alloc.seconds = time.perf_counter() - t0
     return alloc
+
+
+def _chips_from_bound(violations: list[Violation], lb: int, limits: Limits) -> list[Violation]:
+    """The chip-count violation with the chips that the lower bound alone needs (no allocation needs fewer)."""
+    if limits.cores_per_chip >= INF or limits.architecture == "conv-layer":
+        return violations
+    need = math.ceil(lb / limits.cores_per_chip)
+    return [dataclasses.replace(v, hint=f"no allocation fits on fewer than {need:,} chips (lower bound {lb:,} cores); "
+                                + v.hint) if v.resource == "chips" else v for v in violations]
 
 
 #: Violations fan-in splitting addresses (one neuron needs more than a core feeds it).

@@ -116,6 +116,9 @@ def table(a) -> str:
     if tr and tr.get("spike_hops_random"):
         out.append(f"placement: spikes×hops {tr['spike_hops']:.3g} vs {tr['spike_hops_random']:.3g} random "
                    f"({tr['spike_hops'] / tr['spike_hops_random']:.2f}×), rates {tr['rates'].split(' ')[0]}")
+    if tr and a.chips_used > 1 and tr.get("spikes"):
+        out.append(f"inter-chip: {tr['inter_chip_spikes']:.3g} of {tr['spikes']:.3g} spikes per tick delivered to "
+                   f"cores cross a chip boundary ({tr['inter_chip_spikes'] / tr['spikes']:.1%})")
     if a.schedule == "looped" and a.view.state_buffer.get("mechanism") not in (None, "none"):
         out.append(_buffer_line(a.view.state_buffer))
     out.extend(split_lines(a))

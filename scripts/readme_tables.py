@@ -188,7 +188,37 @@ def startup_text(d: dict) -> str:
             f"{t['median_saved_fraction']:.0%}.")
 
 
-BLOCKS = {"startup": startup_text, "allocate": allocate_text, "chips": chips_table}
+# ------------------------------------------------------------------------------------------------- fan-in
+
+#: The chips whose neurons take fewer inputs than the shipped model's, one results file each (bench_fanin.py).
+FANIN_FILES = ("fanin_truenorth.json", "fanin_brainscales2.json")
+
+
+def fanin_table(d: dict) -> str:
+    """Per chip (``d`` and the other :data:`FANIN_FILES`): the allocation with fan-in splitting, and mIoU per
+    output unsplit, split on the ideal chip, and split as the allocation realizes it on the chip."""
+    docs = [d] + [load(f) for f in FANIN_FILES[1:] if (RESULTS / f).exists()]
+    n = len(next(iter(d["chips"].values()))["miou"]["ideal"]["snn_miou"])
+    lines = ["| chip | allocate | cores | chips | bound | ÷ bound | +ticks | run | "
+             + " | ".join(f"out{i + 1}" for i in range(n)) + " |", "|" + "---|" * (n + 8)]
+    runs = (("ideal", "unsplit, ideal chip"), ("ideal_split", "split, ideal chip"), ("chip", "split, realized"))
+    for doc in docs:
+        for name, r in doc["chips"].items():
+            fit = "exit 0" if r["exit_code"] == 0 else f"exit {r['exit_code']}: " + "; ".join(
+                v.split(" (")[0] for v in r["violations"][:1])
+            head = (f"| {name} ({r['schedule']}) | {fit} | {r['cores']:,} | {r['chips']:,} | {r['lower_bound']:,} | {r['ratio']:.2f}× | "
+                    f"+{(r['split'] or {}).get('extra_ticks', {}).get('max', 0)} |")
+            for i, (key, label) in enumerate(runs):
+                m = r["miou"][key]
+                label += " (--ignore-limits)" if key == "chip" and m.get("ignore_limits") else ""
+                lines.append((head if i == 0 else "| | | | | | | |") + f" {label} | "
+                             + " | ".join(_f(v) for v in m["snn_miou"]) + " |")
+    conds = {(doc["images"], doc["ticks"]) for doc in docs}
+    return "\n".join(lines) + "\n\n" + "; ".join(f"{i} synthetic images, {t} ticks (per output's phase when looped)" for i, t in sorted(conds)) + \
+        " (`python benchmarks/bench_fanin.py`, one results file per chip).\n"
+
+
+BLOCKS = {"startup": startup_text, "allocate": allocate_text, "chips": chips_table, "fanin": fanin_table}
 BLOCKS["footprint"] = footprint_text  # issue 13 §4
 
 

@@ -433,3 +433,32 @@ def test_realized_network_runs_in_the_simulators():
     assert sum(ref.spikes_per_population.values()) > 100
     flips = sum(int((ref.trains[k] != fast.trains[k]).sum()) for k in ref.trains)
     assert flips <= 0.01 * sum(t.size for t in ref.trains.values())
+
+
+def test_equal_cores_are_fitted_once_and_realized_as_if_alone(monkeypatch):
+    # The unrolled tiny network's later iterations repeat the same blocks on other cores: the content cache
+    # fits each distinct block once, and the result is the one each core gets with the cache off.
+    import mapping.axon_types as AT
+
+    net, cores = _tiny_on_cores()
+    neu = R._Neurons(net, cores)
+    syn = R._Synapses(net, neu.offsets)
+    calls = []
+    fit = AT.fit_types
+    monkeypatch.setattr(AT, "fit_types", lambda *a, **k: calls.append(1) or fit(*a, **k))
+    cached = R._realize_cores(syn, neu, load_chip("truenorth"), 0)
+    n_cached = len(calls)
+    monkeypatch.delattr(R.realize_axon_types, "content_key")
+    alone = R._realize_cores(syn, neu, load_chip("truenorth"), 0)
+    assert len(calls) - n_cached == len(alone.cores) > n_cached > 0
+    np.testing.assert_array_equal(cached.w, alone.w)
+    np.testing.assert_array_equal(cached.threshold, alone.threshold)
+    np.testing.assert_array_equal(cached.unit, alone.unit)
+
+
+def test_a_block_realizes_the_same_on_any_core():
+    b = _random_block(40, 12, 3, 0.4)
+    r1, r2 = (R.realize_core(R.CoreBlock(b.axon, b.neuron, b.weight, b.threshold, b.bias, b.n_axons, core=k),
+                             "truenorth") for k in (1, 977))
+    np.testing.assert_array_equal(r1.weight, r2.weight)
+    assert b.digest() != R.CoreBlock(b.axon, b.neuron, b.weight * 2, b.threshold, b.bias, b.n_axons).digest()
