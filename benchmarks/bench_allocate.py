@@ -75,7 +75,9 @@ def measure(net, chip: str, schedule: str) -> dict:
     return {"chip": chip, "schedule": schedule, "seconds": round(seconds, 3), "cpu_seconds": round(cpu, 3),
             "feasible": a.feasible,
             "cores": a.cores_used, "chips": a.chips_used, "lower_bound_cores": a.lower_bound,
-            "ratio_to_lower_bound": round(a.ratio_to_lower_bound, 3),
+            # None where layers are unplaced (a conv-layer chip out of cores): cores of part of the network
+            "ratio_to_lower_bound": None if a.ratio_to_lower_bound is None else round(a.ratio_to_lower_bound, 3),
+            "unplaced_layers": len(a.unplaced_layers),
             "bound_resource": max(a.lower_bound_detail, key=lambda k: a.lower_bound_detail[k].get("cores", 0))
             if a.lower_bound_detail else None,
             "neuron_copies": int(a.tile_res["neurons"].sum() - a.tile_res["own"].sum()),
@@ -83,6 +85,12 @@ def measure(net, chip: str, schedule: str) -> dict:
             "spike_hops_vs_random": round(tr["spike_hops"] / tr["spike_hops_random"], 3)
             if tr.get("spike_hops_random") else None,
             "state_buffer": a.view.state_buffer.get("mechanism") if schedule == "looped" else None}
+
+
+def _ratio_text(row: dict) -> str:
+    if row["ratio_to_lower_bound"] is None:
+        return f"no ratio: {row['unplaced_layers']} layers unplaced"
+    return f"{row['ratio_to_lower_bound']:.2f}×"
 
 
 def plot(results: dict, path: Path) -> None:
@@ -157,7 +165,7 @@ def main(argv=None) -> int:
                 entry["runs"].append(row)
                 print(f"{name:28s} {chip:13s} {schedule:9s} {row['seconds']:6.2f} s ({row['cpu_seconds']:5.2f} s CPU)  "
                       f"cores {row['cores']:>11,}  "
-                      f"bound {row['lower_bound_cores']:>9,} ({row['ratio_to_lower_bound']:.2f}×)  "
+                      f"bound {row['lower_bound_cores']:>9,} ({_ratio_text(row)})  "
                       f"{'fits' if row['feasible'] else 'does NOT fit'}", flush=True)
             if net.block is not None:
                 un, lo = entry["runs"][-2], entry["runs"][-1]
@@ -168,7 +176,9 @@ def main(argv=None) -> int:
             "max_cpu_seconds": max(r["cpu_seconds"] for r in runs),
             "within_10s": sum(r["seconds"] < 10 for r in runs),
             "within_10s_cpu": sum(r["cpu_seconds"] < 10 for r in runs), "runs": len(runs),
-            "within_1.15x_of_bound": sum(r["ratio_to_lower_bound"] <= 1.15 for r in runs),
+            "within_1.15x_of_bound": sum(r["ratio_to_lower_bound"] is not None and r["ratio_to_lower_bound"] <= 1.15
+                                         for r in runs),
+            "with_unplaced_layers": sum(r["unplaced_layers"] > 0 for r in runs),
             "looped_over_unrolled_cores": {r["chip"]: r["looped_over_unrolled_cores"] for r in runs
                                            if "looped_over_unrolled_cores" in r},
         }

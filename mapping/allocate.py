@@ -100,7 +100,20 @@ class Allocation:
         return int(self.core_chip.max()) + 1 if self.cores_used else 0
 
     @property
-    def ratio_to_lower_bound(self) -> float:
+    def unplaced_layers(self) -> tuple:
+        """Nodes whose core is on no chip: a conv-layer chip with fewer cores than the network has layers
+        (``chip.max_chips``) leaves them out, so the cores used hold only part of the network."""
+        if not self.cores_used and not self.core_chip.size:
+            return ()
+        off = self.core_chip[self.tile_core] < 0
+        return tuple(dict.fromkeys(self.view.nodes[i].name for i in self.tile_node[off]))
+
+    @property
+    def ratio_to_lower_bound(self) -> float | None:
+        """Cores used ÷ the lower bound; None when layers are unplaced (the cores are not an allocation
+        of the whole network, so a ratio below 1 would only count what was left out)."""
+        if self.unplaced_layers:
+            return None
         return self.cores_used / max(self.lower_bound, 1)
 
     def per_layer(self) -> list[dict]:

@@ -220,7 +220,7 @@ class AllocFile:
     phase_ticks: int | None
     lower_bound: int
     lower_bound_detail: dict
-    ratio_to_lower_bound: float
+    ratio_to_lower_bound: float | None  # None: layers unplaced (``not_allocated["layers"]``)
     violations: tuple
     quantization: dict
     looped: dict | None
@@ -356,13 +356,14 @@ def from_allocation(a, *, cores: bool = True) -> AllocFile:
         schedule=a.schedule, schedule_reason=a.schedule_reason, alternatives=_plain(a.alternatives),
         feasible=a.feasible, cores_used=a.cores_used, chips_used=a.chips_used, n_chips=a.chips_used,
         phase_ticks=a.phase_ticks if a.schedule == "looped" else None, lower_bound=int(a.lower_bound),
-        lower_bound_detail=_plain(a.lower_bound_detail), ratio_to_lower_bound=round(a.ratio_to_lower_bound, 4),
+        lower_bound_detail=_plain(a.lower_bound_detail), ratio_to_lower_bound=None if a.ratio_to_lower_bound is None else round(a.ratio_to_lower_bound, 4),
         violations=tuple(Violation.from_dict(v.to_dict()) for v in a.violations),  # as the file holds them
         quantization=_plain(quantization_of(a.spec)), looped=_plain(_looped(a)), notes=tuple(view.notes),
         not_allocated={"input": f"{view.input_name} {list(view.input_shape)}: injected from off chip as "
                                 "input axons (counted on the cores it feeds)",
                        "readouts": "decoded by the host from the spikes of " + (", ".join(readouts) or "-")
-                                   + " (one off-chip destination per neuron, counted in fan-out)"},
+                                   + " (one off-chip destination per neuron, counted in fan-out)",
+                       **({"layers": list(a.unplaced_layers)} if a.unplaced_layers else {})},
         placement=_plain(a.traffic), seconds=None, per_layer=tuple(_plain(per_layer(a))),
         conv_layers=tuple(_plain(a.conv_layer.get("layers", []))), cores=records,
         state_buffer=_state_buffer(_plain(_looped(a))), split=a.split)
@@ -523,7 +524,7 @@ def _head(doc: _Doc, path) -> AllocFile:
         cores_used=doc.get("cores_used", "count"), chips_used=doc.get("chips_used", "count"),
         n_chips=doc.get("n_chips", "count"), phase_ticks=doc.get("phase_ticks", "int?"),
         lower_bound=doc.get("lower_bound_cores", "count"), lower_bound_detail=doc.get("lower_bound_detail", "dict"),
-        ratio_to_lower_bound=doc.get("ratio_to_lower_bound", "num"),
+        ratio_to_lower_bound=doc.get("ratio_to_lower_bound", "num?"),
         violations=tuple(_violation(v.obj, v) for v in doc.items("violations")),
         quantization=doc.get("quantization", "dict"), looped=doc.get("looped", "dict?"),
         notes=tuple(x.obj for x in doc.items("notes", "str")), not_allocated=doc.get("not_allocated", "dict"),

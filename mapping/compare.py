@@ -11,6 +11,10 @@ from mapping.chip import INF
 from mapping.schedule import DEFAULT_PHASE_TICKS
 
 
+def _round(x: float | None, digits: int) -> float | None:
+    return None if x is None else round(x, digits)
+
+
 def _util(num: float, den: float) -> float | None:
     return None if not math.isfinite(den) or den <= 0 else round(100.0 * num / den, 1)
 
@@ -22,7 +26,8 @@ def summary_row(a) -> dict:
     res = {k: v[a.core_chip >= 0] for k, v in a.core_res.items()}  # cores on a chip (not unplaced layers)
     row = {"chip": a.spec.name, "full_name": a.spec.full_name, "schedule": a.schedule,
            "schedule_reason": a.schedule_reason, "feasible": a.feasible, "cores": n, "chips": a.chips_used,
-           "lower_bound_cores": a.lower_bound, "ratio_to_lower_bound": round(a.ratio_to_lower_bound, 3),
+           "lower_bound_cores": a.lower_bound, "ratio_to_lower_bound": _round(a.ratio_to_lower_bound, 3),
+           "unplaced_layers": len(a.unplaced_layers),
            "neurons": int(res["own"].sum()), "neuron_copies": int(res["neurons"].sum() - res["own"].sum()),
            "utilization_pct": {"neurons": _util(res["neurons"].sum(), n * lim.max_neurons),
                                "axons": _util(res["axons"].sum(), n * lim.max_axons),
@@ -44,9 +49,11 @@ def compare(net, chips, *, schedule: str = "auto", phase_ticks: int = DEFAULT_PH
     return [summary_row(plan(net, chip, schedule, phase_ticks=phase_ticks)) for chip in chips]
 
 
-def _cell(x) -> str:
+def _cell(x, fmt: str | None = None) -> str:
     if x is None:
         return "-"
+    if fmt is not None:
+        return format(x, fmt)
     if isinstance(x, bool):
         return "yes" if x else "NO"
     if isinstance(x, float):
@@ -64,7 +71,7 @@ def format_table(rows: list[dict], *, markdown: bool = False, title: str = "") -
         u = r["utilization_pct"]
         syn = u.get("synapses") if u.get("synapses") is not None else u.get("kernel_memory")
         body.append([r["chip"], r["schedule"], _cell(r["feasible"]), _cell(r["cores"]), _cell(r["chips"]),
-                     _cell(r["lower_bound_cores"]), f"{r['ratio_to_lower_bound']:.2f}", _cell(u["neurons"]),
+                     _cell(r["lower_bound_cores"]), _cell(r["ratio_to_lower_bound"], ".2f"), _cell(u["neurons"]),
                      _cell(u["axons"]), _cell(syn)])
     lines = [title] if title else []
     if markdown:

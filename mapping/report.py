@@ -62,6 +62,12 @@ def per_layer(a) -> list[dict]:
 
 # ------------------------------------------------------------------------------------- terminal
 
+def _names(names, shown: int = 3) -> str:
+    """The first ``shown`` names, and how many more."""
+    more = len(names) - shown
+    return ", ".join(names[:shown]) + (f" and {more:,} more" if more > 0 else "")
+
+
 def _fmt_pct(x):
     return "-" if x is None else f"{x:.0f}%"
 
@@ -107,9 +113,10 @@ def table(a) -> str:
     out.append("  ".join("-" * w for w in widths))
     out.extend(fmt(l) for l in lines)
     out.append("")
-    ratio = f"{a.ratio_to_lower_bound:.2f}×"
-    off = int((a.core_chip < 0).sum())
-    out.append(f"cores {a.cores_used:,} on {a.chips_used:,} chip(s)" + (f" ({off:,} layer(s) on no core)" if off else "")
+    off = a.unplaced_layers
+    ratio = "no ratio: part of the network is unplaced" if off else f"{a.ratio_to_lower_bound:.2f}×"
+    out.append(f"cores {a.cores_used:,} on {a.chips_used:,} chip(s)"
+               + (f" ({len(off):,} layer(s) on no core: {_names(off)})" if off else "")
                + f"; lower bound {a.lower_bound:,} ({ratio}); {'FEASIBLE' if a.feasible else 'INFEASIBLE'}; "
                f"{a.seconds:.2f} s")
     tr = a.traffic

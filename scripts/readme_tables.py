@@ -58,9 +58,10 @@ def _f(v, fmt=".3f") -> str:
 # ---------------------------------------------------------------------------------------------- allocate
 
 def allocate_text(d: dict) -> str:
-    runs = [r for p in d["presets"].values() for r in p["runs"]]
-    chips = sorted({r["chip"] for r in runs})
-    slowest = max(r["seconds"] for r in runs)
+    every = [r for p in d["presets"].values() for r in p["runs"]]
+    runs = [r for r in every if r.get("ratio_to_lower_bound") is not None]  # None: layers unplaced
+    chips = sorted({r["chip"] for r in every})
+    slowest = max(r["seconds"] for r in every)
     neuron_bound = [r["ratio_to_lower_bound"] for r in runs if r["bound_resource"] == "neurons"]
     spinnaker = [r["ratio_to_lower_bound"] for r in runs if r["chip"] == "spinnaker"]
     other = [r["ratio_to_lower_bound"] for r in runs if r["bound_resource"] not in ("neurons", None, "layers")]
@@ -72,15 +73,26 @@ def allocate_text(d: dict) -> str:
     can = [r["looped_over_unrolled_cores"] for r in looped if switch[r["chip"]]]
     cannot = sorted({r["chip"] for r in looped if not switch[r["chip"]]})
     cannot_ratios = [r["looped_over_unrolled_cores"] for r in looped if r["chip"] in cannot]
-    text = (f"**Allocation** (`allocate.json`): both paper presets on all {len(chips)} chips, {len(runs)} "
-            f"allocations, {_allocate_time(d, runs, slowest)}. Cores are within {max(neuron_bound):.2f}× of the "
+    text = (f"**Allocation** (`allocate.json`): both paper presets on all {len(chips)} chips, {len(every)} "
+            f"allocations, {_allocate_time(d, every, slowest)}. Cores are within {max(neuron_bound):.2f}× of the "
             f"lower bound where neurons bind (SpiNNaker: {min(spinnaker):.2f}–{max(spinnaker):.2f}×) and up "
             f"to {max(other):.1f}× where synapse memory or axons bind. Looping the shared block needs "
             f"{min(can):.2f}–{max(can):.2f}× the cores of unrolling it")
     if cannot:
         text += (f" ({min(cannot_ratios):.2f}–{max(cannot_ratios):.2f}× on {', '.join(cannot)}, which cannot "
                  "switch neuron parameters between phases, so their looped allocation is hypothetical)")
-    return text + "."
+    return text + "." + _unplaced_text(every)
+
+
+def _unplaced_text(every: list) -> str:
+    """Allocations that left layers on no core: their cores are no allocation of the network (no ratio)."""
+    off = [r for r in every if r.get("unplaced_layers")]
+    if not off:
+        return ""
+    chips = sorted({r["chip"] for r in off})
+    return (f" On {', '.join(chips)} the presets have more layers than the chip has cores: {len(off)} allocations "
+            f"leave {min(r['unplaced_layers'] for r in off)}–{max(r['unplaced_layers'] for r in off)} layers "
+            "unplaced, so their cores are not compared with the bound.")
 
 
 def _allocate_time(d: dict, runs: list, slowest: float) -> str:

@@ -179,6 +179,37 @@ def test_dynapcnn_one_layer_per_core_with_the_sinabs_memory_formula():
     assert any(x.resource == "operation" and x.what == "operation 'resize'" and x.limit is None for x in v)
 
 
+def test_dynapcnn_out_of_cores_reports_the_unplaced_layers_not_a_ratio(tmp_path):
+    """A chain of more layers than one chip has cores: the layers left over are named, and the cores
+    of the rest are not compared with the bound (a ratio below 1 would count only what was left out)."""
+    from mapping import allocfile
+    from mapping.compare import summary_row
+    from mapping.report import table
+
+    spec = load_chip("dynapcnn")
+    cores = spec.chip.cores_per_chip * spec.chip.max_chips
+    n = cores + 2
+    pops = tuple(_pop(f"l{i}", (4, 8, 8)) for i in range(n))
+    conns = tuple(Connection(f"c{i}", "x" if i == 0 else f"l{i - 1}", f"l{i}", "conv2d",
+                             np.ones((4, 1 if i == 0 else 4, 1, 1))) for i in range(n))
+    net = Network("chain", InputSpec("x", (1, 8, 8)), pops, conns,
+                  (Readout("r", 0, (ReadoutTerm(f"l{n - 1}", np.ones((1, 4))),), np.zeros(1)),))
+    a = plan(net, "dynapcnn", "unrolled")
+    assert a.cores_used == cores and a.lower_bound == n and not a.feasible
+    assert len(a.unplaced_layers) == 2 and set(a.unplaced_layers) <= {p.name for p in pops}
+    assert a.ratio_to_lower_bound is None
+    assert "no ratio" in table(a) and "2 layer(s) on no core" in table(a)
+    assert summary_row(a)["ratio_to_lower_bound"] is None and summary_row(a)["unplaced_layers"] == 2
+    path = allocfile.write(a, tmp_path / "alloc.json")
+    head = allocfile.read_header(path)
+    assert head.ratio_to_lower_bound is None and head.not_allocated["layers"] == list(a.unplaced_layers)
+    # one layer fewer than the chip's cores: every layer placed, the ratio is back
+    fits = plan(Network("chain", net.input, pops[:cores], conns[:cores],
+                        (Readout("r", 0, (ReadoutTerm(f"l{cores - 1}", np.ones((1, 4))),), np.zeros(1)),)),
+                "dynapcnn", "unrolled")
+    assert fits.unplaced_layers == () and fits.ratio_to_lower_bound == 1.0
+
+
 def test_alloc_json_has_the_documented_keys(tmp_path):
     net = tiny_iterative_network()
     doc = plan(net, "loihi", "auto").to_json()
