@@ -414,16 +414,19 @@ def _positions(h: int, w: int):
     return {(h // 2, w // 2), (0, 0), (h - 1, w - 1)}
 
 
-def _measure(group, seg, shape, limits, two_rows: bool) -> np.ndarray:
-    """``(fan_in, axons, synapses)`` of the worst neuron of ``seg`` fed by ``group`` (edges from one pre)."""
+def _measure(group, seg, shape, limits, two_rows: bool, block: int = 1) -> np.ndarray:
+    """``(fan_in, axons, synapses)`` fed by ``group`` (edges from one pre): the fan-in of the worst
+    neuron of ``seg``, the axons and synapses of its worst block of ``block`` channels at one pixel
+    (``block = 1``: of one neuron)."""
     a, b = seg
-    c0 = np.arange(a, b, dtype=np.int64)
-    c1 = c0 + 1
+    c0 = np.arange(a, b, block, dtype=np.int64)
+    c1 = np.minimum(c0 + block, b)
+    ch = np.arange(a, b, dtype=np.int64)
     mc = _mixed_cum(group, two_rows)
     worst = np.zeros(3, np.int64)
     fan = np.zeros(b - a, np.int64)
     for e in group:
-        fan += np.where((c0 >= e.drive[0]) & (c0 < e.drive[1]), e.fan_in, 0)
+        fan += np.where((ch >= e.drive[0]) & (ch < e.drive[1]), e.fan_in, 0)
     for r, q in _positions(shape[1], shape[2]):
         z = np.zeros_like(c0)
         ax = _group_axons(group, mc, c0, c1, z + r, z + r + 1, z + q, z + q + 1)
@@ -432,8 +435,9 @@ def _measure(group, seg, shape, limits, two_rows: bool) -> np.ndarray:
     return worst.astype(np.float64)
 
 
-def _units(view, node, seg, limits, mode, net) -> list[_Unit]:
-    """The units of one post segment: per presynaptic node its edges driving the segment."""
+def _units(view, node, seg, limits, mode, net, block: int = 1) -> list[_Unit]:
+    """The units of one post segment: per presynaptic node its edges driving the segment (needs of a
+    block of ``block`` channels at one pixel, see :func:`_measure`)."""
     a, b = seg
     out = []
     conns = {c.name: c for c in net.connections}
@@ -443,7 +447,7 @@ def _units(view, node, seg, limits, mode, net) -> list[_Unit]:
             continue
         inside = all(e.drive == (a, b) for e in g) and all(e.name in conns for e in g)
         names = tuple(e.name for e in g)
-        whole = _measure(g, seg, node.shape, limits, limits.two_rows)
+        whole = _measure(g, seg, node.shape, limits, limits.two_rows, block)
         if mode == "pair" or not inside:
             movable = inside and all(pair_movable(conns[n], net.input.name) for n in names) and mode == "pair"
             out.append(_Unit(names, 0, whole, movable, g[0].pre))
@@ -451,7 +455,7 @@ def _units(view, node, seg, limits, mode, net) -> list[_Unit]:
         if not all(sign_movable(conns[n], net) for n in names):
             out.append(_Unit(names, 0, whole, False, g[0].pre))
             continue
-        half = _measure(g, seg, node.shape, limits, False)
+        half = _measure(g, seg, node.shape, limits, False, block)
         for s in (1, -1):
             if any(np.any(np.sign(conns[n].weight) == s) for n in names):
                 out.append(_Unit(names, s, half, True, g[0].pre, whole))
@@ -504,16 +508,17 @@ def _pack_all(units: list[_Unit], caps, limits):
     return [u for u in units if not u.movable], bins
 
 
-def _k_max(room: np.ndarray, r: int, n: int) -> int:
-    """Relays whose ``r`` inputs each still fit the post's remaining ``room`` (at most ``n``)."""
+def _k_max(room: np.ndarray, r, n: int) -> int:
+    """Relays whose ``r`` inputs each (per resource) still fit the post's remaining ``room`` (at most ``n``)."""
     finite = np.isfinite(room)
     if not finite.any():
         return n
-    return int(max(0, min(n, np.min(room[finite] // r))))
+    return int(max(0, min(n, np.min(room[finite] // np.broadcast_to(r, room.shape)[finite]))))
 
 
-def _plan_segment(units: list[_Unit], caps, limits, r: int):
-    """``((direct, bins), None)`` for one post segment over a limit, or ``(None, reason)``."""
+def _plan_segment(units: list[_Unit], caps, limits, r):
+    """``((direct, bins), None)`` for one post segment over a limit, or ``(None, reason)``; ``r``: what
+    one relay adds to the post's ``(fan_in, axons, synapses)``."""
     movable = [u for u in units if u.movable]
     big = [u for u in movable if not _fits(u.need, caps, limits)]
     if big:
@@ -533,6 +538,38 @@ def _plan_segment(units: list[_Unit], caps, limits, r: int):
             return None, (f"a relay cannot sum two of its {len(movable)} inputs ({_need_text(movable[0].need)} "
                           f"each) within the core's {_need_text(caps)}")
     return res, None
+
+
+def _blocks(channels: int, per_channel: int, limits: Limits) -> list[int]:
+    """Channel blocks to plan for, largest first, down to 1 (one neuron): halving, each block's relay
+    (``per_channel`` neurons per channel) within a core's neurons."""
+    out, b = [], channels
+    while b > 1:
+        if b * per_channel <= limits.max_neurons:
+            out.append(b)
+        b = -(-b // 2)
+    return out + [1]
+
+
+def _block_plan(view, node, seg, limits, mode, run, units):
+    """``(block, (direct, bins) or None, reason)``: the relay plan under which a block of ``block``
+    channels at one pixel fits one core, for the largest block that has one.
+
+    A relay's input to its post is its own per channel (an identity or a grouped 1×1), where the
+    post's direct inputs are shared by its channels at a pixel: a plan that fits only one neuron
+    (``block = 1``) can leave the post at one neuron per core. Every block plan fits each neuron too
+    (a block's axons and synapses include each of its neurons').
+    """
+    r = 2 if mode == "pair" else 1
+    one, reason = _plan_segment(units, _caps(limits), limits, np.full(3, r, np.float64))
+    if one is None:  # no block plan either: a block's needs include each of its neurons'
+        return 1, None, reason
+    for block in _blocks(seg[1] - seg[0], r, limits)[:-1]:
+        us = _units(view, node, seg, limits, mode, run, block)
+        plan, _ = _plan_segment(us, _caps(limits), limits, np.array([r, r * block, r * block], np.float64))
+        if plan is not None:
+            return block, plan, None
+    return 1, one, None
 
 
 def _need_text(v) -> str:
@@ -557,10 +594,13 @@ def _segment_relays(view, node, seg, limits, mode, run, level, start: int):
         return [], None, None
     where = {"population": split_copy(node.name)[0] if node.iteration is not None else node.name,
              "iteration": node.iteration, "channels": list(seg), "level": level}
-    plan, reason = _plan_segment(units, caps, limits, 2 if mode == "pair" else 1)
+    block, plan, reason = _block_plan(view, node, seg, limits, mode, run, units)
     if plan is None:
         return [], None, dict(where, reason=reason)
     direct, bins = plan
+    if block > 1:  # the per-neuron needs of what stays on the post
+        kept = {(u.conns, u.sign) for u in direct}
+        direct = [u for u in units if (u.conns, u.sign) in kept]
     relays = []
     for k, (sign, members, _) in enumerate(bins, start):
         inputs = tuple(dict.fromkeys(n for u in members for n in u.conns))
@@ -568,6 +608,7 @@ def _segment_relays(view, node, seg, limits, mode, run, level, start: int):
     width = (seg[1] - seg[0]) * (2 if mode == "pair" else 1)
     after = _load(direct) + (2 if mode == "pair" else 1) * len(bins)
     summary = dict(where, relays=[x.name for x in relays], relay_neurons=len(relays) * width * node.shape[1] * node.shape[2],
+                   block_channels=block,
                    direct=sorted({n for u in direct for n in u.conns}),
                    need_before=_need_dict(total), need_after=_need_dict(after), limit=_need_dict(caps))
     return relays, summary, None

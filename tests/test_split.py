@@ -152,6 +152,33 @@ def test_second_level_when_the_relays_inputs_do_not_fit():
     np.testing.assert_allclose(r1["post"], r0["post"], atol=1e-9)
 
 
+def test_relays_leave_the_post_room_for_a_whole_pixel_of_channels():
+    """A relay's input to its post is its own per channel, where direct inputs are shared by the
+    channels of a pixel. Post of 4 channels summing three 1×1 convs of 10 channels each, cores of 24
+    axons: keeping two convs direct (20 + 2 relay inputs = 22 per neuron) fits a neuron but a pixel
+    needs 20 + 2·4 = 28 axons, so 2 post cores + 1 relay core per pixel; keeping one (10 + 2·4 = 18)
+    and one relay for the other two (20 inputs, 8 neurons) fits a pixel on each: 2 cores per pixel."""
+    rng = np.random.default_rng(5)
+    hw = (2, 3)
+    pops = [_pop(rng, f"p{i}", (10,) + hw) for i in range(3)] + [_pop(rng, "post", (4,) + hw)]
+    conns = [_conv(rng, f"x_p{i}", "x", f"p{i}", 3, 10, 1, hw) for i in range(3)]
+    conns += [_conv(rng, f"p{i}_post", f"p{i}", "post", 10, 4, 1, hw) for i in range(3)]
+    net = Network("px", InputSpec("x", (3,) + hw), tuple(pops), tuple(conns),
+                  (Readout("out", 0, (ReadoutTerm("post", np.ones((2, 4))),), bias=np.zeros(2)),))
+    a = plan(net, _chip(max_fanin_per_neuron=24, max_axons=24), "unrolled")
+    assert a.feasible, a.violations
+    (node,) = a.split.nodes
+    assert node["block_channels"] == 4 and len(node["relays"]) == 1 and len(node["direct"]) == 1
+    assert node["need_after"] == {"fan_in": 12, "axons": 12, "synapses": 12}
+    rows = {r["layer"]: r for r in a.per_layer()}
+    pixels = hw[0] * hw[1]
+    assert rows["post"]["cores"] == pixels and rows["post"]["neurons"] == 4 * pixels
+    assert rows["post~fanin1.0"]["cores"] == pixels
+    x = _x(net)
+    r0, r1 = _rates(net, x), _rates(a.network, x)
+    np.testing.assert_allclose(r1["post"], r0["post"], atol=1e-9)
+
+
 def test_a_connection_over_the_limit_alone_stays_a_violation_that_says_why():
     net = fanin_network()
     a = plan(net, _chip(max_fanin_per_neuron=30), "unrolled")  # a_post alone needs 36
