@@ -38,7 +38,11 @@ the summing weights ``±θ`` are shared by them.
 Groups are chosen per post population (per channel segment of a concatenation) by first-fit
 decreasing bin packing of **units** — all connections from one presynaptic population (they share
 input axons), or, in ``sign`` mode, one sign of them — into relays whose neuron fits one core,
-keeping as many units as fit directly on the post. When the relays' own inputs to the post do not
+keeping as many units as fit directly on the post. The plan is made for the largest block of the
+segment's channels at one pixel that it can fit on one core (halving down to one neuron): a relay's
+input to its post is its own per channel, where direct inputs are shared by a pixel's channels, so a
+plan that fits only one neuron can leave the post at one neuron per core (the paper preset's
+``data_s1_act`` on BrainScaleS-2: 137,700 cores where 2,700 hold it). When the relays' own inputs to the post do not
 fit, a second **level** of relays sums the first (and so on, each level one more tick). A unit that
 alone needs more than a core (a single connection over the limit) cannot be split here — that needs
 a connection reading a part of its presynaptic channels — and stays a violation
@@ -124,8 +128,9 @@ class SplitRecord:
         In the order they are applied (level by level).
     nodes : tuple of dict
         Per split post segment: ``population``, ``iteration``, ``channels``, ``level``, ``relays``,
-        ``relay_neurons``, ``direct`` (connections kept), ``need_before`` / ``need_after`` (the
-        per-neuron fan-in and input axons, against ``limit``).
+        ``relay_neurons``, ``block_channels`` (the block of channels at one pixel the plan fits on
+        one core), ``direct`` (connections kept), ``need_before`` / ``need_after`` (the per-neuron
+        fan-in and input axons, against ``limit``).
     unsplit : tuple of dict
         Post segments over a limit that splitting could not fix (``population``, ``iteration``,
         ``channels``, ``reason``).
