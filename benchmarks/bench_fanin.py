@@ -48,6 +48,7 @@ def allocate(model: Path, chip: str, out: Path, ticks: int) -> dict:
     return {"exit_code": code, "seconds": round(time.perf_counter() - start, 2), "schedule": a.schedule,
             "feasible": a.feasible, "cores": a.cores_used, "chips": a.chips_used, "lower_bound": a.lower_bound,
             "ratio": a.ratio_to_lower_bound, "violations": [str(v) for v in a.violations],
+            "traffic": {k: a.placement.get(k) for k in ("spikes", "inter_chip_spikes", "spike_hops", "rates")},
             "split": None if split is None else {
                 "mode": split.mode, "levels": split.levels, "relays": len(split.relays),
                 "relay_neurons": sum(n["relay_neurons"] for n in split.nodes),

@@ -8,7 +8,7 @@ and cores used; per layer (one convolution with its pooling): kernel, neuron and
 with the reason where the two differ. No hardware: samna (the binary sinabs imports, fetched from outside
 PyPI at import) is not installed in a usable form, so sinabs' configuration building is not run.
 
-The venv (sinabs 3.1.3, torch 2.5.1: ~3 GB with torch's CUDA wheels) is created under
+The venv (sinabs 3.1.3, torch 2.5.1: ~5 GB on disk with torch's CUDA wheels) is created under
 ``benchmarks/.venvs/sinabs`` when missing (``--venv`` elsewhere)::
 
     python benchmarks/bench_sinabs.py            # ~1 min with the venv in place, ~5 min without
@@ -144,7 +144,7 @@ def ensure_venv(venv: Path) -> Path:
     python = venv / "bin" / "python"
     if python.exists() and subprocess.run([str(python), "-c", "import sinabs, torch"], capture_output=True).returncode == 0:
         return python
-    print(f"creating the sinabs venv in {venv} (sinabs 3.1.3 and torch: a few minutes, ~3 GB) …", flush=True)
+    print(f"creating the sinabs venv in {venv} (sinabs 3.1.3 and torch: a few minutes, ~5 GB) …", flush=True)
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     pip = [str(python), "-m", "pip", "install", "-q"]
     subprocess.run(pip + list(PEER_PACKAGES), check=True)
