@@ -50,7 +50,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--percentile", type=args.percentile, default=None,
                         help="percentile of positive activations used as decode scale (default 99.99)")
     parser.add_argument("--per-layer", action="store_true",
-                        help="one decode scale per layer instead of per channel (the default)")
+                        help="one decode scale per layer instead of per channel (the default, except for a "
+                             "model trained for a chip with axon types, TrueNorth: per layer)")
     parser.add_argument("--v-init", type=float, default=0.5, help="initial membrane potential / θ (default 0.5)")
     parser.add_argument("--verify", action="store_true",
                         help="print the layer-by-layer rate check against Keras (exit 1 if it fails)")
