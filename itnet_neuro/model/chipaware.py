@@ -21,8 +21,8 @@ neuron's input axons are what :mod:`mapping.partition` counts for one neuron of 
 The limit is the smallest of ``core.max_axons``, ``core.max_fanin_per_neuron`` and
 ``core.max_synapses`` (None: unbounded). :func:`plan_groups` gives each convolution the smallest
 group count ``G`` that divides its input and output channels, keeps every concatenated input's
-channel range inside whole groups (the converter maps each source population's channels to whole
-groups of one IR ``conv2d``) and brings the fan-in of every neuron within the limit. The depthwise
+channel range in whole groups or inside one group (the converter maps each source population to one
+IR ``conv2d``, grouped or a slice of one group) and brings the fan-in of every neuron within the limit. The depthwise
 convolutions (9 inputs) need none.
 
 Weight grid (forward pass, straight-through estimator; :mod:`itnet_neuro.model.chiplayers`)
@@ -99,14 +99,16 @@ class ConvSite:
         return taps * worst * rows + self.extra * rows
 
     def aligned(self, groups: int) -> bool:
-        """``groups`` divides both channel counts and every source's range lies in whole groups."""
+        """``groups`` divides both channel counts and every source's range fills whole groups or lies in
+        one group (what the converter maps to one IR ``conv2d`` per source population)."""
         if groups == 1:
             return True
         if self.in_channels % groups or self.out_channels % groups:
             return False
         size, start = self.in_channels // groups, 0
         for c, _ in self.parts:
-            if start % size or c % size:
+            whole = start % size == 0 and c % size == 0
+            if not whole and start // size != (start + c - 1) // size:
                 return False
             start += c
         return True
