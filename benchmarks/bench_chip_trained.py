@@ -76,7 +76,7 @@ def simulated(conv, args, alloc_path: Path | None) -> dict:
             "weight_rms_error": res.get("weight_rms_error"), "wall_seconds": round(time.perf_counter() - t0, 1)}
 
 
-def run_model(path: str, args, tmp: Path) -> dict:
+def run_model(path: str, args, tmp: Path, save) -> dict:
     from itnet_neuro.convert import convert_model
     from itnet_neuro.model.io import load_itnet
 
@@ -90,11 +90,15 @@ def run_model(path: str, args, tmp: Path) -> dict:
     alloc_path = tmp / f"alloc_{Path(path).stem}.json"
     print("   allocate --chip truenorth --no-split", flush=True)
     row["allocation"] = allocation(conv.network, "truenorth", alloc_path)
+    row["conversion"] = {"per_channel_decode_scales": bool(conv.network.metadata.get("per_channel"))}
+    save(row)
     if row["allocation"]["feasible"] or args.force_realize:
+        print("   simulate on the ideal chip", flush=True)
+        row["ideal"] = simulated(conv, args, None)
+        save(row)
         print(f"   simulate --alloc ({args.images} images, {args.ticks} ticks)", flush=True)
         row["realized"] = simulated(conv, args, alloc_path)
-        print("   simulate on the ideal chip (same images)", flush=True)
-        row["ideal"] = simulated(conv, args, None)
+        save(row)
     return row
 
 
@@ -111,10 +115,13 @@ def main(argv=None) -> int:
     doc.update({"data": "synthetic: Keras mIoU on the validation split (seed 0), simulation on the test split",
                 "images": args.images, "ticks": args.ticks, "n_val": args.n_val, "backend": "fast",
                 "schedule": "unrolled", "runs": []})
+    def save(row):  # the file is rewritten after every stage: a long run keeps what it finished
+        doc["runs"] = [r for r in doc["runs"] if r is not row] + [row]
+        finish(doc, args.out)
+
     with tempfile.TemporaryDirectory() as tmp:
-        for path in args.models:  # rewritten after every model: a long run keeps what it finished
-            doc["runs"].append(run_model(path, args, Path(tmp)))
-            finish(doc, args.out)
+        for path in args.models:
+            run_model(path, args, Path(tmp), save)
     print(f"wrote {args.out}")
     return 0
 
