@@ -5,7 +5,9 @@ The network is the shipped float model's (96×128, N = 6, L = 3, K = 1, shared, 
 smallest width the chip's fan-in allows with grouped convolutions (f = 18 for TrueNorth), trained for
 the chip (:mod:`itnet_neuro.model.chipaware`): grouped convolutions that keep every neuron within
 one core's 256 axons, the chip's weight grid in the forward pass, clip-floor-shift activations at
-the tick budget. Same data, epochs and schedule as ``scripts/train_shipped_model.py``.
+the tick budget. Same data and schedule as ``scripts/train_shipped_model.py`` (defaults: 30 epochs of
+400 images, as the float model). The shipped file was made with ``--epochs 12 --n-train 200`` (27 min
+niced on the 2 cores while other jobs held a load of 13-19; the command is in its JSON).
 
 Writes (defaults)::
 
