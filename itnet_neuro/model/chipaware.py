@@ -225,8 +225,9 @@ def chip_config(config: ItNetConfig, chip, ticks: int | None = None) -> ItNetCon
 #: One preset per chip family, ``<chip>-small``: the ``small`` network (96×128, N = 6, L = 3, shared,
 #: average pooling) at the smallest width ≥ 16 whose convolutions can be grouped to fit the chip
 #: (:func:`plannable_width`), trained for the chip at 256 ticks.
-CHIP_PRESETS = {"truenorth": "truenorth", "loihi": "loihi", "brainscales2": "brainscales2",
-                "spinnaker2": "spinnaker2"}
+#: BrainScaleS has none: with two rows per input no width from 16 to 32 plans (the data block's
+#: 2 f_r + 3 input channels admit no group count), see :func:`plannable_width`.
+CHIP_PRESETS = {"truenorth": "truenorth", "loihi": "loihi", "spinnaker2": "spinnaker2"}
 
 
 def chip_preset(name: str) -> ItNetConfig | None:
