@@ -73,10 +73,13 @@ def resolve_config(preset: str | None, config: str | None, sets: list[str]):
             raise ConfigError(f"--config {config!r}: neither a JSON file nor inline JSON")
         cfg = ItNetConfig.from_json(text)
     else:
-        from itnet_neuro.model.chipaware import chip_preset
+        from itnet_neuro.model.chipaware import CHIP_PRESETS, chip_preset
 
         cfg = chip_preset(preset) if preset else None
-        cfg = cfg if cfg is not None else get_preset(preset or "small")
+        try:
+            cfg = cfg if cfg is not None else get_preset(preset or "small")
+        except ConfigError as exc:
+            raise ConfigError(f"{exc}, " + ", ".join(f"{c}-small" for c in CHIP_PRESETS)) from None
     changes = {}
     for item in sets:
         key, sep, value = item.partition("=")
