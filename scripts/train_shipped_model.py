@@ -55,21 +55,15 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
 
     from itnet_neuro.model.footprint import footprint
-    from itnet_neuro.train import TrainOptions, load_data, train_itnet
     from itnet_neuro.utils import setup_logging, write_json
 
     setup_logging(0)
     config = shipped_config(args.activation, args.width, args.iterations)
     t0 = time.time()
-    (xt, yt), (xv, yv), void = load_data("synthetic", config, n_train=args.n_train, n_val=args.n_val, seed=0)
-    options = TrainOptions(epochs=args.epochs, batch_size=args.batch_size, augment=True, seed=0, void_label=void)
-    work = ROOT / "runs" / "shipped" / f"{args.name}.h5"
-    result = train_itnet(config, (xt, yt), (xv, yv), work, options,
-                         data_name=f"synthetic:{args.n_train}/{args.n_val}")
+    result, options, (xv, yv), void = train_synthetic(config, args.name, args)
     seconds = time.time() - t0
     resources = ROOT / "itnet_neuro" / "resources"
     dest = resources / f"{args.name}.h5"
-    shutil.copyfile(work, dest)
     val = result.val_miou_per_output
     fp = footprint(config, mious=val)
     command = "nice -n 10 .venv/bin/python scripts/train_shipped_model.py " + " ".join(
@@ -93,6 +87,21 @@ def main(argv=None) -> int:
     if not args.no_plots:
         plot_anytime(result.model, config, xv, yv, void, val, fp["macs_per_output"], ROOT / "docs")
     return 0
+
+
+def train_synthetic(config: ItNetConfig, name: str, args):
+    """Train ``config`` on the synthetic data (seed 0, ``args.n_train`` / ``args.n_val`` images, flips) into
+    ``runs/shipped/<name>.h5`` and copy it to ``itnet_neuro/resources/<name>.h5``.
+
+    Returns ``(result, options, (xv, yv), void)``."""
+    from itnet_neuro.train import TrainOptions, load_data, train_itnet
+
+    (xt, yt), (xv, yv), void = load_data("synthetic", config, n_train=args.n_train, n_val=args.n_val, seed=0)
+    options = TrainOptions(epochs=args.epochs, batch_size=args.batch_size, augment=True, seed=0, void_label=void)
+    work = ROOT / "runs" / "shipped" / f"{name}.h5"
+    result = train_itnet(config, (xt, yt), (xv, yv), work, options, data_name=f"synthetic:{args.n_train}/{args.n_val}")
+    shutil.copyfile(work, ROOT / "itnet_neuro" / "resources" / f"{name}.h5")
+    return result, options, (xv, yv), void
 
 
 def plot_anytime(model, config, xv, yv, void, val, macs, docs: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 HELP = "allocate a spiking network onto the cores of a chip model (alloc.json, core map PNG)"
@@ -186,6 +187,11 @@ def run(args) -> int:
 
     out = Path(args.output)
     net = load_model_network(args.model, out.parent, args.calibration)
+    from itnet_neuro.model.chipaware import chip_mismatch_warning
+
+    warning = chip_mismatch_warning(net.metadata.get("itnet_config"), args.chip)
+    if warning:
+        print(warning, file=sys.stderr)
     rates = read_rates(args.rates)
     if rates is None and _needs_rates(args.chip):
         from itnet_neuro.sim.calibrate import DEFAULT_IMAGES, calibration_inputs, population_rates

@@ -50,13 +50,17 @@ def add_arguments(parser) -> None:
     parser.add_argument("--percentile", type=args.percentile, default=None,
                         help="percentile of positive activations used as decode scale (default 99.99)")
     parser.add_argument("--per-layer", action="store_true",
-                        help="one decode scale per layer instead of per channel (the default)")
+                        help="one decode scale per layer instead of per channel (the default, except for a "
+                             "model trained for a chip with axon types, TrueNorth: per layer)")
     parser.add_argument("--v-init", type=float, default=0.5, help="initial membrane potential / θ (default 0.5)")
     parser.add_argument("--verify", action="store_true",
                         help="print the layer-by-layer rate check against Keras (exit 1 if it fails)")
     parser.add_argument("--spiking-ticks", type=args.nonnegative_int, default=0,
                         help="with --verify: also simulate this many ticks and compare the outputs")
     parser.add_argument("--json", action="store_true", help="print the conversion report as JSON")
+    parser.add_argument("--chip", default=None,
+                        help="the chip the IR is meant for: a warning when the model was trained for another "
+                             "(`train --chip`); the IR itself does not depend on it")
     nir = parser.add_argument_group("NIR input (MODEL.nir)")
     nir.add_argument("--nir-dt", type=float, default=None,
                      help="length of one tick in the graph's time unit (default: the graph's dt, else τ/r, else 1)")
@@ -89,6 +93,7 @@ def run(args) -> int:
     if args.per_layer:
         kwargs["per_channel"] = False
     result = api.convert_file(model, out, **kwargs)
+    _trained_for_lines(result.network.metadata.get("itnet_config"), args.chip)
     if args.json:
         print(json.dumps({k: v for k, v in result.report.items() if k != "decode_scales"}, indent=2, default=str))
     else:
@@ -123,3 +128,17 @@ def _run_nir(args, model: Path) -> int:
               f"{rep['agreement']:.6f} of {rep['neuron_ticks']:,} neuron-ticks agree ({rep['spikes']:,} spikes)")
         return 0 if rep["agreement"] >= 0.999 else 1
     return 0
+
+
+def _trained_for_lines(config: dict | None, chip: str | None) -> None:
+    """Say which chip and tick budget a chip-trained model was made for, and warn on another chip."""
+    import sys
+
+    from itnet_neuro.model.chipaware import chip_mismatch_warning, trained_for
+
+    trained, ticks = trained_for(config)
+    if trained is not None:
+        print(f"trained for {trained} at {ticks} ticks")
+    warning = chip_mismatch_warning(config, chip)
+    if warning:
+        print(warning, file=sys.stderr)

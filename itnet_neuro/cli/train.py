@@ -17,6 +17,14 @@ examples:
   itnet-neuro train --preset tiny --data synthetic --epochs 2 -o tiny.h5
   itnet-neuro train --preset small --set activation=clip_floor_shift --epochs 30 -o small_cfs.h5
   itnet-neuro train --config my.json --data camvid:/data/CamVid --crop 352x480 -o camvid.h5
+  itnet-neuro train --preset truenorth-small --epochs 30 -o tn.h5        # = --preset small --chip truenorth
+  itnet-neuro train --preset tiny --chip truenorth --ticks 128 -o tiny_tn.h5
+
+--chip NAME trains for one chip (its TOML gives every rule): convolutions grouped so that every
+neuron's fan-in fits one core (signed pairs and two-row inputs counted), the chip's weight grid in
+the forward pass with a straight-through estimator, clip-floor-shift activations at the tick budget.
+The model file records the chip and ticks; convert and allocate warn when it is used elsewhere.
+Presets per chip family: truenorth-small, loihi-small, spinnaker2-small.
 """
 
 
@@ -43,6 +51,11 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seed", type=args.nonnegative_int, default=0, help="data and augmentation seed")
     parser.add_argument("--no-resume", action="store_true", help="ignore an existing checkpoint")
     parser.add_argument("-o", "--output", default="model.h5", help="model file to write (default model.h5)")
+    parser.add_argument("--chip", default=None,
+                        help="train for this chip (name or .toml): grouped convolutions within its fan-in, its weight "
+                             "grid in the forward pass, clip-floor-shift activations at --ticks (issue 13)")
+    parser.add_argument("--ticks", type=args.positive_int, default=None,
+                        help="with --chip: the tick budget the activations are trained for (default 256)")
 
 
 def resolve_config(preset: str | None, config: str | None, sets: list[str]):
@@ -60,7 +73,13 @@ def resolve_config(preset: str | None, config: str | None, sets: list[str]):
             raise ConfigError(f"--config {config!r}: neither a JSON file nor inline JSON")
         cfg = ItNetConfig.from_json(text)
     else:
-        cfg = get_preset(preset or "small")
+        from itnet_neuro.model.chipaware import CHIP_PRESETS, chip_preset
+
+        cfg = chip_preset(preset) if preset else None
+        try:
+            cfg = cfg if cfg is not None else get_preset(preset or "small")
+        except ConfigError as exc:
+            raise ConfigError(f"{exc}, " + ", ".join(f"{c}-small" for c in CHIP_PRESETS)) from None
     changes = {}
     for item in sets:
         key, sep, value = item.partition("=")
@@ -81,6 +100,14 @@ def run(args) -> int:
     from itnet_neuro.train import TrainOptions, load_data, train_itnet
 
     cfg = resolve_config(args.preset, args.config, args.set)
+    if args.ticks is not None and args.chip is None and cfg.chip is None:
+        raise ConfigError("--ticks: only with --chip (the tick budget a chip-trained model is trained for)")
+    if args.chip is not None or cfg.chip is not None:
+        from itnet_neuro.model.chipaware import chip_config
+
+        cfg = chip_config(cfg, args.chip or cfg.chip, args.ticks or cfg.ticks)
+        print(f"training for {cfg.chip} at {cfg.ticks} ticks: groups {dict(cfg.conv_groups or ()) or 'none'}, "
+              f"clip-floor-shift at {cfg.levels} levels")
     crop = None
     if args.crop:
         try:

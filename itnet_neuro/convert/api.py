@@ -74,6 +74,15 @@ def _load(model_or_path):
     return model_or_path, None, getattr(model_or_path, "name", "model")
 
 
+def _trained_for_axon_types(config) -> bool:
+    """Whether ``config`` (an ItNetConfig or None) was trained for a chip whose cores share axon types."""
+    if config is None or getattr(config, "chip", None) is None:
+        return False
+    from hardware_models.spec import load_chip
+
+    return load_chip(config.chip).weights.sign == "axon-types"
+
+
 def calibration_images(calibration, n: int, height: int, width: int, channels: int, *,
                        input_scale: float = 1.0 / 255.0, input_offset: float = 0.0, seed: int = 0) -> np.ndarray:
     """Calibration inputs, N × H × W × C float32, preprocessed as the model expects.
@@ -151,7 +160,7 @@ def _read_folder(folder: Path, n: int, height: int, width: int, channels: int = 
 
 
 def convert_model(model_or_path, *, calibration="synthetic", n_calibration: int = DEFAULT_N_CALIBRATION,
-                  percentile: float = DEFAULT_PERCENTILE, per_channel: bool = DEFAULT_PER_CHANNEL,
+                  percentile: float = DEFAULT_PERCENTILE, per_channel: bool | None = None,
                   v_init: float = 0.5, input_scale: float = 1.0 / 255.0, input_offset: float = 0.0,
                   itnet_config=None, name: str | None = None) -> ConversionResult:
     """Convert a Keras 2 functional CNN (ItNet or generic) into a rate-coded spiking network.
@@ -168,8 +177,10 @@ def convert_model(model_or_path, *, calibration="synthetic", n_calibration: int 
     percentile : float
         Percentile (0–100] of the positive activations that becomes a population's decode scale λ
         (rate 1 spike/tick); larger values clip less and quantize more coarsely. Default 99.99.
-    per_channel : bool
-        One λ per channel (default) instead of one per layer.
+    per_channel : bool or None
+        One λ per channel instead of one per layer. None: per channel, except for a model trained for
+        a chip with axon types (TrueNorth, ``train --chip``): one λ per layer there, so that a
+        population's axons keep the few distinct weights its training gave each neuron.
     v_init : float
         Initial membrane potential as a fraction of θ (0.5 halves the rate quantization error).
     input_scale, input_offset : float
@@ -193,6 +204,8 @@ def convert_model(model_or_path, *, calibration="synthetic", n_calibration: int 
     h, w, c = (int(s) for s in shape)
     images = calibration_images(calibration, n_calibration, h, w, c, input_scale=input_scale,
                                 input_offset=input_offset)
+    if per_channel is None:
+        per_channel = DEFAULT_PER_CHANNEL and not _trained_for_axon_types(config)
     opts = ConversionOptions(percentile=float(percentile), per_channel=bool(per_channel), v_init=float(v_init))
     conv = Converter(model, config, images, opts, input_scale, input_offset)
     conv.calibration_name = str(calibration) if not isinstance(calibration, np.ndarray) else "array"

@@ -72,6 +72,8 @@ def _ir_op(term, pre_shape) -> dict:
         geo["kernel"] = tuple(term.kernel)
     if term.op == "resize":
         geo["mode"] = term.mode
+    if term.op == "conv2d" and term.groups != 1:
+        geo["groups"] = int(term.groups)
     return geo
 
 

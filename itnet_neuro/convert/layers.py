@@ -236,11 +236,41 @@ def _fill_gaps(e: Expr, const: np.ndarray, producer: str) -> Expr:
     return e
 
 
+def _grouped_terms(node, pre, a: int, c: int, weight: np.ndarray, groups: int, gain: np.ndarray, stride,
+                   padding) -> Term:
+    """The term of a grouped conv2d (``weight``: C_out × C_in/G × kH × kW) reading input channels
+    ``[a, a + c)`` from ``pre``: whole groups (an IR conv2d with groups) or a slice of one group."""
+    pi = weight.shape[1]
+    po = weight.shape[0] // groups
+    if a % pi == 0 and c % pi == 0:
+        g0, ng = a // pi, c // pi
+        w = weight[g0 * po:(g0 + ng) * po].reshape(ng, po, pi, *weight.shape[2:])
+        w = w * gain.reshape(ng, 1, pi, 1, 1)
+        return Term(pre, "conv2d", w.reshape(ng * po, pi, *weight.shape[2:]).astype(np.float32), g0 * po,
+                    tuple(stride), tuple(padding), groups=ng)
+    g = a // pi
+    if (a + c - 1) // pi != g:
+        _unsupported(node, f"groups={groups}: input channels [{a}, {a + c}) of one source straddle groups of {pi} "
+                           "channels; choose groups so that every concatenated input fills whole groups")
+    w = weight[g * po:(g + 1) * po, a - g * pi:a - g * pi + c] * gain[None, :, None, None]
+    return Term(pre, "conv2d", w.astype(np.float32), g * po, tuple(stride), tuple(padding))
+
+
+def _dense_groups(weight: np.ndarray, groups: int) -> np.ndarray:
+    """The block-diagonal C_out × C_in × kH × kW kernel of a grouped one."""
+    po, pi = weight.shape[0] // groups, weight.shape[1]
+    dense = np.zeros((weight.shape[0], pi * groups) + weight.shape[2:], weight.dtype)
+    for g in range(groups):
+        dense[g * po:(g + 1) * po, g * pi:(g + 1) * pi] = weight[g * po:(g + 1) * po]
+    return dense
+
+
 @register("Conv2D")
 def _conv2d(ctx, node, inputs):
     layer = node.layer
-    if getattr(layer, "groups", 1) != 1:
-        _unsupported(node, f"groups={layer.groups}; use groups=1 or DepthwiseConv2D")
+    groups = int(getattr(layer, "groups", 1))
+    if groups != 1:
+        return _grouped_conv2d(ctx, node, inputs, groups)
     if tuple(layer.dilation_rate) != (1, 1):
         _unsupported(node, f"dilation_rate={layer.dilation_rate}; use 1")
     e = inputs[0]
@@ -254,6 +284,34 @@ def _conv2d(ctx, node, inputs):
         return _finish(ctx, node, out)
     pad = _pad(node, e.shape[1:], w.shape[2:], stride, layer.padding, e.pad)
     return _finish(ctx, node, _fold_conv(ctx, node, e, "conv2d", w, b, stride, pad))
+
+
+def _grouped_conv2d(ctx, node, inputs, groups: int):
+    """A grouped Conv2D: one IR conv2d (with groups) or group slice per input population (see
+    :func:`_grouped_terms`); constants fold through the block-diagonal kernel."""
+    layer = node.layer
+    if tuple(layer.dilation_rate) != (1, 1):
+        _unsupported(node, f"dilation_rate={layer.dilation_rate}; use 1")
+    w = _kernel_oihw(layer.kernel.numpy())
+    b = layer.bias.numpy() if layer.use_bias else np.zeros(w.shape[0], np.float32)
+    stride = tuple(layer.strides)
+    e = inputs[0]
+    pad = _pad(node, e.shape[1:], w.shape[2:], stride, layer.padding, e.pad)
+    e = ctx.prepare_for_spatial(node, e, needs_zero_bias=any(pad) and w.shape[2:] != (1, 1))
+    dense = _dense_groups(w, groups)
+    const = np.array(b, np.float32)
+    terms = []
+    for p in e.parts:
+        for t in p.terms:
+            a, c = p.offset + t.offset, t.out_channels
+            gain = (p.scale[t.offset:t.offset + c] * t.weight).astype(np.float32)
+            terms.append(_grouped_terms(node, t.pre, a, c, w, groups, gain, stride, pad))
+        if np.any(p.bias):
+            sb = (p.scale * p.bias).astype(np.float32)
+            const += np.einsum("oikl,i->o", dense[:, p.offset:p.offset + p.channels], sb)
+    out_hw = _out_hw(e.shape[1:], w.shape[2:], stride, pad)
+    part = Part(0, w.shape[0], terms, const, np.ones(w.shape[0], np.float32), node.id)
+    return _finish(ctx, node, Expr([part], (w.shape[0],) + tuple(out_hw), node.id))
 
 
 @register("SeparableConv2D")

@@ -163,12 +163,14 @@ def describe_blocks(config: ItNetConfig) -> dict[str, Any]:
     }
 
 
-def build_itnet(config: ItNetConfig):
+def build_itnet(config: ItNetConfig, *, chip_layers: bool = True):
     """Build the ItNet of ``config`` as an (uncompiled) ``tf.keras.Model`` with N outputs.
 
     Output n (``cls_n{n}_up``) holds logits of shape (batch, H, W, C). Layer names follow the module
     docstring. Seeds TensorFlow's global RNG with ``config.seed`` so the initial weights are
-    reproducible.
+    reproducible. Convolutions take ``config.groups_of(name)`` groups; with ``config.chip`` set and
+    ``chip_layers`` they quantize their weights to the chip's grid in the forward pass
+    (:mod:`itnet_neuro.model.chiplayers`; ``chip_layers=False`` gives the stock layers a file stores).
     """
     from itnet_neuro.model.layers import ClipFloorShift
     from itnet_neuro.utils import import_tf
@@ -180,6 +182,11 @@ def build_itnet(config: ItNetConfig):
     reg = tf.keras.regularizers.l2(config.l2) if config.l2 > 0 else None
     f, fr, t = config.width, config.reduced_width, config.expansion
     Pool = kl.MaxPooling2D if config.pooling == "max" else kl.AveragePooling2D
+    Conv, Depthwise, extra = kl.Conv2D, kl.DepthwiseConv2D, {}
+    if config.chip is not None and chip_layers:
+        from itnet_neuro.model.chiplayers import ChipConv2D, ChipDepthwiseConv2D
+
+        Conv, Depthwise, extra = ChipConv2D, ChipDepthwiseConv2D, {"chip": config.chip}
     cache: dict[str, Any] = {}
 
     def get(name: str, factory):
@@ -194,8 +201,8 @@ def build_itnet(config: ItNetConfig):
         return get(name, lambda nm: kl.ReLU(name=nm))
 
     def conv(name, filters, kernel, strides=1, use_bias=True):
-        return get(name, lambda nm: kl.Conv2D(filters, kernel, strides=strides, padding="same",
-                                              use_bias=use_bias, kernel_regularizer=reg, name=nm))
+        return get(name, lambda nm: Conv(filters, kernel, strides=strides, padding="same", use_bias=use_bias,
+                                         groups=config.groups_of(nm), kernel_regularizer=reg, name=nm, **extra))
 
     image = kl.Input((config.input_height, config.input_width, config.input_channels), name=names["input"])
 
@@ -240,8 +247,8 @@ def build_itnet(config: ItNetConfig):
             for b in it["brb"][l - 1]:
                 z = conv(b["expand"], t * fr, 1)(y)
                 z = act(b["expand_act"])(z)
-                z = get(b["dw"], lambda nm: kl.DepthwiseConv2D(3, padding="same", use_bias=True,
-                                                               depthwise_regularizer=reg, name=nm))(z)
+                z = get(b["dw"], lambda nm: Depthwise(3, padding="same", use_bias=True,
+                                                      depthwise_regularizer=reg, name=nm, **extra))(z)
                 z = act(b["dw_act"])(z)
                 if b["drop"] is not None:
                     z = get(b["drop"], lambda nm: kl.Dropout(config.dropout, name=nm))(z)
@@ -249,7 +256,9 @@ def build_itnet(config: ItNetConfig):
                 y = get(b["add"], lambda nm: kl.Add(name=nm))([y, z])
             new_states[l - 1] = kl.BatchNormalization(name=it["bn"][l - 1])(y)
         states = new_states
-        logits = conv(cls["conv"], config.num_classes, 1)(states[0])
+        # the classifier is the readout, decoded off the chip: float weights, no chip grid
+        logits = get(cls["conv"], lambda nm: kl.Conv2D(config.num_classes, 1, padding="same", kernel_regularizer=reg,
+                                                       name=nm))(states[0])
         outputs.append(kl.UpSampling2D(size=OUTPUT_STRIDE, interpolation="bilinear", name=cls["up"])(logits))
     return tf.keras.Model(image, outputs, name="itnet")
 

@@ -74,6 +74,15 @@ class ItNetConfig:
         L2 weight decay on every convolution kernel (§2.2: 1e-5 or 0).
     seed : int
         Seed of the weight initialization.
+    conv_groups : tuple of (str, int) or None
+        Group count per convolution layer name (Keras ``groups``; layers not listed: 1). Chosen by
+        :func:`itnet_neuro.model.chipaware.plan_groups` so every neuron's fan-in fits a chip's core.
+    chip : str or None
+        The chip the model is trained for (quantization-aware training with its weight grid,
+        :mod:`itnet_neuro.model.chipaware`); None: a float model.
+    ticks : int or None
+        The tick budget the model is trained for with ``chip`` (its activations are clip-floor-shift
+        with ``levels = ticks``, the most spikes a neuron sends in ``ticks`` ticks).
     """
 
     input_height: int = 96
@@ -94,9 +103,20 @@ class ItNetConfig:
     dropout: float = 0.0
     l2: float = 0.0
     seed: int = 0
+    conv_groups: tuple[tuple[str, int], ...] | None = None
+    chip: str | None = None
+    ticks: int | None = None
 
     def __post_init__(self):
         # Normalize list inputs (e.g. from JSON) to tuples so the dataclass stays hashable.
+        if isinstance(self.conv_groups, dict):
+            object.__setattr__(self, "conv_groups", tuple(sorted(self.conv_groups.items())))
+        elif self.conv_groups is not None:
+            try:
+                object.__setattr__(self, "conv_groups", tuple((str(k), v) for k, v in self.conv_groups))
+            except (TypeError, ValueError):
+                _fail("conv_groups", self.conv_groups, "is not a mapping of layer name to groups",
+                      'give e.g. {"it_mix_s1_conv1": 6}')
         for name in ("loss_weights", "loss_outputs"):
             value = getattr(self, name)
             if value is not None and not isinstance(value, tuple):
@@ -137,6 +157,15 @@ class ItNetConfig:
             _fail("dropout", self.dropout, "must be in [0, 1)", "use e.g. 0.1 (paper) or 0")
         if not (isinstance(self.l2, (int, float)) and 0.0 <= self.l2 < 1.0 and math.isfinite(self.l2)):
             _fail("l2", self.l2, "must be in [0, 1)", "use e.g. 1e-5 (paper) or 0")
+        for name, g in self.conv_groups or ():
+            if isinstance(g, bool) or not isinstance(g, int) or g < 1:
+                _fail("conv_groups", dict(self.conv_groups), f"{name}: groups {g!r} is not an integer >= 1",
+                      "use a positive integer that divides the layer's input and output channels")
+        if self.chip is not None and (not isinstance(self.chip, str) or not self.chip):
+            _fail("chip", self.chip, "must be a chip name", "use e.g. truenorth (see `itnet-neuro chips`) or null")
+        if self.ticks is not None and (isinstance(self.ticks, bool) or not isinstance(self.ticks, int)
+                                       or not 1 <= self.ticks <= 1_000_000):
+            _fail("ticks", self.ticks, "must be an integer in [1, 1000000]", "use e.g. 256 or null")
         if self.loss_outputs is not None:
             outs = self.loss_outputs
             if not outs:
@@ -199,11 +228,20 @@ class ItNetConfig:
         return tuple(x / total for x in raw)
 
     # ------------------------------------------------------------------ (de)serialization
+    def groups_of(self, layer: str) -> int:
+        """Keras ``groups`` of convolution ``layer`` (1 unless ``conv_groups`` lists it)."""
+        return dict(self.conv_groups or ()).get(layer, 1)
+
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         for k in ("loss_weights", "loss_outputs"):
             if d[k] is not None:
                 d[k] = list(d[k])
+        if d["conv_groups"] is not None:
+            d["conv_groups"] = {k: v for k, v in d["conv_groups"]}
+        for k in ("conv_groups", "chip", "ticks"):  # float models' JSON stays as it was
+            if d[k] is None:
+                del d[k]
         return d
 
     def to_json(self) -> str:

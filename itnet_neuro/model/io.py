@@ -28,6 +28,10 @@ def save_itnet(model, config: ItNetConfig, path: str | os.PathLike, *, include_o
     from itnet_neuro.utils import atomic_path
 
     path = Path(path)
+    if config.chip is not None and any(hasattr(layer, "chip_kernel") for layer in model.layers):
+        from itnet_neuro.model.chiplayers import plain_model
+
+        model = plain_model(model, config)  # the quantized weights in stock layers
     with atomic_path(path) as tmp:
         tmp_h5 = tmp.with_suffix(".h5") if tmp.suffix != ".h5" else tmp
         model.save(str(tmp_h5), save_format="h5", include_optimizer=include_optimizer)
