@@ -164,7 +164,7 @@ def read_rates(path: str | None) -> dict | None:
     return data
 
 
-def _needs_rates(chip) -> bool:
+def needs_rates(chip) -> bool:
     """Whether the chip bounds a core's synaptic events per tick (then allocation needs rates)."""
     from hardware_models.spec import load_chip
 
@@ -187,7 +187,7 @@ def run(args) -> int:
     out = Path(args.output)
     net = load_model_network(args.model, out.parent, args.calibration)
     rates = read_rates(args.rates)
-    if rates is None and _needs_rates(args.chip):
+    if rates is None and needs_rates(args.chip):
         from itnet_neuro.sim.calibrate import DEFAULT_IMAGES, calibration_inputs, population_rates
 
         rates = population_rates(net, calibration_inputs(net, args.relay_images or DEFAULT_IMAGES))
