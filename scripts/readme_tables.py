@@ -17,7 +17,9 @@ Blocks:
 * ``startup``: where ``fast``'s cold start goes (``benchmarks/results/startup.json``,
   ``benchmarks/bench_startup.py``);
 * ``allocate``: allocation speed and quality on the paper presets (``benchmarks/results/allocate.json``,
-  ``benchmarks/bench_allocate.py``).
+  ``benchmarks/bench_allocate.py``);
+* ``explore``: the shipped model over every chip × schedule × phase length, and the sweep's wall time
+  serial against a local Dask cluster (``benchmarks/results/explore.json``, ``benchmarks/bench_explore.py``).
 
 The shipped model's demo/compare tables and the backend speed table are left out until
 ``benchmarks/bench_shipped.py`` and ``benchmarks/bench_simulate.py`` have written their results with
@@ -114,7 +116,40 @@ def startup_text(d: dict) -> str:
             f"{t['median_saved_fraction']:.0%}.")
 
 
-BLOCKS = {"startup": startup_text, "allocate": allocate_text, "chips": chips_table}
+def explore_table(d: dict) -> str:
+    """Per point of the sweep: fit, cores, ratio to the bound, mIoU of the last output, time to 90 %, energy."""
+    sw = d["sweep"]
+    st = sw["settings"]
+    lines = [f"{sw['points']} points, {st['images']} synthetic test images each, decoder "
+             f"{st['decoder'] or 'default'}; a looped point runs N phases of T ticks, an unrolled one N × T "
+             "ticks. ×bound: cores over the allocator-independent lower bound; → 90 %: hardware seconds until "
+             "the last output reaches 90 % of the ANN's mIoU (– never within the run).", "",
+             "| chip | schedule | T | status | cores | ×bound | mIoU last output | → 90 % | J / image |",
+             "|---|---|---:|---|---:|---:|---:|---:|---:|"]
+    for r in sw["rows"]:
+        m = (r.get("miou") or [None])[-1]
+        s90 = (r.get("seconds_to_90") or [None])[-1]
+        e = r.get("energy_j_per_image")
+        status = {"infeasible": "does not fit", "allocated": "allocated, not simulated"}.get(r["status"], r["status"])
+        lines.append(f"| {r['chip']} | {r['schedule']} | {r['phase_ticks']} | {status} | "
+                     f"{'–' if r.get('cores') is None else format(r['cores'], ',')} | {_f(r.get('ratio_to_bound'), '.2f')} | "
+                     f"{_f(m)} | {'–' if s90 is None else format(s90, '.3g') + ' s'} | {_f(e, '.3g')}"
+                     + (" (lower bound)" if r.get("energy_lower_bound") and e is not None else "") + " |")
+    reasons = sorted(set(sw.get("allocate_only", {}).values()))
+    lines += [""] + [f"Allocated, not simulated: {why.removeprefix('not simulated: ')}." for why in reasons]
+    t = d.get("timing")
+    if t:
+        s, c = t["serial"], t["local_cluster"]
+        lines.append(f"Wall time of a {s['points']}-point sub-sweep ({', '.join(t['chips'])} × both schedules, T = "
+                     f"{t['phase_ticks']}; {t['what']}): serial {s['wall_seconds']:.0f} s, local cluster of "
+                     f"{c['workers']} workers {c['wall_seconds']:.0f} s, on {d['machine']['cpus']} cores shared with "
+                     f"other jobs (load average {s['load_average_before'][0]:.1f} before, "
+                     f"{c['load_average_after'][0]:.1f} after). The full sweep took {sw['wall_seconds']:.0f} s on "
+                     f"the local cluster ({sw['workers']} workers, niced).")
+    return "\n".join(lines) + "\n"
+
+
+BLOCKS = {"startup": startup_text, "allocate": allocate_text, "chips": chips_table, "explore": explore_table}
 
 
 def render(readme: str) -> tuple[str, list[str]]:

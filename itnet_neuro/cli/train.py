@@ -43,6 +43,11 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seed", type=args.nonnegative_int, default=0, help="data and augmentation seed")
     parser.add_argument("--no-resume", action="store_true", help="ignore an existing checkpoint")
     parser.add_argument("-o", "--output", default="model.h5", help="model file to write (default model.h5)")
+    parser.add_argument("--distribute", choices=("none", "mirrored", "multiworker"), default="none",
+                        help="tf.distribute strategy: mirrored (one replica per GPU; without GPUs --replicas logical "
+                             "CPU devices) or multiworker (every worker runs the same command with its TF_CONFIG)")
+    parser.add_argument("--replicas", type=args.positive_int, default=None,
+                        help="mirrored: replicas (default: every GPU, else 2 logical CPU devices)")
 
 
 def resolve_config(preset: str | None, config: str | None, sets: list[str]):
@@ -78,8 +83,10 @@ def resolve_config(preset: str | None, config: str | None, sets: list[str]):
 
 
 def run(args) -> int:
+    from itnet_neuro.model.distribute import make_strategy, worker_output
     from itnet_neuro.train import TrainOptions, load_data, train_itnet
 
+    strategy = make_strategy(args.distribute, args.replicas)  # first: splitting the CPU must precede TF's start
     cfg = resolve_config(args.preset, args.config, args.set)
     crop = None
     if args.crop:
@@ -91,7 +98,8 @@ def run(args) -> int:
     train, val, void = load_data(args.data, cfg, n_train=args.n_train, n_val=args.n_val, seed=args.seed)
     options = TrainOptions(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr, crop=crop,
                            augment=not args.no_augment, seed=args.seed, void_label=void, resume=not args.no_resume)
-    result = train_itnet(cfg, train, val, args.output, options, data_name=args.data)
+    result = train_itnet(cfg, train, val, worker_output(args.output, strategy), options, data_name=args.data,
+                         strategy=strategy)
     val_miou = result.val_miou_per_output
     print(f"wrote {result.output}" + (": val mIoU per output " + " ".join(f"{v:.3f}" for v in val_miou)
                                      if val_miou else ""))
