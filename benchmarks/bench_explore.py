@@ -6,14 +6,15 @@ and the sweep engine's wall time, serial against a local Dask cluster.
    is allocated but not simulated by default (``--allocate-only``): realizing its per-core axon types
    (:func:`mapping.axon_types.fit_types`) takes 16–24 min on this model, alone. Its resumable results
    file lives in ``--work``; a killed run picks up where it stopped.
-2. **Timing** (un-niced; the load average before and after each run recorded): a sub-sweep (``--timing-
-   chips`` × both schedules × one phase length) from a cold results file but the warm allocation cache,
-   once serially in this process and once on a fresh local cluster (its start-up included).
+   Writes ``benchmarks/results/explore.json`` (the table, conditions), ``explore.csv`` and the Pareto
+   fronts ``docs/explore_{cores,energy,latency}.png``.
+2. **Timing** (``--timing``; un-niced, the load average before and after each run recorded): a
+   sub-sweep (``--timing-chips`` × both schedules × one phase length) from a cold results file but the
+   warm allocation cache, once serially in this process and once on a fresh local cluster (its start-up
+   included). Writes ``benchmarks/results/explore_timing.json``.
 
-Writes ``benchmarks/results/explore.json`` (the table, conditions, timings), ``explore.csv`` and the
-Pareto fronts ``docs/explore_{cores,energy,latency}.png``.
-
-    python benchmarks/bench_explore.py                      # the full sweep, then the timing
+    python benchmarks/bench_explore.py                      # the full sweep
+    python benchmarks/bench_explore.py --timing             # serial against a local cluster
     python benchmarks/bench_explore.py --images 1 --chips ideal,loihi --phase-ticks 8 --out /tmp/e.json
 """
 
@@ -45,9 +46,10 @@ def _args(argv):
     p.add_argument("--images", type=int, default=2)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--allocate-only", default="truenorth", help="comma-separated chips not simulated ('' for none)")
-    p.add_argument("--timing-chips", default="ideal,loihi,spinnaker2")
+    p.add_argument("--timing", action="store_true", help="time the engines on a sub-sweep instead")
+    p.add_argument("--timing-chips", default="ideal,dynapcnn,brainscales2")
     p.add_argument("--timing-phase", default="16")
-    p.add_argument("--no-timing", action="store_true")
+    p.add_argument("--timing-out", default=str(HERE / "results" / "explore_timing.json"))
     p.add_argument("--nice", type=int, default=15, help="niceness of the sweep (not of the timing runs)")
     p.add_argument("--work", default=str(Path.home() / ".cache" / "itnet-neuro" / "bench_explore"))
     p.add_argument("--out", default=str(HERE / "results" / "explore.json"))
@@ -77,16 +79,18 @@ def _timed(sweep, prefix, scheduler, workers, cache) -> dict:
 
 def main(argv=None) -> int:
     args = _args(argv)
+    doc = header("python benchmarks/bench_explore.py " + shlex.join(argv if argv is not None else sys.argv[1:]))
+    work = Path(args.work)
+    if args.timing:
+        return _timing(args, doc, work)
     from itnet_neuro.explore import explore
     from itnet_neuro.explore.report import format_table, plot_fronts, to_csv
     from itnet_neuro.utils import atomic_path
 
-    doc = header("python benchmarks/bench_explore.py " + shlex.join(argv if argv is not None else sys.argv[1:]))
-    work, cache = Path(args.work), Path(args.work) / "cache"
     sweep = _sweep(args, args.chips.split(","), args.phase_ticks.split(","), args.images)
     os.nice(args.nice)
     t0 = time.perf_counter()
-    table = explore(sweep, work / "sweep", scheduler="local", workers=args.workers, cache=cache, plots=False)
+    table = explore(sweep, work / "sweep", scheduler="local", workers=args.workers, cache=work / "cache", plots=False)
     doc["sweep"] = {"model": "itnet_neuro/resources/itnet_small_shared.h5 (shipped, converted with the defaults)",
                     "data": "synthetic test split", "backend": "fast", "niceness": args.nice,
                     "wall_seconds_this_run": round(time.perf_counter() - t0, 1), **table}
@@ -97,17 +101,21 @@ def main(argv=None) -> int:
                                                                f"phases {args.phase_ticks} ticks")]
     with atomic_path(Path(args.out).with_suffix(".csv")) as tmp:
         tmp.write_text(to_csv(table["rows"]))
-    finish(doc, args.out)  # the sweep is kept even if the timing below is cut short
-    if not args.no_timing:
-        os.nice(-args.nice) if os.geteuid() == 0 else None
-        sub = _sweep(args, args.timing_chips.split(","), [args.timing_phase], args.images)
-        doc["timing"] = {"what": "sub-sweep from a cold results file, warm allocation cache; cluster start-up "
-                                 "included", "chips": sub.chips, "phase_ticks": args.timing_phase,
-                         "niceness": os.nice(0),
-                         "serial": _timed(sub, work / "timing_serial", "serial", None, cache),
-                         "local_cluster": _timed(sub, work / "timing_cluster", "local", args.workers, cache)}
-        finish(doc, args.out)
+    finish(doc, args.out)
     print(f"wrote {args.out}")
+    return 0
+
+
+def _timing(args, doc: dict, work: Path) -> int:
+    """Serial against a local cluster on the sub-sweep (allocations from the full sweep's cache)."""
+    sub = _sweep(args, args.timing_chips.split(","), [args.timing_phase], args.images)
+    doc.update(what="sub-sweep from a cold results file, warm allocation cache; cluster start-up included",
+               chips=list(sub.chips), phase_ticks=args.timing_phase, images=args.images, niceness=os.nice(0),
+               serial=_timed(sub, work / "timing_serial", "serial", None, work / "cache"),
+               local_cluster=_timed(sub, work / "timing_cluster", "local", args.workers, work / "cache"))
+    finish(doc, args.timing_out)
+    print(f"serial {doc['serial']['wall_seconds']} s, local cluster {doc['local_cluster']['wall_seconds']} s; "
+          f"wrote {args.timing_out}")
     return 0
 
 

@@ -18,8 +18,9 @@ Blocks:
   ``benchmarks/bench_startup.py``);
 * ``allocate``: allocation speed and quality on the paper presets (``benchmarks/results/allocate.json``,
   ``benchmarks/bench_allocate.py``);
-* ``explore``: the shipped model over every chip × schedule × phase length, and the sweep's wall time
-  serial against a local Dask cluster (``benchmarks/results/explore.json``, ``benchmarks/bench_explore.py``).
+* ``explore``: the shipped model over every chip × schedule × phase length
+  (``benchmarks/results/explore.json``, ``benchmarks/bench_explore.py``); ``explore_timing``: a
+  sub-sweep's wall time, serial against a local Dask cluster (``explore_timing.json``, ``--timing``).
 
 The shipped model's demo/compare tables and the backend speed table are left out until
 ``benchmarks/bench_shipped.py`` and ``benchmarks/bench_simulate.py`` have written their results with
@@ -137,19 +138,25 @@ def explore_table(d: dict) -> str:
                      + (" (lower bound)" if r.get("energy_lower_bound") and e is not None else "") + " |")
     reasons = sorted(set(sw.get("allocate_only", {}).values()))
     lines += [""] + [f"Allocated, not simulated: {why.removeprefix('not simulated: ')}." for why in reasons]
-    t = d.get("timing")
-    if t:
-        s, c = t["serial"], t["local_cluster"]
-        lines.append(f"Wall time of a {s['points']}-point sub-sweep ({', '.join(t['chips'])} × both schedules, T = "
-                     f"{t['phase_ticks']}; {t['what']}): serial {s['wall_seconds']:.0f} s, local cluster of "
-                     f"{c['workers']} workers {c['wall_seconds']:.0f} s, on {d['machine']['cpus']} cores shared with "
-                     f"other jobs (load average {s['load_average_before'][0]:.1f} before, "
-                     f"{c['load_average_after'][0]:.1f} after). The full sweep took {sw['wall_seconds']:.0f} s on "
-                     f"the local cluster ({sw['workers']} workers, niced).")
+    lines.append(f"The sweep ran on a local Dask cluster of {sw['workers']} worker processes, niced, on "
+                 f"{d['machine']['cpus']} cores shared with other jobs (load average {d['load_average_before'][0]:.1f} "
+                 f"before, {d['load_average_after'][0]:.1f} after): {sw['wall_seconds']:.0f} s for the "
+                 f"{sw['ran']} points it ran" + (f" ({sw['resumed']} resumed from an earlier run)" if sw["resumed"] else "")
+                 + ".")
     return "\n".join(lines) + "\n"
 
 
-BLOCKS = {"startup": startup_text, "allocate": allocate_text, "chips": chips_table, "explore": explore_table}
+def explore_timing_text(d: dict) -> str:
+    s, c = d["serial"], d["local_cluster"]
+    return (f"Wall time of a {s['points']}-point sub-sweep ({', '.join(d['chips'])} × both schedules, T = "
+            f"{d['phase_ticks']}, {d['images']} images; {d['what']}; `explore_timing.json`): serial "
+            f"{s['wall_seconds']:.0f} s, local cluster of {c['workers']} worker processes {c['wall_seconds']:.0f} s, "
+            f"on {d['machine']['cpus']} cores shared with other jobs (load average {s['load_average_before'][0]:.1f} "
+            f"before, {c['load_average_after'][0]:.1f} after).\n")
+
+
+BLOCKS = {"startup": startup_text, "allocate": allocate_text, "chips": chips_table, "explore": explore_table,
+          "explore_timing": explore_timing_text}
 
 
 def render(readme: str) -> tuple[str, list[str]]:

@@ -100,3 +100,40 @@ def test_distribute_cli_refuses_multiworker_without_tf_config(capsys, monkeypatc
     assert main(["train", "--preset", "tiny", "--distribute", "multiworker", "--epochs", "1"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "TF_CONFIG" in err[0]
+
+
+def _free_ports(n: int) -> list[int]:
+    import socket
+
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("localhost", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+@pytest.mark.slow  # two worker processes talking gRPC on localhost: minutes on 2 shared cores
+def test_multiworker_training_with_two_local_workers(tmp_path):
+    """``train --distribute multiworker``: two real worker processes (TF_CONFIG on localhost ports); the
+    chief writes the model and a checkpoint that restores on one device, the other worker writes nothing
+    beside it."""
+    ports = _free_ports(2)
+    cluster = {"worker": [f"localhost:{p}" for p in ports]}
+    procs = []
+    for i in range(2):
+        env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="2", ITNET_NEURO_PROGRESS="0",
+                   TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}}))
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "itnet_neuro", "train", "--preset", "tiny", "--distribute", "multiworker",
+             "--epochs", "2", "--n-train", "8", "--n-val", "2", "--batch-size", "4", "-o", str(tmp_path / "m.h5")],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    outs = [p.communicate(timeout=1800) for p in procs]
+    for p, (_, err) in zip(procs, outs):
+        assert p.returncode == 0, err[-3000:]
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["m.h5", "m.h5.ckpt"]
+    state = json.loads((tmp_path / "m.h5.ckpt" / "state.json").read_text())
+    assert [h["epoch"] for h in state["history"]] == [1, 2] and all(np.isfinite(h["loss"]) for h in state["history"])
+    back = _python(RESTORE.replace('"/two.h5', '"/m.h5'), str(tmp_path))
+    assert back["devices"] == 1 and back["epoch"] == 2 and back["weight_diff"] == 0.0

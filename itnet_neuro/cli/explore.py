@@ -95,7 +95,8 @@ def run(args) -> int:
 
     sweep = build_sweep(args)
     scheduler = "serial" if args.workers == 0 else args.scheduler
-    command = "itnet-neuro explore " + shlex.join(sys.argv[2:] if len(sys.argv) > 2 else [])
+    # the command as typed, where this process was started as `itnet-neuro explore ...` (not from a test's main())
+    command = "itnet-neuro " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["explore"] else None
     table = explore(sweep, args.output, scheduler=scheduler, workers=args.workers, cache=args.cache,
                     fresh=args.fresh, plots=not args.no_plots, command=command)
     print(format_table(table["rows"]))
