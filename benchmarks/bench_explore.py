@@ -45,7 +45,9 @@ def _args(argv):
     p.add_argument("--phase-ticks", default="8,16,32")
     p.add_argument("--images", type=int, default=2)
     p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--allocate-only", default="truenorth", help="comma-separated chips not simulated ('' for none)")
+    p.add_argument("--allocate-only", action="append", default=None, metavar="CHIP[|SCHEDULE][=REASON]",
+                   help="a chip (or one schedule of it) allocated but not simulated, with the reason (default: "
+                        "truenorth, see above)")
     p.add_argument("--timing", action="store_true", help="time the engines on a sub-sweep instead")
     p.add_argument("--timing-chips", default="ideal,dynapcnn,brainscales2")
     p.add_argument("--timing-phase", default="16")
@@ -60,8 +62,11 @@ def _args(argv):
 def _sweep(args, chips, phases, images):
     from itnet_neuro.explore import make_sweep
 
-    only = {c: TRUENORTH_REASON if c == "truenorth" else "--allocate-only"
-            for c in filter(None, args.allocate_only.split(",")) if c in chips}
+    only = {}
+    for item in ["truenorth"] if args.allocate_only is None else args.allocate_only:
+        chip, _, why = item.partition("=")
+        if chip.partition("|")[0] in chips:
+            only[chip] = why or (TRUENORTH_REASON if chip == "truenorth" else "--allocate-only")
     return make_sweep(chips, ["looped", "unrolled"], phases, "bench_explore", images=images, allocate_only=only)
 
 

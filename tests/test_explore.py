@@ -76,9 +76,15 @@ def test_sweep_file_and_bad_input(tmp_path, capsys):
     assert [q.key for q in sweep.points()] == ["ideal|looped|8", "ideal|looped|auto", "loihi|looped|8",
                                                "loihi|looped|auto"]
     assert sweep.images == 3 and sweep.allocate_only == {"loihi": "slow"}
+    from itnet_neuro.explore.engine import skip_reason
+
+    f.write_text('chips = ["ideal", "loihi"]\n[allocate_only]\n"loihi|unrolled" = "slow"\n')
+    sweep = build_sweep(p.parse_args(["--sweep", str(f)]))
+    assert [skip_reason(sweep.allocate_only, q) for q in sweep.points()] == [None, None, None, "slow"]
     for text, msg in (('chipz = ["ideal"]\n', "unknown key(s) chipz"), ('chips = ["nochip"]\n', "unknown chip 'nochip'"),
                       ('chips = ["ideal"]\nphase_ticks = [0]\n', "integer >= 1 or 'auto'"),
-                      ('chips = ["ideal"]\nschedules = ["loop"]\n', "schedules must be among")):
+                      ('chips = ["ideal"]\nschedules = ["loop"]\n', "schedules must be among"),
+                      ('chips = ["ideal"]\n[allocate_only]\n"ideal|loop" = "x"\n', "CHIP|SCHEDULE")):
         f.write_text(text)
         assert main(["explore", "--sweep", str(f), "-o", str(tmp_path / "x")]) == 1
         err = capsys.readouterr().err.strip().splitlines()

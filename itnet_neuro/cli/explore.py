@@ -49,8 +49,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--chip-seed", type=args.nonnegative_int, default=None, help="chip instance (default 0)")
     parser.add_argument("--unrolled-ticks", type=args.positive_int, default=None,
                         help="ticks of an unrolled point whose phase length is auto (default 256)")
-    parser.add_argument("--allocate-only", action="append", default=[], metavar="CHIP[=REASON]",
-                        help="allocate CHIP but do not simulate it (the reason goes into the table)")
+    parser.add_argument("--allocate-only", action="append", default=[], metavar="CHIP[|SCHEDULE][=REASON]",
+                        help="allocate CHIP (or only its SCHEDULE points) but do not simulate them (the reason goes "
+                             "into the table)")
     parser.add_argument("--scheduler", default="local",
                         help="local (default: a local Dask cluster), serial, or a Dask scheduler ADDRESS")
     parser.add_argument("--workers", type=args.nonnegative_int, default=None,

@@ -79,6 +79,11 @@ def run_sweep(sweep: Sweep, results: str | os.PathLike, *, scheduler: str = "loc
     return SweepRun(rows, engine.name, engine.workers, len(todo), resumed, time.perf_counter() - t0, errors)
 
 
+def skip_reason(allocate_only: dict, point) -> str | None:
+    """Why ``point`` is allocated but not simulated: ``allocate_only`` keyed by chip or ``chip|schedule``."""
+    return allocate_only.get(f"{point.chip}|{point.schedule}") or allocate_only.get(point.chip)
+
+
 class _Serial:
     name, workers = "serial", 0
 
@@ -95,7 +100,7 @@ class _Serial:
     @staticmethod
     def map(fn, points, blob, net_hash, settings, cache, allocate_only):
         for p in points:
-            yield fn(blob, net_hash, p, settings, cache, allocate_only.get(p.chip))
+            yield fn(blob, net_hash, p, settings, cache, skip_reason(allocate_only, p))
 
 
 class _Dask:
@@ -119,7 +124,7 @@ class _Dask:
         if self.scheduler == "local":
             self.workers = self.workers or default_workers()
             self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
-                                        dashboard_address=None, silence_logs=logging.ERROR)
+                                        dashboard_address=":0", silence_logs=logging.ERROR)
             self.client = Client(self.cluster)
         else:
             self.client = Client(self.scheduler, timeout="30s")
@@ -141,7 +146,7 @@ class _Dask:
         if not points:
             return
         shared = self.client.scatter(blob, broadcast=True)
-        futures = {self.client.submit(fn, shared, net_hash, p, settings, cache, allocate_only.get(p.chip),
+        futures = {self.client.submit(fn, shared, net_hash, p, settings, cache, skip_reason(allocate_only, p),
                                       pure=False, retries=0): p for p in points}
         for fut in as_completed(futures):
             p = futures[fut]

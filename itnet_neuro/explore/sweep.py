@@ -8,8 +8,9 @@ file (TOML or JSON) with the same keys, for sweeps too large to type::
     schedules = ["looped", "unrolled"]
     phase_ticks = [16, 32, "auto"]
     images = 4
-    [allocate_only]               # chips allocated but not simulated, with the reason recorded
+    [allocate_only]               # chips (or "chip|schedule") allocated but not simulated, with the reason
     truenorth = "per-core axon-type fitting takes ~20 min on this model"
+    "spinnaker|unrolled" = "too slow for this sweep"
 
 A point's phase length ``T`` is the looped schedule's ticks per phase (N phases run, output n after n
 phases). An unrolled point runs the same budget, ``N × T`` ticks, so the two schedules compare at equal
@@ -107,9 +108,11 @@ def make_sweep(chips, schedules, phase_ticks, where: str = "command line", **set
     if not phases:
         raise ValidationError(f"{where}: no phase lengths; give e.g. 16,32 or auto")
     only = dict(settings.pop("allocate_only", None) or {})
-    for c in only:
-        if c not in chips:
-            raise ValidationError(f"{where}: allocate_only names chip {c!r}, which is not swept ({', '.join(chips)})")
+    for c in only:  # a chip, or chip|schedule
+        chip, _, schedule = c.partition("|")
+        if chip not in chips or schedule not in ("", *SCHEDULES):
+            raise ValidationError(f"{where}: allocate_only names {c!r}; give a swept chip ({', '.join(chips)}) or "
+                                  f"CHIP|SCHEDULE")
     for k in ("images", "unrolled_ticks"):
         if k in settings and (not isinstance(settings[k], int) or settings[k] < 1):
             raise ValidationError(f"{where}: {k} must be an integer >= 1, got {settings[k]!r}")
