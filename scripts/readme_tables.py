@@ -117,25 +117,44 @@ def startup_text(d: dict) -> str:
             f"{t['median_saved_fraction']:.0%}.")
 
 
+def _span(values, fmt) -> str:
+    """``a`` when all equal, else ``a–b`` (min–max); ``–`` when none."""
+    vals = [v for v in values if v is not None]
+    if not vals:
+        return "–"
+    lo, hi = min(vals), max(vals)
+    return format(lo, fmt) if lo == hi else f"{format(lo, fmt)}–{format(hi, fmt)}"
+
+
 def explore_table(d: dict) -> str:
-    """Per point of the sweep: fit, cores, ratio to the bound, mIoU of the last output, time to 90 %, energy."""
+    """Per chip and schedule (the phase lengths side by side): fit, cores, ratio to the bound, mIoU of the last
+    output per phase length, and time to 90 % and energy at the longest phase."""
     sw = d["sweep"]
     st = sw["settings"]
-    lines = [f"{sw['points']} points, {st['images']} synthetic test images each, decoder "
-             f"{st['decoder'] or 'default'}; a looped point runs N phases of T ticks, an unrolled one N × T "
-             "ticks. ×bound: cores over the allocator-independent lower bound; → 90 %: hardware seconds until "
-             "the last output reaches 90 % of the ANN's mIoU (– never within the run).", "",
-             "| chip | schedule | T | status | cores | ×bound | mIoU last output | → 90 % | J / image |",
-             "|---|---|---:|---|---:|---:|---:|---:|---:|"]
+    groups: dict = {}
     for r in sw["rows"]:
-        m = (r.get("miou") or [None])[-1]
-        s90 = (r.get("seconds_to_90") or [None])[-1]
-        e = r.get("energy_j_per_image")
-        status = {"infeasible": "does not fit", "allocated": "allocated, not simulated"}.get(r["status"], r["status"])
-        lines.append(f"| {r['chip']} | {r['schedule']} | {r['phase_ticks']} | {status} | "
-                     f"{'–' if r.get('cores') is None else format(r['cores'], ',')} | {_f(r.get('ratio_to_bound'), '.2f')} | "
-                     f"{_f(m)} | {'–' if s90 is None else format(s90, '.3g') + ' s'} | {_f(e, '.3g')}"
-                     + (" (lower bound)" if r.get("energy_lower_bound") and e is not None else "") + " |")
+        groups.setdefault((r["chip"], r["schedule"]), []).append(r)
+    phases = list(dict.fromkeys(str(r["phase_ticks"]) for r in sw["rows"]))
+    n_out = max(len(r.get("miou") or ()) for r in sw["rows"])
+    lines = [f"{sw['points']} points, {st['images']} synthetic test images each, decoder "
+             f"{st['decoder'] or 'default'}; a looped point runs N = {n_out} phases of T ticks, an unrolled one N × T "
+             "ticks. ×bound: cores over the allocator-independent lower bound; → 90 %: hardware seconds until "
+             "the last output reaches 90 % of the ANN's mIoU (– never within the run); energy where the chip "
+             "publishes figures (≥: some components unknown).", "",
+             "| chip | schedule | status | cores | ×bound | mIoU last output, T = " + " / ".join(phases)
+             + f" | → 90 %, T = {phases[-1]} | J / image, T = {phases[-1]} |",
+             "|---|---|---|---:|---:|---:|---:|---:|"]
+    for (chip, schedule), rows in groups.items():
+        status = ", ".join(dict.fromkeys({"infeasible": "does not fit", "allocated": "allocated, not simulated"}
+                                         .get(r["status"], r["status"]) for r in rows))
+        last = rows[-1]
+        s90 = (last.get("seconds_to_90") or [None])[-1]
+        e = last.get("energy_j_per_image")
+        mious = " / ".join(_f((r.get("miou") or [None])[-1]) for r in rows)
+        lines.append(f"| {chip} | {schedule} | {status} | {_span([r.get('cores') for r in rows], ',')} | "
+                     f"{_span([r.get('ratio_to_bound') for r in rows], '.2f')} | {mious} | "
+                     f"{'–' if s90 is None else format(s90, '.3g') + ' s'} | "
+                     f"{'–' if e is None else ('≥ ' if last.get('energy_lower_bound') else '') + format(e, '.3g')} |")
     reasons = sorted(set(sw.get("allocate_only", {}).values()))
     lines += [""] + [f"Allocated, not simulated: {why.removeprefix('not simulated: ')}." for why in reasons]
     lines.append(f"The sweep ran on a local Dask cluster of {sw['workers']} worker processes, niced, on "
