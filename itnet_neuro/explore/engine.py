@@ -127,7 +127,13 @@ class _Dask:
                                         dashboard_address=":0", silence_logs=logging.ERROR)
             self.client = Client(self.cluster)
         else:
-            self.client = Client(self.scheduler, timeout="30s")
+            from itnet_neuro.errors import ValidationError
+
+            try:
+                self.client = Client(self.scheduler, timeout="30s")
+            except (OSError, TimeoutError, ValueError) as exc:
+                raise ValidationError(f"--scheduler {self.scheduler}: no Dask scheduler answers there ({exc}); give a "
+                                      "running scheduler's address, 'local' or 'serial'") from None
             self.workers = len(self.client.scheduler_info()["workers"])
         return self
 
@@ -138,7 +144,20 @@ class _Dask:
         return False
 
     def call(self, fn, *args):
-        return self.client.submit(fn, *args, pure=False).result()
+        """``fn(*args)`` on a worker: the first task, so a cluster without this package fails here, clearly."""
+        from itnet_neuro.errors import ItnetNeuroError
+
+        try:
+            return self.client.submit(fn, *args, pure=False).result()
+        except ItnetNeuroError:
+            raise
+        except (RuntimeError, ModuleNotFoundError) as exc:
+            from itnet_neuro import __version__
+            from itnet_neuro.errors import NotBuiltError
+
+            raise NotBuiltError(f"the Dask cluster at {self.scheduler} cannot run itnet-neuro's tasks "
+                                f"({str(exc).splitlines()[0]}); its scheduler and workers need itnet-neuro "
+                                f"{__version__} installed, with the [explore] extra") from None
 
     def map(self, fn, points, blob, net_hash, settings, cache, allocate_only):
         from distributed import as_completed
