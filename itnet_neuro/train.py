@@ -224,6 +224,7 @@ def train_itnet(config: ItNetConfig, train_data, val_data, output: str | os.Path
         Run after the built-in ones (which save the epoch's checkpoint first).
     """
     from itnet_neuro.model.build import build_itnet
+    from itnet_neuro.model.distribute import data_options, sync_batch_norm
     from itnet_neuro.model.io import save_itnet
     from itnet_neuro.utils import import_tf, write_json
 
@@ -245,6 +246,7 @@ def train_itnet(config: ItNetConfig, train_data, val_data, output: str | os.Path
 
     with strategy.scope():
         model = build_itnet(train_config)
+        sync_batch_norm(model, strategy)  # replicas: global-batch BatchNorm statistics (model/distribute.py)
         compile_itnet(model, config, options.learning_rate)
         full = model if train_config is config else build_itnet(config)
         epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
@@ -273,6 +275,7 @@ def train_itnet(config: ItNetConfig, train_data, val_data, output: str | os.Path
     out_names = model.output_names
     ds = _make_dataset(x_tr, y_tr, options.batch_size, shuffle=True, augment=options.augment,
                        crop=options.crop, seed=options.seed, void_label=options.void_label, out_names=out_names)
+    ds = data_options(ds)  # sharded by element across workers; Keras splits each batch over replicas
     if verbose is None:
         verbose = 1 if sys.stderr.isatty() else 2
 

@@ -20,6 +20,9 @@ Blocks:
   ``benchmarks/bench_allocate.py``);
 * ``footprint``: which reading of the paper's Figure 2 reproduces its footprint figures
   (``benchmarks/results/footprint_readings.json``, ``scripts/fig2_readings.py``).
+* ``explore``: the shipped model over every chip × schedule × phase length
+  (``benchmarks/results/explore.json``, ``benchmarks/bench_explore.py``); ``explore_timing``: a
+  sub-sweep's wall time, serial against a local Dask cluster (``explore_timing.json``, ``--timing``).
 
 The shipped model's demo/compare tables and the backend speed table are left out until
 ``benchmarks/bench_shipped.py`` and ``benchmarks/bench_simulate.py`` have written their results with
@@ -230,8 +233,65 @@ def fanin_table(d: dict) -> str:
         " (`python benchmarks/bench_fanin.py`, one results file per chip).\n"
 
 
-BLOCKS = {"startup": startup_text, "allocate": allocate_text, "chips": chips_table, "fanin": fanin_table}
-BLOCKS["footprint"] = footprint_text  # issue 13 §4
+def _span(values, fmt) -> str:
+    """``a`` when all equal, else ``a–b`` (min–max); ``–`` when none."""
+    vals = [v for v in values if v is not None]
+    if not vals:
+        return "–"
+    lo, hi = min(vals), max(vals)
+    return format(lo, fmt) if lo == hi else f"{format(lo, fmt)}–{format(hi, fmt)}"
+
+
+def explore_table(d: dict) -> str:
+    """Per chip and schedule (the phase lengths side by side): fit, cores, ratio to the bound, mIoU of the last
+    output per phase length, and time to 90 % and energy at the longest phase."""
+    sw = d["sweep"]
+    st = sw["settings"]
+    groups: dict = {}
+    for r in sw["rows"]:
+        groups.setdefault((r["chip"], r["schedule"]), []).append(r)
+    phases = list(dict.fromkeys(str(r["phase_ticks"]) for r in sw["rows"]))
+    n_out = max(len(r.get("miou") or ()) for r in sw["rows"])
+    lines = [f"{sw['points']} points, {st['images']} synthetic test images each, decoder "
+             f"{st['decoder'] or 'default'}; a looped point runs N = {n_out} phases of T ticks, an unrolled one N × T "
+             "ticks. ×bound: cores over the allocator-independent lower bound; → 90 %: hardware seconds until "
+             "the last output reaches 90 % of the ANN's mIoU (– never within the run); energy where the chip "
+             "publishes figures (≥: some components unknown).", "",
+             "| chip | schedule | status | cores | ×bound | mIoU last output, T = " + " / ".join(phases)
+             + f" | → 90 %, T = {phases[-1]} | J / image, T = {phases[-1]} |",
+             "|---|---|---|---:|---:|---:|---:|---:|"]
+    for (chip, schedule), rows in groups.items():
+        status = ", ".join(dict.fromkeys({"infeasible": "does not fit", "allocated": "allocated, not simulated"}
+                                         .get(r["status"], r["status"]) for r in rows))
+        last = rows[-1]
+        s90 = (last.get("seconds_to_90") or [None])[-1]
+        e = last.get("energy_j_per_image")
+        mious = " / ".join(_f((r.get("miou") or [None])[-1]) for r in rows)
+        lines.append(f"| {chip} | {schedule} | {status} | {_span([r.get('cores') for r in rows], ',')} | "
+                     f"{_span([r.get('ratio_to_bound') for r in rows], '.2f')} | {mious} | "
+                     f"{'–' if s90 is None else format(s90, '.3g') + ' s'} | "
+                     f"{'–' if e is None else ('≥ ' if last.get('energy_lower_bound') else '') + format(e, '.3g')} |")
+    reasons = sorted(set(sw.get("allocate_only", {}).values()))
+    lines += [""] + [f"Allocated, not simulated: {why.removeprefix('not simulated: ')}." for why in reasons]
+    lines.append(f"The sweep ran on a local Dask cluster of {sw['workers']} worker processes, niced, on "
+                 f"{d['machine']['cpus']} cores shared with other jobs (load average {d['load_average_before'][0]:.1f} "
+                 f"before, {d['load_average_after'][0]:.1f} after): {sw['wall_seconds']:.0f} s for the "
+                 f"{sw['ran']} points it ran" + (f" ({sw['resumed']} resumed from an earlier run)" if sw["resumed"] else "")
+                 + ".")
+    return "\n".join(lines) + "\n"
+
+
+def explore_timing_text(d: dict) -> str:
+    s, c = d["serial"], d["local_cluster"]
+    return (f"Wall time of a {s['points']}-point sub-sweep ({', '.join(d['chips'])} × both schedules, T = "
+            f"{d['phase_ticks']}, {d['images']} images; {d['what']}; `explore_timing.json`): serial "
+            f"{s['wall_seconds']:.0f} s, local cluster of {c['workers']} worker processes {c['wall_seconds']:.0f} s, "
+            f"on {d['machine']['cpus']} cores shared with other jobs (load average {s['load_average_before'][0]:.1f} "
+            f"before, {c['load_average_after'][0]:.1f} after).\n")
+
+
+BLOCKS = {"startup": startup_text, "allocate": allocate_text, "chips": chips_table, "fanin": fanin_table,
+          "footprint": footprint_text, "explore": explore_table, "explore_timing": explore_timing_text}
 
 
 def render(readme: str) -> tuple[str, list[str]]:

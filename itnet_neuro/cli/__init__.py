@@ -35,6 +35,7 @@ SUBCOMMANDS = (
     "allocate",
     "compare",
     "simulate",
+    "explore",
     "demo",
 )
 

@@ -165,7 +165,7 @@ def read_rates(path: str | None) -> dict | None:
     return data
 
 
-def _needs_rates(chip) -> bool:
+def needs_rates(chip) -> bool:
     """Whether the chip bounds a core's synaptic events per tick (then allocation needs rates)."""
     from hardware_models.spec import load_chip
 
@@ -193,7 +193,7 @@ def run(args) -> int:
     if warning:
         print(warning, file=sys.stderr)
     rates = read_rates(args.rates)
-    if rates is None and _needs_rates(args.chip):
+    if rates is None and needs_rates(args.chip):
         from itnet_neuro.sim.calibrate import DEFAULT_IMAGES, calibration_inputs, population_rates
 
         rates = population_rates(net, calibration_inputs(net, args.relay_images or DEFAULT_IMAGES))

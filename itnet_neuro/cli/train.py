@@ -56,6 +56,11 @@ def add_arguments(parser) -> None:
                              "grid in the forward pass, clip-floor-shift activations at --ticks (issue 13)")
     parser.add_argument("--ticks", type=args.positive_int, default=None,
                         help="with --chip: the tick budget the activations are trained for (default 256)")
+    parser.add_argument("--distribute", choices=("none", "mirrored", "multiworker"), default="none",
+                        help="tf.distribute strategy: mirrored (one replica per GPU; without GPUs --replicas logical "
+                             "CPU devices) or multiworker (every worker runs the same command with its TF_CONFIG)")
+    parser.add_argument("--replicas", type=args.positive_int, default=None,
+                        help="mirrored: replicas (default: every GPU, else 2 logical CPU devices)")
 
 
 def resolve_config(preset: str | None, config: str | None, sets: list[str]):
@@ -97,8 +102,10 @@ def resolve_config(preset: str | None, config: str | None, sets: list[str]):
 
 
 def run(args) -> int:
+    from itnet_neuro.model.distribute import make_strategy, worker_output
     from itnet_neuro.train import TrainOptions, load_data, train_itnet
 
+    strategy = make_strategy(args.distribute, args.replicas)  # first: splitting the CPU must precede TF's start
     cfg = resolve_config(args.preset, args.config, args.set)
     if args.ticks is not None and args.chip is None and cfg.chip is None:
         raise ConfigError("--ticks: only with --chip (the tick budget a chip-trained model is trained for)")
@@ -118,7 +125,8 @@ def run(args) -> int:
     train, val, void = load_data(args.data, cfg, n_train=args.n_train, n_val=args.n_val, seed=args.seed)
     options = TrainOptions(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr, crop=crop,
                            augment=not args.no_augment, seed=args.seed, void_label=void, resume=not args.no_resume)
-    result = train_itnet(cfg, train, val, args.output, options, data_name=args.data)
+    result = train_itnet(cfg, train, val, worker_output(args.output, strategy), options, data_name=args.data,
+                         strategy=strategy)
     val_miou = result.val_miou_per_output
     print(f"wrote {result.output}" + (": val mIoU per output " + " ".join(f"{v:.3f}" for v in val_miou)
                                      if val_miou else ""))
