@@ -1,4 +1,4 @@
-"""``fast``: the project's vectorized IF simulator (time folded into the batch, closed-form firing).
+"""``fast``: the project's vectorized IF simulator (time folded into the batch, a vectorized tick loop per chunk).
 
 How it is fast
 --------------
@@ -6,21 +6,17 @@ The network is evaluated population by population in topological order, a *chunk
 at a time. A population's input current for all ``Tc`` ticks of a chunk is one batched TensorFlow
 op per incoming connection (its kernel in :mod:`itnet_neuro.sim.kernels.tf_ops`, the registry
 of this backend) applied to the presynaptic spike frames of ticks ``t - d`` with time
-folded into the batch dimension; frames without a spike are skipped. Its spikes then follow without
-a tick loop (DESIGN.md §7): for a non-leaky IF neuron with reset by subtraction, ``v < θ`` at the
-chunk start and every tick's input ``I ≤ θ``, the spike count up to local tick ``t`` is exactly::
-
-    c(t) = max(0, max_{τ ≤ t} floor((v + S(τ)) / θ)),        S(τ) = Σ_{k ≤ τ} I[k]
-
-(by induction: ``u(t-1) < θ·(c(t-1) + 1)`` and ``I ≤ θ`` keep ``c`` from rising by more than one per
-tick, so the sequential rule "spike iff ``u(t) - θ·c(t-1) ≥ θ``" and the formula agree). So the
-chunk is one cumulative sum, one division, one running maximum. Neurons that violate the condition
-in a chunk (an input above θ, a membrane at or above θ carried over, or a leak) are gathered and
-updated tick by tick — exactly, not approximately — so the result never depends on the shortcut.
+folded into the batch dimension; frames without a spike are skipped. Its spikes then follow from
+the neuron update of :mod:`itnet_neuro.sim.core`, one tick after the other, each tick one vectorized
+step over every neuron and image of the batch (add, compare, subtract where it spiked) — exact by
+construction. (The closed form of DESIGN.md §7, ``c(t) = max(0, max_τ floor((v + S(τ)) / θ))``, was
+the previous rule: a cumulative sum, a division, a running maximum and a gathered tick-by-tick
+fallback for the neurons it did not cover; numpy runs it as seven float64 passes over the chunk
+against three here, and it measured about 6× slower on the shipped model — issue 17.)
 
 Arithmetic: currents in float32 (TensorFlow; ``precision="float64"`` computes them in float64 and then
 matches the float64 reference/nengo/brian2 spike for spike even on arbitrary float weights — on the
-converted tiny ItNet float32 moves ~0.5% of per-neuron counts at rounding ties), membrane sums in
+converted tiny ItNet float32 moves ~0.5% of per-neuron counts at rounding ties), membranes in
 float64. The ``looped`` schedule runs
 the unrolled copies for ``T_phase`` ticks and places copy ``n`` at offset ``(n-1)·T_phase``, which
 is what the looped schedule computes with the replaying state buffer (:mod:`itnet_neuro.sim.core`;
@@ -108,77 +104,38 @@ def _plan_batch(net: Network, images: int, ticks: int, grid_points: int, batch_s
 
 
 def fire(current: np.ndarray, v: np.ndarray, theta: np.ndarray, leak: float = 0.0, reset: str = "subtract",
-         v_min: float | None = None, v_max: float | None = None) -> tuple[np.ndarray, int]:
-    """Spikes of one chunk: ``current`` ``(B, Tc, ...)`` float32 (bias included), ``v`` ``(B, ...)`` float64
-    updated in place, ``theta`` broadcastable to ``v``; the neuron options as in :mod:`itnet_neuro.ir.graph`.
-    Returns ``(spikes uint8 (B, Tc, ...), n_sequential)``.
+         v_min: float | None = None, v_max: float | None = None) -> np.ndarray:
+    """Spikes of one chunk: ``current`` ``(B, Tc, ...)`` (bias included), ``v`` ``(B, ...)`` float64 updated
+    in place, ``theta`` broadcastable to ``v``; the neuron options as in :mod:`itnet_neuro.ir.graph`.
+    Returns the spikes, uint8 ``(B, Tc, ...)``.
 
-    The closed form (module docstring) holds for the non-leaky neuron with reset by subtraction; with
-    saturation it holds where the membrane provably stays inside ``[v_min, v_max]``: it stays below
-    ``θ + max_t I`` and, since counts only grow, above ``v + min_t S(t) − θ·c(Tc)``. Every other
-    neuron (all of them for a leak or reset to zero) takes the exact tick-by-tick update.
+    The neuron update of :mod:`itnet_neuro.sim.core`, one tick after the other, each tick one
+    vectorized step over all neurons and images (module docstring: the closed form it replaced made
+    seven float64 passes over the chunk plus a gathered fallback where this makes three).
     """
     theta64 = np.broadcast_to(np.asarray(theta, np.float64), v.shape)
-    if leak != 0.0 or reset != "subtract":
-        spikes = np.empty(current.shape, np.uint8)
-        v[...] = _sequential(current, v, theta64, spikes, leak, reset, v_min, v_max)
-        return spikes, int(v.size)
-    c_max = current.max(axis=1)
-    bad = (v >= theta64) | (c_max > theta64)
-    if v_max is not None:
-        bad |= theta64 + c_max > v_max
-    del c_max
-    v0 = v.copy()  # the chunk's start, for the neurons that turn out to need the sequential update
-    u = np.cumsum(current, axis=1, dtype=np.float64)
-    u += v[:, None]
-    u_min = u.min(axis=1) if v_min is not None else None
-    last = u[:, -1].copy()
-    u /= theta64[:, None]
-    np.floor(u, out=u)
-    np.maximum.accumulate(u, axis=1, out=u)
-    np.maximum(u, 0.0, out=u)
-    spikes = np.empty(current.shape, np.uint8)
-    spikes[:, 0] = u[:, 0] > 0
-    np.greater(u[:, 1:], u[:, :-1], out=spikes[:, 1:], casting="unsafe")
-    v[...] = last - theta64 * u[:, -1]
-    if u_min is not None:
-        bad |= u_min - theta64 * u[:, -1] < v_min
-    del u
-    n_bad = int(np.count_nonzero(bad))
-    if n_bad:
-        cur_b = np.moveaxis(current, 1, -1)[bad]  # (n_bad, Tc)
-        s_b = np.empty(cur_b.shape, np.uint8)
-        v[bad] = _sequential(cur_b, v0[bad], theta64[bad], s_b, leak, reset, v_min, v_max, time_axis=-1)
-        np.moveaxis(spikes, 1, -1)[bad] = s_b
-    return spikes, n_bad
-
-
-def _sequential(cur, v, theta, out, leak, reset, v_min, v_max, time_axis: int = 1) -> np.ndarray:
-    """The tick-by-tick neuron update (:mod:`itnet_neuro.sim.core`) of ``cur`` (ticks on ``time_axis``)
-    from membranes ``v`` (float64); spikes into ``out`` (shaped like ``cur``); returns the final ``v``."""
+    spikes = np.empty(current.shape, np.bool_)
     keep = 1.0 - leak
-    v = np.array(v, np.float64)
-    cur = np.moveaxis(cur, time_axis, 0)
-    out = np.moveaxis(out, time_axis, 0)
-    for k in range(cur.shape[0]):
-        v = keep * v + cur[k] if leak else v + cur[k]
-        if v_min is not None or v_max is not None:
+    clip = v_min is not None or v_max is not None
+    for k in range(current.shape[1]):
+        if leak:
+            v *= keep
+        np.add(v, current[:, k], out=v)
+        if clip:
             np.clip(v, v_min, v_max, out=v)
-        s = v >= theta
+        s = spikes[:, k]
+        np.greater_equal(v, theta64, out=s)
         if reset == "zero":
-            v[s] = 0.0
+            np.copyto(v, 0.0, where=s)
         else:
-            v -= theta * s
-        out[k] = s
-    return v
+            np.subtract(v, theta64, out=v, where=s)
+    return spikes.view(np.uint8)
 
 
 class _Pop:
     """A population of the unrolled network, prepared for the chunk loop (NHWC)."""
 
-    def __init__(self, net: Network, pop, index: int, dtype=np.float32):
-        from itnet_neuro.sim.kernels.tf_ops import prepare
-
+    def __init__(self, net: Network, pop, index: int, dtype, prepare):
         self.pop = pop
         self.name = pop.name
         c, h, w = pop.shape
@@ -194,12 +151,10 @@ class _Pop:
 
 def run(spec: RunSpec, *, record: bool = False, hardware=None, seed: int = 0, batch_size: int | None = None,
         chunk_ticks: int | None = None, max_memory: int | None = None, show_progress: bool | None = None,
-        precision: str = "float32", **_) -> SimResult:
+        precision: str = "float32", kernels: str = "auto", **_) -> SimResult:
     """Simulate ``spec`` (see the module docstring). ``hardware`` adds its trial-to-trial noise
-    (:meth:`itnet_neuro.sim.hardware.Hardware.input_noise`)."""
-    from itnet_neuro.utils import import_tf
-
-    import_tf()
+    (:meth:`itnet_neuro.sim.hardware.Hardware.input_noise`); ``kernels``: ``"numpy"``,
+    ``"tensorflow"`` or ``"auto"`` (:func:`choose_kernels`)."""
     net = spec.unrolled
     ticks = spec.ticks
     images = spec.inputs.shape[0]
@@ -209,7 +164,9 @@ def run(spec: RunSpec, *, record: bool = False, hardware=None, seed: int = 0, ba
     if precision not in ("float32", "float64"):
         raise SimulationError(f"fast simulator: precision must be 'float32' or 'float64', got {precision!r}")
     fdt = np.float32 if precision == "float32" else np.float64
-    pops = [_Pop(net, p, i, fdt) for i, p in enumerate(net.populations)]
+    kernels = choose_kernels(kernels, net, images * ticks)
+    prepare = kernel_factory(kernels)
+    pops = [_Pop(net, p, i, fdt, prepare) for i, p in enumerate(net.populations)]
     index = {p.name: p for p in pops}
     last_use: dict[str, int] = {}
     for p in pops:
@@ -220,7 +177,6 @@ def run(spec: RunSpec, *, record: bool = False, hardware=None, seed: int = 0, ba
     per_pre = synapses_per_pre_neuron(net)
     spikes_total = {p.name: 0.0 for p in pops}
     synops = {c.name: 0.0 for c in net.connections}
-    n_sequential = {p.name: 0 for p in pops}
     counts_out = {name: np.zeros((images, len(lg)) + index[name].nhwc, np.uint32) for name in ro_pops}
     trains = {p.name: np.zeros((images, ticks) + p.nhwc, np.uint8) for p in pops} if record else None
     in_name = net.input.name
@@ -298,9 +254,8 @@ def run(spec: RunSpec, *, record: bool = False, hardware=None, seed: int = 0, ba
                     if factors is not None:
                         cur *= np.moveaxis(factors, 2, -1).astype(fdt)
                 cur += p.bias.astype(fdt)
-                s, n_bad = fire(cur, v[p.name], p.theta, **p.neuron)
+                s = fire(cur, v[p.name], p.theta, **p.neuron)
                 del cur
-                n_sequential[p.name] += n_bad
                 buf[p.name] = s
                 count = float(s.sum(dtype=np.int64))
                 spikes_total[p.name] += count
@@ -332,11 +287,44 @@ def run(spec: RunSpec, *, record: bool = False, hardware=None, seed: int = 0, ba
     counts = {name: np.ascontiguousarray(np.moveaxis(c, -1, 2)) for name, c in counts_out.items()}
     if record:
         trains = {name: np.ascontiguousarray(np.moveaxis(t, -1, 2)) for name, t in trains.items()}
-    info = {"batch_size": batch, "chunk_ticks": chunk, "sequential_neuron_chunks": n_sequential,
-            "threads": os.cpu_count()}
+    info = {"batch_size": batch, "chunk_ticks": chunk, "threads": os.cpu_count(), "kernels": kernels}
     if regen:
         info["state_buffer_spikes"] = regen_spikes
     return finish_result(spec, "fast", counts, lg, spikes_total, synops, trains, info)
+
+
+#: ``kernels=`` of :func:`run` → the module whose ``prepare`` builds the ops.
+KERNELS = {"numpy": "itnet_neuro.sim.kernels.blas_ops", "tensorflow": "itnet_neuro.sim.kernels.tf_ops"}
+
+
+#: Below this many neuron-ticks (all images) ``kernels="auto"`` runs the numpy kernels unless TensorFlow is
+#: already imported. Measured on the shipped model (415 k neurons unrolled, 2 cores, batch 1, issue 17):
+#: TensorFlow's convolutions save about 6 ms per tick, its import costs 4–5 s, so it pays off after
+#: about 750 image-ticks, 3·10⁸ neuron-ticks.
+AUTO_NUMPY_NEURON_TICKS = 3e8
+
+
+def choose_kernels(kernels: str, net: Network, image_ticks: int) -> str:
+    """``kernels`` itself, or for ``"auto"`` the faster set for a run of ``image_ticks`` (images × ticks) on
+    ``net`` counting TensorFlow's import: ``"tensorflow"`` once it is imported or for a long run."""
+    import sys
+
+    if kernels != "auto":
+        return kernels
+    if "tensorflow" in sys.modules:
+        return "tensorflow"
+    work = float(image_ticks) * sum(p.size for p in net.populations)
+    return "numpy" if work < AUTO_NUMPY_NEURON_TICKS else "tensorflow"
+
+
+def kernel_factory(kernels: str):
+    """``prepare(net, conn, dtype)`` of the kernel set ``kernels`` (:data:`KERNELS`)."""
+    import importlib
+
+    if kernels not in KERNELS:
+        raise SimulationError(f"fast simulator: kernels must be one of {', '.join(map(repr, KERNELS))}, "
+                              f"got {kernels!r}")
+    return importlib.import_module(KERNELS[kernels]).prepare
 
 
 def _shifted(train: np.ndarray, e0: int, e1: int) -> np.ndarray:
