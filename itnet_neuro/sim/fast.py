@@ -142,10 +142,12 @@ class _Pop:
         self.nhwc = (h, w, c)
         theta, bias = pop.neuron_params()  # (C, H, W) per neuron
         self.theta = np.transpose(theta, (1, 2, 0)).astype(np.float64)
-        self.bias = np.transpose(bias, (1, 2, 0)).astype(np.float32)
+        self.bias = np.transpose(bias, (1, 2, 0)).astype(dtype)
         self.neuron = dict(leak=float(pop.leak), reset=pop.reset, v_min=pop.v_min, v_max=pop.v_max)
         self.v_init = float(pop.v_init)
         self.incoming = [(conn, prepare(net, conn, dtype)) for conn in net.incoming(pop.name)]
+        self.slices = [(c.post_offset, c.post_offset + net.out_channels(c)) for c, _ in self.incoming]
+        self.outgoing = [c.name for c in net.outgoing(pop.name)]
         self.index = index
 
 
@@ -215,64 +217,62 @@ def run(spec: RunSpec, *, record: bool = False, hardware=None, seed: int = 0, ba
             t1 = min(ticks + 1, t0 + chunk)
             tc = t1 - t0
             buf: dict[str, np.ndarray] = {}
+            frames_of = _FrameCache()
             for p in stage:
                 cur = np.zeros((nb, tc) + p.nhwc, fdt)
-                for conn, prep in p.incoming:
+                for (conn, prep), (lo, hi) in zip(p.incoming, p.slices):
                     d = conn.delay
-                    lo, hi = conn.post_offset, conn.post_offset + net.out_channels(conn)
-                    if conn.pre == in_name:
-                        if in_spikes is None:
-                            first = max(d - t0, 0)  # local index of the first tick t >= d
-                            if first < tc:
-                                cur[:, first:, ..., lo:hi] += const_in[conn.name][:, None]
-                            continue
-                        e0, e1 = t0 - d, t1 - d
-                        frames = np.zeros((nb, tc) + in_spikes.shape[2:], fdt)
-                        a, z = max(e0, 0), min(e1, in_spikes.shape[1])
-                        if z > a:
-                            frames[:, a - e0:z - e0] = in_spikes[:, a:z]
-                    elif conn.name in regen:  # the regenerating state buffer (module docstring)
-                        frames = regular_train(window[conn.pre], spec.window_ticks, t0 - d, t1 - d)
-                        synops[conn.name] += float(frames.sum(dtype=np.int64)) * per_pre[conn.name]
-                    elif stage_of[conn.pre] < stage_of[p.name]:
-                        frames = _shifted(kept[conn.pre], t0 - d, t1 - d)
-                    else:
-                        both = np.concatenate([tails[conn.pre], buf[conn.pre]], axis=1)
-                        frames = both[:, dmax - d:dmax - d + tc]
-                    flat = frames.reshape((nb * tc,) + frames.shape[2:])
-                    nz = flat.reshape(nb * tc, -1).any(axis=1)
-                    n_nz = int(nz.sum())
-                    if n_nz == 0:
+                    if conn.pre == in_name and in_spikes is None:
+                        first = max(d - t0, 0)  # local index of the first tick t >= d
+                        if first < tc:
+                            cur[:, first:, ..., lo:hi] += const_in[conn.name][:, None]
+                        continue
+                    key = ("regen" if conn.name in regen else "", conn.pre, d)
+                    if key not in frames_of:
+                        if conn.pre == in_name:
+                            e0, e1 = t0 - d, t1 - d
+                            frames = np.zeros((nb, tc) + in_spikes.shape[2:], fdt)
+                            a, z = max(e0, 0), min(e1, in_spikes.shape[1])
+                            if z > a:
+                                frames[:, a - e0:z - e0] = in_spikes[:, a:z]
+                        elif conn.name in regen:  # the regenerating state buffer (module docstring)
+                            frames = regular_train(window[conn.pre], spec.window_ticks, t0 - d, t1 - d)
+                        elif stage_of[conn.pre] < stage_of[p.name]:
+                            frames = _shifted(kept[conn.pre], t0 - d, t1 - d)
+                        else:
+                            both = np.concatenate([tails[conn.pre], buf[conn.pre]], axis=1)
+                            frames = both[:, dmax - d:dmax - d + tc]
+                        frames_of.put(key, frames, fdt)
+                    nz, x_nz, n_events = frames_of[key]
+                    if conn.name in regen:
+                        synops[conn.name] += n_events * per_pre[conn.name]
+                    if x_nz is None:
                         continue
                     target = cur.reshape((nb * tc,) + p.nhwc)
-                    if n_nz == nb * tc:
-                        target[..., lo:hi] += np.asarray(prep(flat.astype(fdt)))
+                    if nz is None:
+                        target[..., lo:hi] += np.asarray(prep(x_nz))
                     else:
-                        target[nz, ..., lo:hi] += np.asarray(prep(flat[nz].astype(fdt)))
+                        target[nz, ..., lo:hi] += np.asarray(prep(x_nz))
                 if hardware is not None:  # trial-to-trial noise on the synaptic input
                     factors = hardware.input_noise(p.name, range(b0, b1), range(t0, t1), p.pop.shape)
                     if factors is not None:
                         cur *= np.moveaxis(factors, 2, -1).astype(fdt)
-                cur += p.bias.astype(fdt)
+                cur += p.bias
                 s = fire(cur, v[p.name], p.theta, **p.neuron)
                 del cur
                 buf[p.name] = s
-                count = float(s.sum(dtype=np.int64))
+                count = float(np.count_nonzero(s))
                 spikes_total[p.name] += count
-                for conn in net.outgoing(p.name):
-                    if conn.name not in regen:
-                        synops[conn.name] += count * per_pre[conn.name]
+                for name in p.outgoing:
+                    if name not in regen:
+                        synops[name] += count * per_pre[name]
                 if p.name in carried:
                     kept[p.name][:, t0 - 1:t1 - 1] = s
                 if p.name in counted and t1 > ticks - spec.window_ticks + 1:
                     lo = max(t0, ticks - spec.window_ticks + 1)
                     window[p.name] += s[:, lo - t0:].sum(axis=1, dtype=np.int64)
                 if p.name in ro_pops:
-                    cs = np.cumsum(s, axis=1, dtype=np.uint32)
-                    cs += running[p.name][:, None]
-                    sel = (lg >= t0) & (lg < t1)
-                    counts_out[p.name][b0:b1, sel] = cs[:, lg[sel] - t0]
-                    running[p.name] = cs[:, -1]
+                    _count_on_grid(s, running[p.name], counts_out[p.name][b0:b1], lg, t0)
                 if record:
                     trains[p.name][b0:b1, t0 - 1:t1 - 1] = s
                 for conn, _ in p.incoming:  # release what no later population reads in this chunk
@@ -325,6 +325,47 @@ def kernel_factory(kernels: str):
         raise SimulationError(f"fast simulator: kernels must be one of {', '.join(map(repr, KERNELS))}, "
                               f"got {kernels!r}")
     return importlib.import_module(KERNELS[kernels]).prepare
+
+
+class _FrameCache(dict):
+    """Presynaptic frames of one chunk, as the kernels take them, shared by the connections that read the
+    same population at the same delay (a signed pair's two halves, a state read by several layers):
+    key → ``(nz, x, events)`` — ``nz`` the mask of the ``B·Tc`` frames holding a spike (None: all
+    do), ``x`` those frames in the kernels' dtype (None: no spike), ``events`` the spikes in them.
+    Holds at most :data:`FRAME_CACHE_BYTES`, oldest entries leaving first."""
+
+    def put(self, key, frames: np.ndarray, dtype) -> None:
+        flat = frames.reshape((-1,) + frames.shape[2:])
+        nz = flat.reshape(flat.shape[0], -1).any(axis=1)
+        n_nz = int(np.count_nonzero(nz))
+        events = float(flat.sum(dtype=np.float64)) if n_nz else 0.0
+        if n_nz == 0:
+            x, nz = None, None
+        elif n_nz == flat.shape[0]:
+            x, nz = flat.astype(dtype), None
+        else:
+            x = flat[nz].astype(dtype)
+        while self and sum(e[1].nbytes for e in self.values() if e[1] is not None) > FRAME_CACHE_BYTES:
+            del self[next(iter(self))]
+        self[key] = (nz, x, events)
+
+
+#: Bytes of presynaptic frames :class:`_FrameCache` keeps within one chunk (:func:`estimate_memory`).
+FRAME_CACHE_BYTES = 64 << 20
+
+
+def _count_on_grid(s: np.ndarray, running: np.ndarray, out: np.ndarray, lg: np.ndarray, t0: int) -> None:
+    """Cumulative counts of the chunk's spikes ``s`` ``(B, Tc, ...)`` from tick ``t0`` on into ``out[:, g]``
+    at the grid ticks ``lg[g]`` inside the chunk; ``running`` (uint32, the count before) is updated."""
+    sel = np.nonzero((lg >= t0) & (lg < t0 + s.shape[1]))[0]
+    k = 0
+    for g in sel:
+        for k in range(k, lg[g] - t0 + 1):
+            running += s[:, k]
+        k = lg[g] - t0 + 1
+        out[:, g] = running
+    for k in range(k, s.shape[1]):
+        running += s[:, k]
 
 
 def _shifted(train: np.ndarray, e0: int, e1: int) -> np.ndarray:
