@@ -45,15 +45,17 @@ from itnet_neuro.utils import progress
 
 def estimate_memory(net: Network, batch: int, chunk: int, grid_points: int, *, images: int | None = None,
                     ticks: int = 0, record: bool = False, spike_input: bool = False,
-                    precision: str = "float32") -> int:
+                    precision: str = "float32", kernels: str = "tensorflow") -> int:
     """Peak bytes the ``fast`` simulator needs for ``batch`` images and chunks of ``chunk`` ticks.
 
     Per image of a batch: float64 membranes of every neuron, the delay tails, the running readout
     counts. Per image and tick of a chunk: one uint8 spike frame per neuron (all chunk buffers alive, the
     worst case), and for the largest population its current (float32, or float64 with
-    ``precision="float64"``), float64 cumulative sum and the frames and op output of its largest input.
-    For the whole run (``images``, default ``batch``): the readout counts on the grid (uint32), the
-    spike-encoded input (float32, ``ticks`` of it) and, with ``record``, every spike train (uint8).
+    ``precision="float64"``) and spikes, the frames and op output of its largest input and, with the
+    numpy kernels, the largest convolution's unfolded input (:func:`_unfolded_size`). Per chunk: the shared
+    presynaptic frames (:data:`FRAME_CACHE_BYTES`). For the whole run (``images``, default ``batch``): the
+    readout counts on the grid (uint32), the spike-encoded input (float32, ``ticks`` of it) and, with
+    ``record``, every spike train (uint8).
     """
     images = batch if images is None else images
     fbytes = 8 if precision == "float64" else 4
@@ -64,18 +66,30 @@ def estimate_memory(net: Network, batch: int, chunk: int, grid_points: int, *, i
     ro = {t.population for r in net.readouts for t in r.terms}
     ro_size = sum(net.population(p).size for p in ro)
     largest_pre = max([int(np.prod(net.shape_of(c.pre))) for c in net.connections] + [net.input.size])
+    unfolded = _unfolded_size(net) if kernels == "numpy" else 0
     per_image = total * (8 + dmax) + ro_size * 4 + net.input.size * fbytes
-    per_tick = total + largest * (fbytes + 8 + 8 + 1) + largest_pre * fbytes * 2 + largest * fbytes
+    per_tick = total + largest * (fbytes + 1) + largest_pre * fbytes * 2 + largest * fbytes + unfolded * fbytes
     whole = images * (ro_size * 4 * grid_points + (ticks * net.input.size * 4 if spike_input else 0)
                       + (ticks * total if record else 0))
-    return int(batch * (per_image + chunk * per_tick) + whole) + (200 << 20)
+    return int(batch * (per_image + chunk * per_tick) + whole) + FRAME_CACHE_BYTES + (200 << 20)
+
+
+def _unfolded_size(net: Network) -> int:
+    """Elements per frame of the largest input the numpy kernels unfold for a convolution (im2col:
+    output pixels × kernel taps × input channels per group, :mod:`itnet_neuro.sim.kernels.blas_ops`)."""
+    sizes = [0]
+    for c in net.connections:
+        if c.op == "conv2d" and tuple(c.kernel) != (1, 1):
+            _, h, w = net.shape_of(c.post)
+            sizes.append(h * w * c.kernel[0] * c.kernel[1] * int(c.weight.shape[1]))
+    return max(sizes)
 
 
 def _plan_batch(net: Network, images: int, ticks: int, grid_points: int, batch_size, chunk_ticks, max_memory,
                 **whole_run):
     """``(batch, chunk)`` that fit the memory budget, or :class:`SimulationError` with what would fit.
 
-    ``whole_run``: ``record``, ``spike_input``, ``precision`` as :func:`estimate_memory` takes them.
+    ``whole_run``: ``record``, ``spike_input``, ``precision``, ``kernels`` as :func:`estimate_memory` takes them.
     """
     from itnet_neuro.sim.memory import _largest, budget as memory_budget
 
@@ -117,6 +131,7 @@ def fire(current: np.ndarray, v: np.ndarray, theta: np.ndarray, leak: float = 0.
     spikes = np.empty(current.shape, np.bool_)
     keep = 1.0 - leak
     clip = v_min is not None or v_max is not None
+    tmp = np.empty(v.shape, np.float64)
     for k in range(current.shape[1]):
         if leak:
             v *= keep
@@ -125,10 +140,13 @@ def fire(current: np.ndarray, v: np.ndarray, theta: np.ndarray, leak: float = 0.
             np.clip(v, v_min, v_max, out=v)
         s = spikes[:, k]
         np.greater_equal(v, theta64, out=s)
+        # unmasked arithmetic (a masked ufunc, where=s, runs 2.5x slower): v − θ·0 and v·1 are v exactly
         if reset == "zero":
-            np.copyto(v, 0.0, where=s)
+            np.logical_not(s, out=tmp, casting="unsafe")
+            v *= tmp
         else:
-            np.subtract(v, theta64, out=v, where=s)
+            np.multiply(theta64, s, out=tmp)
+            v -= tmp
     return spikes.view(np.uint8)
 
 
@@ -141,8 +159,10 @@ class _Pop:
         c, h, w = pop.shape
         self.nhwc = (h, w, c)
         theta, bias = pop.neuron_params()  # (C, H, W) per neuron
-        self.theta = np.transpose(theta, (1, 2, 0)).astype(np.float64)
-        self.bias = np.transpose(bias, (1, 2, 0)).astype(dtype)
+        # C-contiguous NHWC (astype keeps the transposed strides): a ufunc over arrays whose strides
+        # disagree runs element by element, measured 8x slower in fire()
+        self.theta = np.ascontiguousarray(np.transpose(theta, (1, 2, 0)), np.float64)
+        self.bias = np.ascontiguousarray(np.transpose(bias, (1, 2, 0)), dtype)
         self.neuron = dict(leak=float(pop.leak), reset=pop.reset, v_min=pop.v_min, v_max=pop.v_max)
         self.v_init = float(pop.v_init)
         self.incoming = [(conn, prepare(net, conn, dtype)) for conn in net.incoming(pop.name)]
@@ -161,12 +181,12 @@ def run(spec: RunSpec, *, record: bool = False, hardware=None, seed: int = 0, ba
     ticks = spec.ticks
     images = spec.inputs.shape[0]
     lg = local_grid(spec)
+    kernels = choose_kernels(kernels, net, images * ticks)
     batch, chunk = _plan_batch(net, images, ticks, len(lg), batch_size, chunk_ticks, max_memory, record=record,
-                               spike_input=spec.input_spikes is not None, precision=precision)
+                               spike_input=spec.input_spikes is not None, precision=precision, kernels=kernels)
     if precision not in ("float32", "float64"):
         raise SimulationError(f"fast simulator: precision must be 'float32' or 'float64', got {precision!r}")
     fdt = np.float32 if precision == "float32" else np.float64
-    kernels = choose_kernels(kernels, net, images * ticks)
     prepare = kernel_factory(kernels)
     pops = [_Pop(net, p, i, fdt, prepare) for i, p in enumerate(net.populations)]
     index = {p.name: p for p in pops}
@@ -208,7 +228,8 @@ def run(spec: RunSpec, *, record: bool = False, hardware=None, seed: int = 0, ba
                         synops[conn.name] += float(np.count_nonzero(x_nhwc)) * ticks * per_pre[conn.name]
                     else:
                         synops[conn.name] += float(np.count_nonzero(in_spikes)) * per_pre[conn.name]
-        v = {p.name: np.broadcast_to(p.v_init * p.theta, (nb,) + p.nhwc).astype(np.float64) for p in pops}
+        v = {p.name: np.array(np.broadcast_to(p.v_init * p.theta, (nb,) + p.nhwc), np.float64, order="C")
+             for p in pops}
         tails = {p.name: np.zeros((nb, dmax) + p.nhwc, np.uint8) for p in pops}
         running = {name: np.zeros((nb,) + index[name].nhwc, np.uint32) for name in ro_pops}
         window = {name: np.zeros((nb,) + index[name].nhwc, np.int64) for name in counted}
@@ -299,9 +320,9 @@ KERNELS = {"numpy": "itnet_neuro.sim.kernels.blas_ops", "tensorflow": "itnet_neu
 
 #: Below this many neuron-ticks (all images) ``kernels="auto"`` runs the numpy kernels unless TensorFlow is
 #: already imported. Measured on the shipped model (415 k neurons unrolled, 2 cores, batch 1, issue 17):
-#: TensorFlow's convolutions save about 6 ms per tick, its import costs 4–5 s, so it pays off after
-#: about 750 image-ticks, 3·10⁸ neuron-ticks.
-AUTO_NUMPY_NEURON_TICKS = 3e8
+#: TensorFlow's convolutions save 6–10 ms per image-tick (more at larger batches), its import costs 4–5 s,
+#: so it pays off after 450–750 image-ticks; 1.5·10⁸ neuron-ticks is about 360.
+AUTO_NUMPY_NEURON_TICKS = 1.5e8
 
 
 def choose_kernels(kernels: str, net: Network, image_ticks: int) -> str:
