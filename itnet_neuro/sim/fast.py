@@ -263,7 +263,7 @@ def run(spec: RunSpec, *, record: bool = False, hardware=None, seed: int = 0, ba
                         else:
                             both = np.concatenate([tails[conn.pre], buf[conn.pre]], axis=1)
                             frames = both[:, dmax - d:dmax - d + tc]
-                        frames_of.put(key, frames, fdt)
+                        frames_of.put(key, frames, fdt, count=conn.name in regen)
                     nz, x_nz, n_events = frames_of[key]
                     if conn.name in regen:
                         synops[conn.name] += n_events * per_pre[conn.name]
@@ -352,14 +352,15 @@ class _FrameCache(dict):
     """Presynaptic frames of one chunk, as the kernels take them, shared by the connections that read the
     same population at the same delay (a signed pair's two halves, a state read by several layers):
     key → ``(nz, x, events)`` — ``nz`` the mask of the ``B·Tc`` frames holding a spike (None: all
-    do), ``x`` those frames in the kernels' dtype (None: no spike), ``events`` the spikes in them.
+    do), ``x`` those frames in the kernels' dtype (None: no spike), ``events`` the spikes in them
+    (counted only where asked: the state buffer's, whose synaptic events no population counts).
     Holds at most :data:`FRAME_CACHE_BYTES`, oldest entries leaving first."""
 
-    def put(self, key, frames: np.ndarray, dtype) -> None:
+    def put(self, key, frames: np.ndarray, dtype, count: bool = False) -> None:
         flat = frames.reshape((-1,) + frames.shape[2:])
         nz = flat.reshape(flat.shape[0], -1).any(axis=1)
         n_nz = int(np.count_nonzero(nz))
-        events = float(flat.sum(dtype=np.float64)) if n_nz else 0.0
+        events = float(flat.sum(dtype=np.int64)) if n_nz and count else 0.0
         if n_nz == 0:
             x, nz = None, None
         elif n_nz == flat.shape[0]:
