@@ -199,7 +199,9 @@ def run(spec: RunSpec, *, record: bool = False, hardware=None, seed: int = 0, ba
     per_pre = synapses_per_pre_neuron(net)
     spikes_total = {p.name: 0.0 for p in pops}
     synops = {c.name: 0.0 for c in net.connections}
-    counts_out = {name: np.zeros((images, len(lg)) + index[name].nhwc, np.uint32) for name in ro_pops}
+    # channels-first, as results keep them: the counts are a whole-run array (GBs for the paper preset),
+    # written one grid tick at a time rather than transposed as a whole at the end
+    counts_out = {name: np.zeros((images, len(lg)) + index[name].pop.shape, np.uint32) for name in ro_pops}
     trains = {p.name: np.zeros((images, ticks) + p.nhwc, np.uint8) for p in pops} if record else None
     in_name = net.input.name
     n_chunks = -(-ticks // chunk)
@@ -305,7 +307,7 @@ def run(spec: RunSpec, *, record: bool = False, hardware=None, seed: int = 0, ba
             bar.update(1)
         regen_spikes += sum(regenerated_spikes(m, spec.window_ticks, ticks) for m in window.values())
     bar.close()
-    counts = {name: np.ascontiguousarray(np.moveaxis(c, -1, 2)) for name, c in counts_out.items()}
+    counts = counts_out
     if record:
         trains = {name: np.ascontiguousarray(np.moveaxis(t, -1, 2)) for name, t in trains.items()}
     info = {"batch_size": batch, "chunk_ticks": chunk, "threads": os.cpu_count(), "kernels": kernels}
@@ -377,15 +379,16 @@ FRAME_CACHE_BYTES = 64 << 20
 
 
 def _count_on_grid(s: np.ndarray, running: np.ndarray, out: np.ndarray, lg: np.ndarray, t0: int) -> None:
-    """Cumulative counts of the chunk's spikes ``s`` ``(B, Tc, ...)`` from tick ``t0`` on into ``out[:, g]``
-    at the grid ticks ``lg[g]`` inside the chunk; ``running`` (uint32, the count before) is updated."""
+    """Cumulative counts of the chunk's spikes ``s`` ``(B, Tc, H, W, C)`` from tick ``t0`` on into ``out[:, g]``
+    ``(B, C, H, W)`` at the grid ticks ``lg[g]`` inside the chunk; ``running`` (uint32 NHWC, the count
+    before) is updated."""
     sel = np.nonzero((lg >= t0) & (lg < t0 + s.shape[1]))[0]
     k = 0
     for g in sel:
         for k in range(k, lg[g] - t0 + 1):
             running += s[:, k]
         k = lg[g] - t0 + 1
-        out[:, g] = running
+        out[:, g] = np.moveaxis(running, -1, 1)
     for k in range(k, s.shape[1]):
         running += s[:, k]
 
