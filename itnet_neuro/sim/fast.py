@@ -52,7 +52,8 @@ def estimate_memory(net: Network, batch: int, chunk: int, grid_points: int, *, i
     counts. Per image and tick of a chunk: one uint8 spike frame per neuron (all chunk buffers alive, the
     worst case), and for the largest population its current (float32, or float64 with
     ``precision="float64"``) and spikes, the frames and op output of its largest input and, with the
-    numpy kernels, the largest convolution's unfolded input (:func:`_unfolded_size`). Per chunk: the shared
+    numpy kernels, their temporaries (the largest convolution's unfolded input, :func:`_unfolded_size`,
+    a padded input, :func:`_padded_size`, and one more current-sized array). Per chunk: the shared
     presynaptic frames (:data:`FRAME_CACHE_BYTES`). For the whole run (``images``, default ``batch``): the
     readout counts on the grid (uint32), the spike-encoded input (float32, ``ticks`` of it) and, with
     ``record``, every spike train (uint8).
@@ -66,12 +67,25 @@ def estimate_memory(net: Network, batch: int, chunk: int, grid_points: int, *, i
     ro = {t.population for r in net.readouts for t in r.terms}
     ro_size = sum(net.population(p).size for p in ro)
     largest_pre = max([int(np.prod(net.shape_of(c.pre))) for c in net.connections] + [net.input.size])
-    unfolded = _unfolded_size(net) if kernels == "numpy" else 0
+    # the numpy kernels' temporaries: a convolution's unfolded input, a padded copy of its input, and a
+    # second output-sized array (a depthwise product before it is summed)
+    unfolded = _unfolded_size(net) + _padded_size(net) + largest if kernels == "numpy" else 0
     per_image = total * (8 + dmax) + ro_size * 4 + net.input.size * fbytes
     per_tick = total + largest * (fbytes + 1) + largest_pre * fbytes * 2 + largest * fbytes + unfolded * fbytes
     whole = images * (ro_size * 4 * grid_points + (ticks * net.input.size * 4 if spike_input else 0)
                       + (ticks * total if record else 0))
     return int(batch * (per_image + chunk * per_tick) + whole) + FRAME_CACHE_BYTES + (200 << 20)
+
+
+def _padded_size(net: Network) -> int:
+    """Elements per frame of the largest zero-padded input of a windowed op (conv2d, depthwise, avgpool)."""
+    sizes = [0]
+    for c in net.connections:
+        if c.op in ("conv2d", "depthwise", "avgpool") and any(c.padding):
+            ch, h, w = net.shape_of(c.pre)
+            top, bottom, left, right = c.padding
+            sizes.append(ch * (h + top + bottom) * (w + left + right))
+    return max(sizes)
 
 
 def _unfolded_size(net: Network) -> int:
@@ -202,7 +216,8 @@ def run(spec: RunSpec, *, record: bool = False, hardware=None, seed: int = 0, ba
     # channels-first, as results keep them: the counts are a whole-run array (GBs for the paper preset),
     # written one grid tick at a time rather than transposed as a whole at the end
     counts_out = {name: np.zeros((images, len(lg)) + index[name].pop.shape, np.uint32) for name in ro_pops}
-    trains = {p.name: np.zeros((images, ticks) + p.nhwc, np.uint8) for p in pops} if record else None
+    # channels-first from the start: transposing the whole-run trains at the end doubled their peak
+    trains = {p.name: np.zeros((images, ticks) + p.pop.shape, np.uint8) for p in pops} if record else None
     in_name = net.input.name
     n_chunks = -(-ticks // chunk)
     stages = _stages(spec, pops)
@@ -301,7 +316,7 @@ def run(spec: RunSpec, *, record: bool = False, hardware=None, seed: int = 0, ba
                 if p.name in ro_pops:
                     _count_on_grid(s, running[p.name], counts_out[p.name][b0:b1], lg, t0)
                 if record:
-                    trains[p.name][b0:b1, t0 - 1:t1 - 1] = s
+                    trains[p.name][b0:b1, t0 - 1:t1 - 1] = np.moveaxis(s, -1, 2)
                 for conn, _ in p.incoming:  # release what no later population reads in this chunk
                     pre = conn.pre
                     if pre in buf and last_use.get(pre) == p.index:
@@ -312,8 +327,6 @@ def run(spec: RunSpec, *, record: bool = False, hardware=None, seed: int = 0, ba
         regen_spikes += sum(regenerated_spikes(m, spec.window_ticks, ticks) for m in window.values())
     bar.close()
     counts = counts_out
-    if record:
-        trains = {name: np.ascontiguousarray(np.moveaxis(t, -1, 2)) for name, t in trains.items()}
     info = {"batch_size": batch, "chunk_ticks": chunk, "threads": os.cpu_count(), "kernels": kernels}
     if regen:
         info["state_buffer_spikes"] = regen_spikes
