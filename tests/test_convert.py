@@ -34,7 +34,7 @@ def _generic_cnn():
     h2 = kl.DepthwiseConv2D(3, padding="same")(h)
     h2 = kl.ReLU(max_value=6.0)(h2)
     h3 = kl.Conv2D(11, 1)(h2)
-    h4 = kl.Add()([h3, h])
+    h4 = kl.Add(name="add")([h3, h])
     h5 = kl.Conv2D(8, 3, padding="same", activation="relu")(h4)
     u = kl.UpSampling2D(2, interpolation="bilinear")(h5)
     g = kl.GlobalAveragePooling2D()(h5)
