@@ -17,11 +17,12 @@ Blocks:
 * ``startup``: where ``fast``'s cold start goes (``benchmarks/results/startup.json``,
   ``benchmarks/bench_startup.py``);
 * ``allocate``: allocation speed and quality on the paper presets (``benchmarks/results/allocate.json``,
-  ``benchmarks/bench_allocate.py``).
-
-The shipped model's demo/compare tables and the backend speed table are left out until
-``benchmarks/bench_shipped.py`` and ``benchmarks/bench_simulate.py`` have written their results with
-the current simulator (issue 14).
+  ``benchmarks/bench_allocate.py``);
+* ``demo``: the shipped model on the demo's chips and schedules, and ``compare``: its allocation on every
+  packaged chip (``benchmarks/results/simulate_shipped.json``, ``benchmarks/bench_shipped.py``);
+* ``simulate``: every simulation backend cold and warm as ratios to ``fast`` measured in one run, and
+  ``fast`` against the machine's dense-MAC floor (``benchmarks/results/simulate.json``,
+  ``benchmarks/bench_simulate.py``).
 """
 
 from __future__ import annotations
@@ -114,7 +115,124 @@ def startup_text(d: dict) -> str:
             f"{t['median_saved_fraction']:.0%}.")
 
 
-BLOCKS = {"startup": startup_text, "allocate": allocate_text, "chips": chips_table}
+# ------------------------------------------------------------------------------------------ demo, compare
+
+def demo_table(d: dict) -> str:
+    """Per output: the ANN, the ideal chip (unrolled, looped), device effects, the Loihi allocation."""
+    runs = d["runs"]
+    ideal, loihi = runs["ideal"], runs["loihi_allocation"]
+    n = len(ideal["outputs"])
+
+    def row(label, what, run, key, fmt=".3f", scale=1.0):
+        cells = [_f(None if o.get(key) is None else o[key] * scale, fmt) for o in run["outputs"]]
+        return f"| {label} | {what} | " + " | ".join(cells) + " |"
+
+    a = loihi["allocation"]
+    lines = ["| chip (schedule) | output | " + " | ".join(str(i + 1) for i in range(n)) + " |",
+             "|---|---|" + "---:|" * n,
+             row("Keras ANN", "mIoU", ideal, "ann_miou"),
+             row(f"ideal IF (unrolled, {d['ticks']} ticks)", "mIoU", ideal, "snn_miou"),
+             row("", "ticks to 90 %", ideal, "ticks_to_90", "d")]
+    for phase in (100, 200):
+        run = runs[f"ideal_looped_{phase}"]
+        lines.append(row(f"ideal IF (looped, {n} phases × {phase} ticks)", "mIoU", run, "snn_miou"))
+    lines += [row("BrainScaleS-2 device effects (unrolled)", "mIoU", runs["brainscales2"], "snn_miou"),
+              row("", "µs to 90 %", runs["brainscales2"], "seconds_to_90", ".0f", 1e6),
+              row("TrueNorth device effects (unrolled)", "mIoU", runs["truenorth"], "snn_miou"),
+              row(f"Loihi allocation ({a['schedule']}, {a['cores']} cores, phases of {a['phase_ticks']} ticks)",
+                  "mIoU", loihi, "snn_miou"),
+              row("", "first output (tick)", loihi, "first_output_tick", "d")]
+    return "\n".join(lines)
+
+
+def compare_table(d: dict) -> str:
+    from mapping.compare import format_table
+
+    return "\n".join(line for line in format_table(d["compare"], markdown=True).splitlines()
+                     if line.startswith("|"))
+
+
+# ---------------------------------------------------------------------------------------------- simulate
+
+_LABELS = {"fast": "`fast` (float32, default)", "reference": "`reference` (tick loop, numpy)", "nengo": "`nengo`",
+           "nengo-dl": "`nengo-dl`", "brian2:numpy": "`brian2`, numpy target",
+           "brian2:cython": "`brian2`, cython target (compiled)"}
+
+
+def _times(v) -> str:
+    return "–" if v is None else (f"{v:.2f}×" if v < 10 else f"{v:.0f}×")
+
+
+def _sim_cell(cell: dict, name: str) -> list[str]:
+    """Cold and warm of one backend in one cell, as multiples of ``fast``'s."""
+    if name not in cell["runs"]:
+        return ["", ""]
+    r, ratio = cell["runs"][name], cell["ratio_to_fast"].get(name, {})
+    if "skipped" in r:
+        return ["skipped¹", ""]
+    cold = r.get("cold", {})
+    fast_cold = cell["runs"]["fast"].get("cold", {}).get("seconds")
+    if "timed out" in cold.get("error", "") and fast_cold:
+        return [f"> {cold['timeout_seconds'] / fast_cold:.0f}×²", ""]
+    if "error" in cold or "error" in r:
+        return ["failed", ""]
+    return [_times(ratio.get("cold")), _times(ratio.get("warm"))]
+
+
+def _disagreements(d: dict) -> list[str]:
+    out = []
+    for c in d["cells"]:
+        for name, r in c["runs"].items():
+            a = (r or {}).get("agreement_with_reference")
+            if a and a["populations_with_different_spike_total"]:
+                out.append(f"{name} on {c['network']} ×{c['images']} ({a['populations_with_different_spike_total']} "
+                           f"of {a['populations']} populations)")
+    return out
+
+
+def _load_range(d: dict) -> str:
+    loads = [x[0] for c in d["cells"] for r in c["runs"].values() for x in
+             ((r or {}).get("cold", {}).get("load_before"), (r or {}).get("cold", {}).get("load_after")) if x]
+    return f"{min(loads):.1f}–{max(loads):.1f}" if loads else "–"
+
+
+def simulate_table(d: dict) -> str:
+    cells, nets = d["cells"], d["networks"]
+    names = [n for n in _LABELS if any(n in c["runs"] for c in cells)]
+    head = " | ".join(f"{c['network']}, {c['images']} image{'s' if c['images'] > 1 else ''}: cold | warm"
+                      for c in cells)
+    lines = [f"| backend | {head} |", "|---|" + "---:|---:|" * len(cells)]
+    for name in names:
+        lines.append(f"| {_LABELS[name]} | " + " | ".join(x for c in cells for x in _sim_cell(c, name)) + " |")
+    desc = "; ".join(f"**{k}**: {v['model']}, {v['weights']} weights, {v['neurons_unrolled']:,} neurons and "
+                     f"{v['synapses_unrolled']:,} synapses unrolled" for k, v in nets.items())
+    ticks = sorted({c["ticks"] for c in cells})
+    fl = d["floor"]
+    over = {f"{c['network']} ×{c['images']}": c["ratio_to_fast"].get("fast_warm_per_tick_over_floor")
+            for c in cells if c["network"] != "micro"}
+    bad = _disagreements(d)
+    text = [f"Every backend's time as a multiple of `fast`'s in the same cell, all measured in one run "
+            f"(`{d['command']}`, {d['started']}; load average {_load_range(d)} on {d['machine']['cpus']} "
+            f"cores, shared with other jobs, so only ratios are quoted). **Cold**: the whole "
+            f"`itnet-neuro simulate NET.snn.h5` process as a user runs it (imports, loading, building, compiling, "
+            f"simulating, writing results.json; brian2's cython target from an empty compiled-code cache). "
+            f"**Warm**: a second identical `simulate()` call in one process (nengo and nengo-dl rebuild their "
+            f"simulator in every call). {', '.join(map(str, ticks))} ticks, unrolled, synthetic images, the batch "
+            f"simulated at once where the backend can. Networks: {desc}. Caps: {d['plan']['caps']}; an empty "
+            f"cell was not run.", "", *lines, "",
+            "¹ not started: the run had used its time budget. ² its cold run did not finish within the limit; "
+            "the ratio is that limit over `fast`'s cold time, a lower bound.", ""]
+    if "best_mac_per_second" in fl:
+        text.append("`fast` warm, per tick, against the dense-MAC floor (every unrolled synapse once per tick at "
+                    f"the best float32 rate TensorFlow reached in the same run, {fl['best']}): "
+                    + ", ".join(f"{k}: {_times(v)}" for k, v in over.items()) + ".")
+    text.append("Spike totals per population agree with `reference` for every backend in every cell."
+                if not bad else "Spike totals per population differ from `reference` for " + "; ".join(bad) + ".")
+    return "\n".join(text)
+
+
+BLOCKS = {"startup": startup_text, "allocate": allocate_text, "chips": chips_table, "demo": demo_table,
+          "compare": compare_table, "simulate": simulate_table}
 
 
 def render(readme: str) -> tuple[str, list[str]]:

@@ -35,3 +35,20 @@ def test_every_results_file_names_the_command_that_wrote_it(path):
     assert command.strip(), f"{path.name}: no 'command'"
     script = next((w for w in command.split() if w.endswith(".py")), None)
     assert script is not None and (ROOT / script).is_file(), f"{path.name}: {command!r} names no script in the repo"
+
+
+def test_the_check_fails_when_a_block_differs_from_its_results_file(readme_tables):
+    """An edited figure inside a generated block is reported as a disagreement (the check can fail)."""
+    text = (ROOT / "README.md").read_text()
+    m = next(readme_tables._BLOCK.finditer(text))
+    body = m.group("body")
+    edited = text[:m.start("body")] + body.replace("0", "9", 1) + "| an extra row |\n" + text[m.end("body"):]
+    _, changed = readme_tables.render(edited)
+    assert m.group("name") in changed
+
+
+def test_a_results_file_without_a_command_is_refused(readme_tables, tmp_path, monkeypatch):
+    (tmp_path / "nameless.json").write_text(json.dumps({"runs": []}))
+    monkeypatch.setattr(readme_tables, "RESULTS", tmp_path)
+    with pytest.raises(SystemExit, match="no 'command'"):
+        readme_tables.load("nameless.json")
