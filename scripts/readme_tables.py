@@ -20,6 +20,8 @@ Blocks:
   ``benchmarks/bench_allocate.py``);
 * ``demo``: the shipped model on the demo's chips and schedules, and ``compare``: its allocation on every
   packaged chip (``benchmarks/results/simulate_shipped.json``, ``benchmarks/bench_shipped.py``);
+* ``examples``: what each example shows and how long it ran (``docs/examples/*.json``, written by the
+  examples themselves);
 * ``simulate``: every simulation backend cold and warm as ratios to ``fast`` measured in one run, and
   ``fast`` against the machine's dense-MAC floor (``benchmarks/results/simulate.json``,
   ``benchmarks/bench_simulate.py``).
@@ -43,10 +45,14 @@ _BLOCK = re.compile(r"(<!-- readme_tables:(?P<name>[a-z_]+) from (?P<file>\S+) [
 
 
 def load(name: str) -> dict:
-    """A results file; it must say which command wrote it."""
-    data = json.loads((RESULTS / name).read_text())
+    """A results file (by name in ``benchmarks/results/``, or a path under the repo); it must say which
+    command wrote it. A folder gives ``{file stem: its results}`` of every ``*.json`` in it."""
+    path = ROOT / name if "/" in name and not name.startswith("benchmarks/results/") else RESULTS / Path(name).name
+    if path.is_dir():
+        return {p.stem: load(str(p.relative_to(ROOT))) for p in sorted(path.glob("*.json"))}
+    data = json.loads(path.read_text())
     if not str(data.get("command", "")).strip():
-        raise SystemExit(f"{RESULTS / name}: no 'command' key saying which script wrote it")
+        raise SystemExit(f"{path}: no 'command' key saying which script wrote it")
     return data
 
 
@@ -113,6 +119,33 @@ def startup_text(d: dict) -> str:
             f"{f['median_first_over_second_call']:.1f}× the second (no tracing to speak of). "
             f"`itnet_neuro.utils.import_tf` keeps `tf.lite` from importing jax, which cuts the import by "
             f"{t['median_saved_fraction']:.0%}.")
+
+
+# ---------------------------------------------------------------------------------------------- examples
+
+_EXAMPLES = {
+    "anytime_curve": lambda d: "convert the shipped ItNet, simulate it on the ideal chip: every output's mIoU over ticks",
+    "looped_vs_unrolled_loihi": lambda d: (
+        f"the shared block on Loihi's device model looped ({d['schedules']['looped']['cores']} cores) vs unrolled "
+        f"({d['schedules']['unrolled']['cores']} cores)"),
+    "own_chip_toml": lambda d: "your own chip as a TOML file: cores vs neurons per core",
+    "nir_onto_chips": lambda d: "a sinabs-style NIR graph imported spike for spike, allocated and simulated on six chips",
+    "classifier_from_npz": lambda d: (
+        f"train a 1-channel classifier from an npz file, convert, accuracy over ticks (ideal "
+        f"{d['runs']['ideal']['snn_accuracy']:.2f}, Loihi {d['runs']['loihi']['snn_accuracy']:.2f}, ANN "
+        f"{d['runs']['ideal']['ann_accuracy']:.2f})"),
+    "brainscales2_membranes": lambda d: "BrainScaleS-2's analog membranes with brian2",
+}
+
+
+def examples_table(d: dict) -> str:
+    """One row per example: what it shows (its figures from its json) and its wall time, where recorded."""
+    lines = ["| example | what it shows | time |", "|---|---|---:|"]
+    for name, what in _EXAMPLES.items():
+        r = d.get(name)
+        t = f"{r['wall_seconds']:.0f} s" if r and "wall_seconds" in r else "not recorded"
+        lines.append(f"| `examples/{name}.py` | {what(r) if r else what(None)} | {t} |")
+    return "\n".join(lines)
 
 
 # ------------------------------------------------------------------------------------------ demo, compare
@@ -232,7 +265,7 @@ def simulate_table(d: dict) -> str:
 
 
 BLOCKS = {"startup": startup_text, "allocate": allocate_text, "chips": chips_table, "demo": demo_table,
-          "compare": compare_table, "simulate": simulate_table}
+          "compare": compare_table, "simulate": simulate_table, "examples": examples_table}
 
 
 def render(readme: str) -> tuple[str, list[str]]:
@@ -243,7 +276,7 @@ def render(readme: str) -> tuple[str, list[str]]:
         name, source = m.group("name"), m.group("file")
         if name not in BLOCKS:
             raise SystemExit(f"README.md: unknown block {name!r}; known: {', '.join(BLOCKS)}")
-        body = BLOCKS[name](load(Path(source).name)).rstrip("\n") + "\n"
+        body = BLOCKS[name](load(source)).rstrip("\n") + "\n"
         if body != m.group("body"):
             changed.append(name)
         return m.group(1) + body + m.group(5)

@@ -28,7 +28,8 @@ def test_readme_tables_agree_with_their_results_files(readme_tables):
     assert set(readme_tables.BLOCKS) <= names, f"README.md lacks the blocks {set(readme_tables.BLOCKS) - names}"
 
 
-@pytest.mark.parametrize("path", sorted(RESULTS.glob("*.json")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", sorted(RESULTS.glob("*.json")) + sorted((ROOT / "docs" / "examples").glob("*.json")),
+                         ids=lambda p: str(p.relative_to(ROOT)))
 def test_every_results_file_names_the_command_that_wrote_it(path):
     data = json.loads(path.read_text())
     command = str(data.get("command", ""))
