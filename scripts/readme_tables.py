@@ -209,7 +209,7 @@ def _sim_cell(cell: dict, name: str) -> list[str]:
         return [f"> {cold['timeout_seconds'] / fast_cold:.0f}×²", ""]
     if "error" in cold or "error" in r:
         return ["failed", ""]
-    return [_times(ratio.get("cold")), _times(ratio.get("warm"))]
+    return [_times(ratio.get("cold")), "cold only³" if isinstance(r.get("warm"), str) else _times(ratio.get("warm"))]
 
 
 def _disagreements(d: dict) -> list[str]:
@@ -254,7 +254,7 @@ def simulate_table(d: dict) -> str:
             f"simulated at once where the backend can. Networks: {desc}. Caps: {d['plan']['caps']}; an empty "
             f"cell was not run.", "", *lines, "",
             "¹ not started: the run had used its time budget. ² its cold run did not finish within the limit; "
-            "the ratio is that limit over `fast`'s cold time, a lower bound.", ""]
+            "the ratio is that limit over `fast`'s cold time, a lower bound. ³ timed cold only (cap).", ""]
     if "best_mac_per_second" in fl:
         text.append("`fast` warm, per tick, against the dense-MAC floor (every unrolled synapse once per tick at "
                     f"the best float32 rate TensorFlow reached in the same run, {fl['best']}): "
