@@ -224,7 +224,7 @@ def convert_networks(tmp: Path, names: set) -> dict:
     from itnet_neuro.resources import SHIPPED_MODEL
 
     nets = {}
-    for name in sorted(names):
+    for name in sorted(names, key=["shipped", "tiny", "micro"].index):
         path = tmp / f"{name}.snn.h5"
         if name == "shipped":
             net = convert_model(SHIPPED_MODEL).network
@@ -253,8 +253,10 @@ def agreement(cell: dict) -> None:
         if ref is None or mine is None:
             continue
         diff = [k for k in ref if abs(ref[k] - mine.get(k, -1)) > 0]
+        total, total_ref = sum(mine.values()), sum(ref.values())
         r["agreement_with_reference"] = {"populations": len(ref), "populations_with_different_spike_total": len(diff),
-                                         "spikes_reference": sum(ref.values()), "spikes": sum(mine.values())}
+                                         "spikes_reference": total_ref, "spikes": total,
+                                         "relative_difference_of_all_spikes": (total - total_ref) / max(total_ref, 1)}
     for r in cell["runs"].values():
         r.pop("spikes_per_population", None)
 
