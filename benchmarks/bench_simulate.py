@@ -33,7 +33,8 @@ in 10 minutes in a trial run; brian2 runs one image after the other, so 8 images
 else, and so does brian2's cython target, which runs only on ``micro`` (it compiles one extension per generated code object:
 hundreds for ``tiny``). The paper preset is not run (its conversion and one run alone exceed the
 budget). A process that exceeds its timeout is recorded as ``timed out`` with the limit, and
-``--budget`` starts no run once the invocation has taken that long (those left are recorded as skipped).
+``--budget`` starts no run once the invocation has taken that long (those left are recorded as skipped);
+``--stop-at HH:MM`` cuts every process's timeout so that none runs past that time (UTC).
 
 **Floor**: in the same run, a worker times TensorFlow float32 dense matmuls and 3×3 convolutions at
 several shapes and keeps the best rate (MAC/s); a network's floor per tick is its unrolled synapse
@@ -168,17 +169,21 @@ def _fresh_cwd(tmp: Path, name: str) -> Path:
     return cwd
 
 
-def measure(name: str, net: Path, images: int, ticks: int, tmp: Path, cold_only: bool = False) -> dict:
-    """Cold (the CLI process) then warm (a worker calling ``simulate`` twice) for one backend."""
+def measure(name: str, net: Path, images: int, ticks: int, tmp: Path, cold_only: bool = False,
+            stop_at: float = float("inf")) -> dict:
+    """Cold (the CLI process) then warm (a worker calling ``simulate`` twice) for one backend.
+
+    No process runs past ``stop_at`` (``time.time()``): its timeout is cut to what is left.
+    """
     backend, opts = _options(name)
-    timeout = TIMEOUT.get(name, 300)
+    timeout = lambda: max(1, int(min(TIMEOUT.get(name, 300), stop_at - time.time())))  # noqa: E731
     tag = f"{net.stem}_{images}_{name.replace(':', '_')}"
     cli = ["simulate", str(net.name), "--backend", backend, "--images", str(images), "--batch-size", str(images),
            "--ticks", str(ticks), "--schedule", "unrolled", "--data", "synthetic"]
     cli += ["--brian2-target", opts["target"]] if "target" in opts else []
     cwd = _fresh_cwd(tmp, "cold_" + tag)
     (cwd / net.name).symlink_to(net)
-    cold = _timed([sys.executable, "-m", "itnet_neuro", *cli, "-o", "results.json"], cwd, timeout)
+    cold = _timed([sys.executable, "-m", "itnet_neuro", *cli, "-o", "results.json"], cwd, timeout())
     cold["command"] = "itnet-neuro " + " ".join(cli) + " -o results.json"
     out = {"cold": cold}
     if "error" in cold and name == "brian2:cython":
@@ -191,7 +196,7 @@ def measure(name: str, net: Path, images: int, ticks: int, tmp: Path, cold_only:
     if name != "brian2:cython":  # cython's worker keeps the cache its cold run filled: warm means compiled
         cwd = _fresh_cwd(tmp, "warm_" + tag)
     warm = _timed([sys.executable, __file__, "--worker", name, "--net", str(net), "--images", str(images),
-                   "--ticks", str(ticks), "--result", str(result)], cwd, timeout)
+                   "--ticks", str(ticks), "--result", str(result)], cwd, timeout())
     if "error" in warm:
         out["error"] = f"warm worker: {warm['error']}"
         return out
@@ -282,7 +287,7 @@ def _ratio(a, b):
 
 # ------------------------------------------------------------------------------------------------- main
 
-def run(plan, budget: float, tmp: Path, out: dict, partial: Path | None) -> None:
+def run(plan, budget: float, tmp: Path, out: dict, partial: Path | None, stop_at: float = float("inf")) -> None:
     t_start = time.perf_counter()
     print("converting the networks …", flush=True)
     nets = convert_networks(tmp, {c[0] for c in plan})
@@ -295,11 +300,12 @@ def run(plan, budget: float, tmp: Path, out: dict, partial: Path | None) -> None
     order = [(c, k) for last in (False, True) for c in out["cells"] for k in c["runs"]
              if ((c["network"], k) in LAST) == last]
     for cell, name in order:
-        if time.perf_counter() - t_start > budget:
-            cell["runs"][name] = {"skipped": f"the run had taken its budget of {budget:.0f} s"}
+        if time.perf_counter() - t_start > budget or time.time() > stop_at - 60:
+            cell["runs"][name] = {"skipped": f"the run had taken its budget of {budget:.0f} s" if time.time() <
+                                  stop_at - 60 else "the invocation's --stop-at time had come"}
             continue
         r = measure(name, nets[cell["network"]][0], cell["images"], cell["ticks"], tmp,
-                    cold_only=(cell["network"], name) in COLD_ONLY)
+                    cold_only=(cell["network"], name) in COLD_ONLY, stop_at=stop_at)
         cell["runs"][name] = r
         print(f"  {cell['network']:8s} ×{cell['images']} {name:14s} cold {r['cold'].get('seconds', float('nan')):7.1f}"
               f" s   warm {r.get('warm_seconds', float('nan')):7.2f} s   {r.get('error', r['cold'].get('error', ''))}",
@@ -312,11 +318,22 @@ def run(plan, budget: float, tmp: Path, out: dict, partial: Path | None) -> None
     out["total_seconds"] = round(time.perf_counter() - t_start)
 
 
+def _stop_at(hhmm: str | None) -> float:
+    """``time.time()`` of the next ``HH:MM`` UTC (infinity without one)."""
+    if not hhmm:
+        return float("inf")
+    h, m = map(int, hhmm.split(":"))
+    now = time.time()
+    t = now - now % 86400 + h * 3600 + m * 60
+    return t if t > now else t + 86400
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="two small cells of 8 ticks; no file written")
     p.add_argument("--budget", type=float, default=1800,
                    help="seconds after which no further run starts (those left are recorded as skipped)")
+    p.add_argument("--stop-at", help="HH:MM (UTC): no process runs past it (timeouts are cut, recorded as such)")
     p.add_argument("-o", "--output", default=str(HERE / "results" / "simulate.json"))
     p.add_argument("--worker")
     p.add_argument("--floor", action="store_true")
@@ -341,7 +358,7 @@ def main(argv=None) -> int:
                    "data": "synthetic test split", "conversion": "once, before timing (not in any time)"}
     with tempfile.TemporaryDirectory(prefix="bench_simulate_") as d:
         partial = None if args.quick else Path(tempfile.gettempdir()) / "bench_simulate.partial.json"
-        run(QUICK if args.quick else PLAN, args.budget, Path(d), out, partial)
+        run(QUICK if args.quick else PLAN, args.budget, Path(d), out, partial, _stop_at(args.stop_at))
     out["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
     for cell in out["cells"]:
         print(cell["network"], cell["images"], json.dumps(cell["ratio_to_fast"]))
