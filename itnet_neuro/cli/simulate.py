@@ -79,6 +79,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--precision", default=None, choices=("float32", "float64"),
                         help="fast: arithmetic of the currents (default float32; float64 matches the reference "
                              "spike for spike on any weights)")
+    parser.add_argument("--kernels", default=None, choices=("auto", "numpy", "tensorflow"),
+                        help="fast: the ops' kernels (default auto: numpy for short runs, which then never import "
+                             "TensorFlow; TensorFlow's for long ones)")
     parser.add_argument("--brian2-target", default=None, choices=("numpy", "cython"),
                         help="brian2: code generation target (default numpy; cython compiles one extension per "
                              "generated code object on the first run, cached afterwards)")
@@ -92,6 +95,7 @@ def _backend_options(args) -> tuple[dict, str | None]:
     """``(options, None)``, or ``({}, usage error)`` for an option of another backend than the one chosen."""
     opts = {}
     for flag, value, backend, key in (("--precision", args.precision, "fast", "precision"),
+                                      ("--kernels", args.kernels, "fast", "kernels"),
                                       ("--brian2-target", args.brian2_target, "brian2", "target")):
         if value is not None:
             if args.backend != backend:

@@ -464,12 +464,16 @@ def finish_result(spec: RunSpec, backend: str, counts_local: dict[str, np.ndarra
         counts = PhaseCounts({p: np.asarray(c, np.uint32) for p, c in counts_local.items()}, np.asarray(local_grid),
                              grid, offsets, spec.ticks)
         counts_local = {}
-    for pop, c in counts_local.items():
+    for pop in list(counts_local):
+        c = counts_local.pop(pop)  # released as it is mapped: a whole-run array
         off = spec.offset(pop)
         local = np.clip(grid - off, 0, spec.ticks)
         idx = np.searchsorted(local_grid, local)
-        out = np.zeros((c.shape[0], len(grid)) + c.shape[2:], np.uint32)
         ok = local > 0
+        if ok.all() and len(local_grid) == len(grid) and c.dtype == np.uint32:
+            counts[pop] = c  # the local grid is the grid (unrolled): no copy
+            continue
+        out = np.zeros((c.shape[0], len(grid)) + c.shape[2:], np.uint32)
         out[:, ok] = c[:, idx[ok]]
         counts[pop] = out
     if trains is not None and spec.schedule == "looped":

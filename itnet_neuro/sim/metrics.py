@@ -290,9 +290,13 @@ def rate_logits(net: Network, x: np.ndarray) -> list[np.ndarray]:
     Population value ``a = decode_scale · clip((Σ_conn op(r_pre) + bias) / θ, 0, 1)`` with ``r_pre``
     the presynaptic rate (the input value itself for the input), i.e. the rate an IF neuron with
     reset by subtraction converges to; returns logits ``(B, K, H, W)`` in readout order. What the SNN
-    approximates when no Keras model is at hand.
+    approximates when no Keras model is at hand. TensorFlow's kernels once it is imported, else numpy's
+    (one evaluation does not pay for importing it).
     """
-    from itnet_neuro.sim.kernels.tf_ops import prepare, to_nchw, to_nhwc
+    from itnet_neuro.sim.fast import choose_kernels, kernel_factory
+    from itnet_neuro.sim.kernels.tf_ops import to_nchw, to_nhwc
+
+    prepare = kernel_factory(choose_kernels("auto", net, 1))
 
     unet = net.unroll()
     rates = {unet.input.name: to_nhwc(np.asarray(x, np.float32))}

@@ -1,0 +1,156 @@
+"""The ``fast`` simulator's two kernel sets and its batching (issue 17).
+
+References: the numpy reference kernels (:mod:`itnet_neuro.sim.kernels.numpy_ops`) op by op; the
+tick-by-tick reference loop spike for spike; a batch against the same images run one at a time.
+"""
+
+import dataclasses
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from itnet_neuro.ir import Connection, InputSpec, Network, Population, Readout, ReadoutTerm
+from itnet_neuro.ir.examples import tiny_iterative_network
+from itnet_neuro.ir.ops import to_sparse
+from itnet_neuro.sim.core import simulate
+from itnet_neuro.sim.testnets import chip_neuron_convnet, dyadic, dyadic_input, random_convnet
+
+ROOT = Path(__file__).resolve().parents[1]
+KERNELS = ("numpy", "tensorflow")
+
+
+def _single_op_net(op, kernel, stride, c=3, m=2, h=7, w=9, groups=1):
+    """One connection from the input: ``op`` with the given geometry (depthwise multiplier ``m``)."""
+    rng = np.random.default_rng(1)
+    pad = (0, 1, 1, 1)
+    ho = (h + 1 - kernel[0]) // stride[0] + 1
+    wo = (w + 2 - kernel[1]) // stride[1] + 1
+    if op == "depthwise":
+        weight, c_out = rng.normal(size=(c * m, 1, *kernel)), c * m
+    elif op == "conv2d":
+        weight, c_out = rng.normal(size=(2 * groups, c // groups, *kernel)), 2 * groups
+    else:
+        weight, c_out = rng.uniform(0.5, 2.0, c), c
+    conn = Connection("c", "x", "y", op, weight.astype(np.float32), kernel=kernel, stride=stride, padding=pad,
+                      groups=groups)
+    post = Population("y", (c_out, ho, wo), threshold=1.0, bias=0.0, decode_scale=1.0)
+    ro = Readout("r", 0, (ReadoutTerm("y", np.ones((1, c_out))),), np.zeros(1))
+    return Network("t", InputSpec("x", (c, h, w)), (post,), (conn,), (ro,))
+
+
+def _cases():
+    """``(net, conn)`` for every connection of the test networks, their ``sparse`` forms, and odd geometries."""
+    out = []
+    for net in (random_convnet(5).unroll(), tiny_iterative_network().unroll()):
+        out += [(net, c) for c in net.connections] + [(net, to_sparse(net, c)) for c in net.connections[:6]]
+    for op, kernel, stride, groups in (("depthwise", (3, 3), (1, 2), 1), ("depthwise", (2, 3), (3, 1), 1),
+                                       ("conv2d", (3, 2), (2, 1), 1), ("conv2d", (3, 3), (1, 1), 3),
+                                       ("avgpool", (2, 2), (1, 2), 1)):
+        net = _single_op_net(op, kernel, stride, groups=groups)
+        out.append((net, net.connections[0]))
+    return out
+
+
+@pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-12), (np.float32, 1e-5)])
+def test_numpy_kernels_equal_reference_ops(dtype, tol):
+    from itnet_neuro.sim.kernels.blas_ops import prepare
+    from itnet_neuro.sim.kernels.numpy_ops import apply_op
+
+    rng = np.random.default_rng(0)
+    ops = set()
+    for net, c in _cases():
+        x = rng.uniform(0, 1, (2,) + tuple(net.shape_of(c.pre)))
+        want = apply_op(net, c, x)
+        got = np.transpose(prepare(net, c, dtype)(np.transpose(x, (0, 2, 3, 1)).astype(dtype)), (0, 3, 1, 2))
+        assert got.dtype == dtype
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol, err_msg=f"{c.name} ({c.op})")
+        ops.add(c.op)
+    assert ops >= {"conv2d", "depthwise", "avgpool", "resize", "identity", "sparse"}
+
+
+NETS = {
+    "tiny": lambda: dyadic(tiny_iterative_network()),
+    "conv1": lambda: random_convnet(1, iterations=3),
+    "strong": lambda: random_convnet(2, strong=True),
+    "chip": lambda: chip_neuron_convnet(3, iterations=3),
+}
+
+
+def _assert_same(a, b):
+    for name in a.trains:
+        diff = int((a.trains[name] != b.trains[name]).sum())
+        assert diff == 0, f"{name}: {diff} spikes differ ({b.info.get('kernels')} vs {a.backend})"
+
+
+@pytest.mark.parametrize("kernels", KERNELS)
+@pytest.mark.parametrize("net_name", sorted(NETS))
+@pytest.mark.parametrize("schedule, buffer", [("unrolled", None), ("looped", "regenerate")])
+def test_both_kernel_sets_equal_reference(kernels, net_name, schedule, buffer):
+    net = NETS[net_name]()
+    x = dyadic_input((3,) + net.input.shape, seed=4)
+    kw = dict(schedule=schedule, record=True, state_buffer=buffer, window_ticks=5 if buffer else None)
+    ref = simulate(net, x, 24, backend="reference", **kw)
+    fast = simulate(net, x, 24, backend="fast", chunk_ticks=7, kernels=kernels, **kw)
+    assert fast.info["kernels"] == kernels
+    _assert_same(ref, fast)
+    assert sum(ref.spikes_per_population.values()) > 100
+
+
+@pytest.mark.parametrize("kernels", KERNELS)
+@pytest.mark.parametrize("encoding", ["current", "poisson"])
+def test_batch_equals_images_one_by_one(kernels, encoding):
+    """A batch of 5 gives every image the spikes it gets alone (batch 1), counts and synaptic ops summed."""
+    net = random_convnet(6, iterations=3)
+    net = dataclasses.replace(net, input=dataclasses.replace(net.input, encoding=encoding))
+    x = dyadic_input((5,) + net.input.shape, seed=7)
+    together = simulate(net, x, 30, backend="fast", record=True, batch_size=5, chunk_ticks=11, kernels=kernels)
+    assert together.info["batch_size"] == 5
+    alone = simulate(net, x, 30, backend="fast", record=True, batch_size=1, chunk_ticks=11, kernels=kernels)
+    assert alone.info["batch_size"] == 1
+    if encoding == "current":  # the poisson draw is per run, not per image: compare the runs as wholes
+        for i in range(5):
+            one = simulate(net, x[i:i + 1], 30, backend="fast", record=True, kernels=kernels)
+            for name, tr in one.trains.items():
+                np.testing.assert_array_equal(together.trains[name][i:i + 1], tr, err_msg=f"image {i} {name}")
+    for name, tr in alone.trains.items():
+        np.testing.assert_array_equal(together.trains[name], tr, err_msg=name)
+    assert together.synaptic_ops == pytest.approx(alone.synaptic_ops, rel=1e-12)
+    assert sum(together.spikes_per_population.values()) > 100
+
+
+def test_auto_kernels_follow_work_and_tensorflow(monkeypatch):
+    from itnet_neuro.sim import fast
+
+    net = random_convnet(0).unroll()
+    monkeypatch.delitem(sys.modules, "tensorflow", raising=False)
+    neurons = sum(p.size for p in net.populations)
+    assert fast.choose_kernels("auto", net, 10) == "numpy"
+    assert fast.choose_kernels("auto", net, int(fast.AUTO_NUMPY_NEURON_TICKS / neurons) + 1) == "tensorflow"
+    monkeypatch.setitem(sys.modules, "tensorflow", object())
+    assert fast.choose_kernels("auto", net, 10) == "tensorflow"
+    assert fast.choose_kernels("numpy", net, 10) == "numpy"
+    with pytest.raises(Exception, match="kernels must be one of 'numpy', 'tensorflow'"):
+        fast.kernel_factory("torch")
+
+
+CLI_RUN = """
+import sys
+from itnet_neuro.cli import main
+rc = main(["simulate", sys.argv[1], "--chip", "ideal", "--images", "1", "--ticks", "16", "-o", sys.argv[2]])
+print(rc, "tensorflow" in sys.modules)
+"""
+
+
+def test_short_cli_run_never_imports_tensorflow(tmp_path):
+    """A short ``simulate --chip ideal`` of an IR file runs on the numpy kernels without TensorFlow (issue 17 §2)."""
+    from itnet_neuro.ir.io import save_network
+
+    net = tiny_iterative_network(24, 32)
+    save_network(net, tmp_path / "m.snn.h5")
+    proc = subprocess.run([sys.executable, "-c", CLI_RUN, str(tmp_path / "m.snn.h5"), str(tmp_path / "r.json")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split()[-2:] == ["0", "False"], proc.stdout[-2000:]
