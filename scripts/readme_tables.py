@@ -252,9 +252,12 @@ def simulate_table(d: dict) -> str:
             f"**Warm**: a second identical `simulate()` call in one process (nengo and nengo-dl rebuild their "
             f"simulator in every call). ×N: N synthetic images, simulated as one batch where the backend can "
             f"(nengo and brian2 run one image after the other); unrolled schedule. Networks: {desc}. Caps: {d['plan']['caps']}; an empty "
-            f"cell was not run.", "", *lines, "",
-            "¹ not started: the run had used its time budget. ² its cold run did not finish within the limit; "
-            "the ratio is that limit over `fast`'s cold time, a lower bound. ³ timed cold only (cap).", ""]
+            f"cell was not run.", "", *lines, ""]
+    notes = {"¹": "¹ not started: the run had used its time budget or reached its --stop-at time.",
+             "²": "² its cold run did not finish within its limit; the ratio is that limit over `fast`'s cold "
+                  "time, a lower bound.", "³": "³ timed cold only (cap)."}
+    used = [v for k, v in notes.items() if any(k in line for line in lines)]
+    text += [" ".join(used), ""] if used else []
     if "best_mac_per_second" in fl:
         text.append("`fast` warm, per tick, against the dense-MAC floor (every unrolled synapse once per tick at "
                     f"the best float32 rate TensorFlow reached in the same run, {fl['best']}): "
