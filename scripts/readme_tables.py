@@ -269,8 +269,11 @@ def simulate_table(d: dict) -> str:
     return "\n".join(text)
 
 
-BLOCKS = {"startup": startup_text, "allocate": allocate_text, "chips": chips_table, "demo": demo_table,
-          "compare": compare_table, "simulate": simulate_table, "examples": examples_table}
+BLOCKS = {"startup": startup_text, "allocate": allocate_text, "chips": chips_table, "simulate": simulate_table,
+          "examples": examples_table}
+#: Blocks whose results file is still being made (``benchmarks/bench_shipped.py`` after the ``fast`` rewrite of
+#: issue 17): they render once ``README.md`` carries their markers; the test then requires them.
+BLOCKS_PENDING = {"demo": demo_table, "compare": compare_table}
 
 
 def render(readme: str) -> tuple[str, list[str]]:
@@ -279,9 +282,10 @@ def render(readme: str) -> tuple[str, list[str]]:
 
     def sub(m):
         name, source = m.group("name"), m.group("file")
-        if name not in BLOCKS:
-            raise SystemExit(f"README.md: unknown block {name!r}; known: {', '.join(BLOCKS)}")
-        body = BLOCKS[name](load(source)).rstrip("\n") + "\n"
+        blocks = {**BLOCKS, **BLOCKS_PENDING}
+        if name not in blocks:
+            raise SystemExit(f"README.md: unknown block {name!r}; known: {', '.join(blocks)}")
+        body = blocks[name](load(source)).rstrip("\n") + "\n"
         if body != m.group("body"):
             changed.append(name)
         return m.group(1) + body + m.group(5)
