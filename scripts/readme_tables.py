@@ -165,7 +165,7 @@ def demo_table(d: dict) -> str:
              "|---|---|" + "---:|" * n,
              row("Keras ANN", "mIoU", ideal, "ann_miou"),
              row(f"ideal IF (unrolled, {d['ticks']} ticks)", "mIoU", ideal, "snn_miou"),
-             row("", "ticks to 90 %", ideal, "ticks_to_90", "d")]
+             row("", "ticks to 90 %", ideal, "ticks_to_90", ".0f")]
     for phase in (100, 200):
         run = runs[f"ideal_looped_{phase}"]
         lines.append(row(f"ideal IF (looped, {n} phases × {phase} ticks)", "mIoU", run, "snn_miou"))
@@ -174,7 +174,7 @@ def demo_table(d: dict) -> str:
               row("TrueNorth device effects (unrolled)", "mIoU", runs["truenorth"], "snn_miou"),
               row(f"Loihi allocation ({a['schedule']}, {a['cores']} cores, phases of {a['phase_ticks']} ticks)",
                   "mIoU", loihi, "snn_miou"),
-              row("", "first output (tick)", loihi, "first_output_tick", "d")]
+              row("", "first output (tick)", loihi, "first_output_tick", ".0f")]
     return "\n".join(lines)
 
 
@@ -270,10 +270,7 @@ def simulate_table(d: dict) -> str:
 
 
 BLOCKS = {"startup": startup_text, "allocate": allocate_text, "chips": chips_table, "simulate": simulate_table,
-          "examples": examples_table}
-#: Blocks whose results file is still being made (``benchmarks/bench_shipped.py`` after the ``fast`` rewrite of
-#: issue 17): they render once ``README.md`` carries their markers; the test then requires them.
-BLOCKS_PENDING = {"demo": demo_table, "compare": compare_table}
+          "examples": examples_table, "demo": demo_table, "compare": compare_table}
 
 
 def render(readme: str) -> tuple[str, list[str]]:
@@ -282,10 +279,9 @@ def render(readme: str) -> tuple[str, list[str]]:
 
     def sub(m):
         name, source = m.group("name"), m.group("file")
-        blocks = {**BLOCKS, **BLOCKS_PENDING}
-        if name not in blocks:
-            raise SystemExit(f"README.md: unknown block {name!r}; known: {', '.join(blocks)}")
-        body = blocks[name](load(source)).rstrip("\n") + "\n"
+        if name not in BLOCKS:
+            raise SystemExit(f"README.md: unknown block {name!r}; known: {', '.join(BLOCKS)}")
+        body = BLOCKS[name](load(source)).rstrip("\n") + "\n"
         if body != m.group("body"):
             changed.append(name)
         return m.group(1) + body + m.group(5)
