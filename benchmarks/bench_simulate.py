@@ -1,29 +1,51 @@
-"""Simulation backends on the same small ItNet, cold and warm; and `fast` at full size.
+"""Every simulation backend on the same networks, cold and warm, beside the machine's dense-MAC floor.
 
-Part 1: the model engineer's ``tiny`` preset (48×64 input, f = 8, N = 4) with random weights (seed 0),
-converted by ``itnet_neuro.convert.convert_model`` — the same IR, the same synthetic test images and the
-same ticks for every backend: ``fast`` (float32 currents, the default; and float64), ``nengo`` (reference
-simulator), ``nengo-dl``, ``brian2`` on its numpy target and on its compiled cython target, and the
-tick-by-tick numpy ``reference``. Each backend is timed twice:
+One invocation measures, in this order of cells (network, images per batch, ticks):
 
-* **cold**: the whole process, as a user runs it — ``python -m itnet_neuro simulate NET --backend B …``
-  from start to exit (imports, loading, building, compiling, simulating, writing results.json); for
-  brian2's cython target with an empty compiled-code cache (its first run ever);
-* **warm**: a second identical ``simulate()`` call in one process after a first (libraries imported,
-  TensorFlow kernels initialised, brian2's code compiled and cached); nengo and nengo-dl build their
-  simulator again in every call, so their warm time includes the build, and ``run_steps_seconds`` says
-  how much of it was the simulation proper.
+* networks: the **shipped** model (``itnet_neuro/resources/itnet_small_shared.h5``, trained weights) and
+  the model engineer's **tiny** preset (48×64 input, f = 8, N = 4, random Keras initial weights, config
+  seed), each converted once by this script with ``itnet_neuro.convert.convert_model`` and saved as a
+  ``.snn.h5``, so no time below includes conversion; plus the **micro** test network
+  (``itnet_neuro.ir.examples.tiny_iterative_network()``, dyadic weights), the only one small enough for
+  brian2's cython target to compile within the budget;
+* batches of 1 and 8 images (``--images N --batch-size N``: ``fast``, ``reference`` and nengo-dl
+  simulate the batch at once, ``nengo`` and ``brian2`` one image after the other); synthetic test
+  images; unrolled schedule; the same ticks for every backend of a cell;
+* backends: ``fast`` (float32, the default), ``reference`` (tick-by-tick numpy), ``nengo`` (its reference
+  simulator), ``nengo-dl``, ``brian2`` on its numpy target and on its compiled cython target.
 
-Ratios are taken between runs of this one invocation only (``speedup``), never against absolute times of
-another run: the machine is shared with other jobs (``machine.shared``, load averages before and after).
-Agreement: spike counts per neuron against the reference loop.
+Each backend of a cell is timed two ways:
 
-Part 2: ``paper-camvid-shared`` (480×360, f = 51, N = 16) with random weights, one image, 256 ticks, with
-``fast``: the looped schedule (16 phases of 16 ticks: each iteration sees 16 ticks) and the unrolled one
-(16 copies of the block, all 256 ticks); cold and warm as above.
+* **cold**: the whole process as a user runs it — ``python -m itnet_neuro simulate NET.snn.h5 --backend
+  B …`` from start to exit (imports, loading, building, compiling, simulating, writing results.json);
+  brian2's cython target starts from an empty compiled-code cache (its first run ever);
+* **warm**: a second identical ``simulate()`` call in one worker process, after a first (libraries
+  imported, TensorFlow initialised, brian2's code compiled and cached; the cython worker starts from
+  the cache its cold run filled); nengo and nengo-dl build their
+  simulator in every call, so their warm time includes that build and ``run_steps_seconds`` says how
+  much of it was the simulation proper.
 
-    nice -n 5 python benchmarks/bench_simulate.py            # writes benchmarks/results/simulate.json
-    python benchmarks/bench_simulate.py --quick              # smaller run, no file
+Caps, so that the whole run stays near 20–30 minutes on 2 shared cores (see ``PLAN``, ``LAST``, ``COLD_ONLY``):
+32 ticks at one image, 16 at eight; ``brian2`` (numpy) and ``nengo-dl`` run only on ``tiny`` and
+``micro`` at one image (nengo-dl's TensorFlow graph build of the shipped model did not finish 16 ticks
+in 10 minutes in a trial run; brian2 runs one image after the other, so 8 images cost 8×); nengo-dl on
+``tiny`` is timed cold only (each call builds its graph again: minutes); both run after everything
+else, and so does brian2's cython target, which runs only on ``micro`` (it compiles one extension per generated code object:
+hundreds for ``tiny``). The paper preset is not run (its conversion and one run alone exceed the
+budget). A process that exceeds its timeout is recorded as ``timed out`` with the limit, and
+``--budget`` starts no run once the invocation has taken that long (those left are recorded as skipped);
+``--stop-at HH:MM`` cuts every process's timeout so that none runs past that time (UTC).
+
+**Floor**: in the same run, a worker times TensorFlow float32 dense matmuls and 3×3 convolutions at
+several shapes and keeps the best rate (MAC/s); a network's floor per tick is its unrolled synapse
+count × images (every synapse once per tick, as a dense simulation computes it) at that rate.
+
+Ratios are taken only between runs of this invocation: the machine is shared with other jobs; every
+process records the load averages before and after it. Agreement: each backend's spike total per
+population against the ``reference`` backend of the same cell.
+
+    python benchmarks/bench_simulate.py                  # writes benchmarks/results/simulate.json
+    python benchmarks/bench_simulate.py --quick          # 2 cells, 8 ticks, no file
 """
 
 from __future__ import annotations
@@ -31,7 +53,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -39,75 +60,86 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(HERE))
 
-
-def _convert(preset: str, path: Path, n_calibration: int) -> dict:
-    from itnet_neuro.convert import convert_model
-    from itnet_neuro.ir.io import save_network
-    from itnet_neuro.model.build import build_itnet
-    from itnet_neuro.model.io import save_itnet
-    from itnet_neuro.model.presets import get_preset
-
-    cfg = get_preset(preset)
-    model = build_itnet(cfg)  # random initial weights, seed from the config
-    h5 = path.with_suffix(".keras.h5")
-    save_itnet(model, cfg, h5)
-    t0 = time.perf_counter()
-    conv = convert_model(h5, n_calibration=n_calibration)
-    seconds = time.perf_counter() - t0
-    save_network(conv.network, path)
-    net = conv.network
-    unrolled = net.unroll()
-    return {"preset": preset, "weights": "random (Keras initializers, config seed)", "input": list(net.input.shape),
-            "populations": len(unrolled.populations), "neurons_unrolled": unrolled.n_neurons,
-            "synapses_unrolled": unrolled.n_synapses, "iterations": net.block.iterations if net.block else 1,
-            "conversion_seconds": round(seconds, 1)}
+ALL = ("fast", "reference", "nengo", "brian2:numpy", "nengo-dl", "brian2:cython")
+#: (network, images, ticks, backends): the cells, most important first (``--budget`` cuts from the end).
+PLAN = (("shipped", 1, 32, ("fast", "reference", "nengo")),
+        ("tiny", 1, 32, ("fast", "reference", "nengo", "brian2:numpy", "nengo-dl")),
+        ("micro", 1, 32, ALL),
+        ("shipped", 8, 16, ("fast", "reference", "nengo")),
+        ("tiny", 8, 16, ("fast", "reference", "nengo")))
+#: (network, backend) run after everything else, in this order, so that ``--budget`` cuts them first.
+LAST = (("micro", "brian2:cython"), ("tiny", "nengo-dl"))
+#: (network, backend) timed cold only: three TensorFlow graph builds of the tiny preset would take half the budget.
+COLD_ONLY = {("tiny", "nengo-dl")}
+QUICK = (("tiny", 1, 8, ("fast", "reference", "nengo")), ("micro", 1, 8, ("fast", "reference", "brian2:numpy")))
+TIMEOUT = {"nengo-dl": 600, "brian2:cython": 900}
 
 
 def _options(name: str) -> tuple[str, dict]:
     backend, _, variant = name.partition(":")
-    if backend == "fast":
-        return backend, {"precision": variant or "float32"}
-    if backend == "brian2":
-        return backend, {"target": variant or "numpy"}
-    return backend, {}
+    return backend, ({"target": variant} if backend == "brian2" else {})
 
+
+def _load_net(path):
+    from itnet_neuro.ir.io import load_network
+
+    return load_network(path)
+
+
+# --------------------------------------------------------------------------------------- worker processes
 
 def worker(args) -> None:
-    """One backend in this process: the same simulation twice (first, then warm); counts and timings."""
-    from itnet_neuro.ir.io import load_network
+    """One backend in this process: the same simulation twice (first, then warm)."""
     from itnet_neuro.sim.core import simulate
     from itnet_neuro.sim.experiment import load_images
 
-    net = load_network(args.net)
+    net = _load_net(args.net)
     x, _, _ = load_images("synthetic", net, args.images)
     backend, opts = _options(args.worker)
     calls = []
-    if args.warmup_ticks:  # a short first call instead of a second full one (the full-size unrolled run)
-        n_it = net.block.iterations if net.block is not None and args.schedule == "looped" else 1
+    for _ in range(2):
         t0 = time.perf_counter()
-        simulate(net, x[:1], args.warmup_ticks * n_it, backend=backend, schedule=args.schedule, **opts)
-        calls.append({"seconds": time.perf_counter() - t0, "info": {"ticks": args.warmup_ticks * n_it}})
-    while len(calls) < 2:
-        t0 = time.perf_counter()
-        res = simulate(net, x, args.ticks, backend=backend, schedule=args.schedule, record=args.record, **opts)
-        calls.append({"seconds": time.perf_counter() - t0, "info": {
-            k: v for k, v in res.info.items() if k != "sequential_neuron_chunks"}})
-    out = {"backend": args.worker, "first_call_seconds": calls[0]["seconds"], "first_call_info": calls[0]["info"],
-           "warm_seconds": calls[1]["seconds"], "warm_info": calls[1]["info"],
-           "warm_after": f"a {args.warmup_ticks}-tick call" if args.warmup_ticks else "an identical call",
+        res = simulate(net, x, args.ticks, backend=backend, batch_size=args.images, **opts)
+        calls.append((time.perf_counter() - t0, {k: v for k, v in res.info.items()
+                                                 if isinstance(v, (int, float, str))}))
+    out = {"first_call_seconds": calls[0][0], "warm_seconds": calls[1][0], "warm_info": calls[1][1],
            "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-           "spikes": float(sum(res.spikes_per_population.values()))}
-    if args.record:
-        np.savez_compressed(args.counts, **{k.replace("/", "_"): v.sum(axis=1, dtype=np.int32)
-                                            for k, v in res.trains.items()})
+           "spikes_per_population": {k: float(v) for k, v in res.spikes_per_population.items()}}
     Path(args.result).write_text(json.dumps(out))
 
+
+def floor_worker(args) -> None:
+    """Best float32 MAC rate TensorFlow reaches here: dense matmuls and 3×3 convolutions (median of 5)."""
+    from itnet_neuro.utils import import_tf
+
+    tf = import_tf()
+    cases = []
+    for m in (256, 1024, 2048):
+        a, b = tf.random.normal((m, m)), tf.random.normal((m, m))
+        cases.append((f"matmul {m}×{m}×{m}", m ** 3, lambda a=a, b=b: tf.linalg.matmul(a, b)))
+    for batch, h, w, c in ((1, 96, 128, 32), (8, 96, 128, 32), (8, 48, 64, 64)):
+        x, k = tf.random.normal((batch, h, w, c)), tf.random.normal((3, 3, c, c))
+        cases.append((f"conv2d 3×3, {batch}×{h}×{w}×{c} → {c}", batch * h * w * c * c * 9,
+                      lambda x=x, k=k: tf.nn.conv2d(x, k, 1, "SAME")))
+    rates = {}
+    for name, macs, fn in cases:
+        fn().numpy()
+        times = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            fn().numpy()
+            times.append(time.perf_counter() - t0)
+        rates[name] = macs / sorted(times)[2]
+    Path(args.result).write_text(json.dumps({"mac_per_second": rates, "threads": "TensorFlow's default",
+                                             "load_average": list(os.getloadavg())}))
+
+
+# ------------------------------------------------------------------------------------------ measurement
 
 def _env(cwd: Path) -> dict:
     """Environment of a measured process: our code first; brian2 reads ``brian_preferences`` from ``cwd``."""
@@ -115,200 +147,225 @@ def _env(cwd: Path) -> dict:
                 PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
 
 
-def cold_run(name: str, net: Path, images: int, ticks: int, schedule: str, tmp: Path, timeout: int) -> dict:
-    """The whole ``itnet-neuro simulate`` process, as a user runs it; wall seconds from start to exit."""
-    backend, opts = _options(name)
-    cmd = [sys.executable, "-m", "itnet_neuro", "simulate", str(net), "--backend", backend, "--images", str(images),
-           "--ticks", str(ticks), "--schedule", schedule, "-o", str(tmp / f"cold_{name.replace(':', '_')}.json")]
-    if "precision" in opts:
-        cmd += ["--precision", opts["precision"]]
-    if "target" in opts:
-        cmd += ["--brian2-target", opts["target"]]
+def _timed(cmd: list[str], cwd: Path, timeout: int) -> dict:
+    """Run ``cmd``; wall seconds, load averages around it, or the error's last line."""
+    load = list(os.getloadavg())
     t0 = time.perf_counter()
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=_env(tmp), cwd=tmp)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=_env(cwd), cwd=cwd)
     except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {timeout} s"}
-    seconds = time.perf_counter() - t0
+        return {"error": f"timed out after {timeout} s", "timeout_seconds": timeout, "load_before": load}
+    out = {"seconds": time.perf_counter() - t0, "load_before": load, "load_after": list(os.getloadavg())}
     if proc.returncode:
-        return {"error": (proc.stderr.strip().splitlines() or ["failed"])[-1]}
-    return {"seconds": seconds, "command": "itnet-neuro " + " ".join(cmd[3:-2]) + " -o results.json"}
-
-
-def run_worker(name: str, net: Path, images: int, ticks: int, schedule: str, record: bool, tmp: Path,
-               timeout: int, *, cold: bool = True, warmup_ticks: int = 0) -> dict:
-    """Cold (the CLI process) then warm (a worker process calling simulate twice) for one backend."""
-    result = tmp / f"{name.replace(':', '_')}.json"
-    counts = tmp / f"{name.replace(':', '_')}.npz"
-    cold = cold_run(name, net, images, ticks, schedule, tmp, timeout) if cold else {"skipped": "too long"}
-    if name == "brian2:cython" and "error" in cold:
-        return {"backend": name, "cold": cold, "error": f"cold run: {cold['error']}; warm run skipped (it would "
-                                                        "compile again)"}
-    cmd = [sys.executable, __file__, "--worker", name, "--net", str(net), "--images", str(images), "--ticks",
-           str(ticks), "--schedule", schedule, "--result", str(result), "--counts", str(counts),
-           "--warmup-ticks", str(warmup_ticks)]
-    if record:
-        cmd.append("--record")
-    t0 = time.perf_counter()
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=_env(tmp), cwd=tmp)
-    except subprocess.TimeoutExpired:
-        return {"backend": name, "cold": cold, "error": f"timed out after {timeout} s"}
-    if proc.returncode:
-        return {"backend": name, "cold": cold, "error": (proc.stderr.strip().splitlines() or ["failed"])[-1]}
-    out = json.loads(result.read_text())
-    out["cold"] = cold
-    out["worker_process_seconds"] = time.perf_counter() - t0
-    out["counts_file"] = str(counts) if record else None
-    print(f"  {name:16s} cold {cold.get('seconds', float('nan')):8.2f} s   warm {out['warm_seconds']:8.2f} s   "
-          f"peak RSS {out['peak_rss_bytes'] / 2**30:5.2f} GiB", flush=True)
+        out["error"] = (proc.stderr.strip().splitlines() or ["failed"])[-1]
     return out
 
 
-def agreement(ref_file: str, other_file: str) -> dict:
-    a, b = np.load(ref_file), np.load(other_file)
-    diff = sum(int(np.count_nonzero(a[k] != b[k])) for k in a.files)
-    total = sum(int(a[k].size) for k in a.files)
-    spikes_a = sum(int(a[k].sum()) for k in a.files)
-    spikes_b = sum(int(b[k].sum()) for k in b.files)
-    return {"neurons_with_different_count": diff, "neurons": total,
-            "identical_spike_counts": diff == 0, "spikes_reference": spikes_a, "spikes": spikes_b}
+def _fresh_cwd(tmp: Path, name: str) -> Path:
+    """A working directory whose ``brian_preferences`` points brian2 at an empty cython cache."""
+    cwd = tmp / name
+    cwd.mkdir(parents=True, exist_ok=True)
+    (cwd / "brian_preferences").write_text(f"codegen.runtime.cython.cache_dir = '{cwd / 'cython_cache'}'\n")
+    return cwd
 
 
-BACKENDS = ("reference", "fast:float64", "nengo", "brian2:numpy", "brian2:cython", "nengo-dl")
+def measure(name: str, net: Path, images: int, ticks: int, tmp: Path, cold_only: bool = False,
+            stop_at: float = float("inf")) -> dict:
+    """Cold (the CLI process) then warm (a worker calling ``simulate`` twice) for one backend.
 
-
-def _paired_runs(args, net: Path, images: int, ticks: int, tmp: Path, cython_timeout: int) -> dict:
-    """Every backend of ``args.backends``, each right after a fresh ``fast:float32`` run (its pair).
-
-    Cold and warm of the pair are measured minutes apart at most, so a change of the shared machine's
-    load between backends does not enter their ratio. brian2's cython target starts from an empty
-    compiled-code cache and gets ``cython_timeout`` seconds for its cold run (its warm run is skipped
-    when that run could not finish: it would compile again).
+    No process runs past ``stop_at`` (``time.time()``): its timeout is cut to what is left.
     """
-    cache = tmp / f"brian_cache_{net.stem}"
-    (tmp / "brian_preferences").write_text(f"codegen.runtime.cython.cache_dir = '{cache}'\n")
-    runs, pairs = {}, {}
-    for name in args.backends.split(","):
-        fast = run_worker("fast:float32", net, images, ticks, "unrolled", True, tmp, timeout=args.timeout)
-        timeout = cython_timeout if name == "brian2:cython" else args.timeout
-        r = run_worker(name, net, images, ticks, "unrolled", True, tmp, timeout=timeout)
-        if name == "brian2:cython":
-            r["cache_files_after"] = len(list(cache.glob("*.so"))) if cache.exists() else 0
-        runs[name] = r
-        pairs[name] = fast
-    ref = runs.get("reference")
-    for name, r in list(runs.items()) + [(f"fast:float32 (before {k})", v) for k, v in pairs.items()]:
-        if ref and "error" not in r and "error" not in ref and r is not ref:
-            r["agreement_with_reference"] = agreement(ref["counts_file"], r["counts_file"])
-    for r in list(runs.values()) + list(pairs.values()):
-        r.pop("counts_file", None)
-    return {"runs": runs, "fast_pairs": pairs, "speedup": speedups(runs, pairs)}
+    backend, opts = _options(name)
+    timeout = lambda: max(1, int(min(TIMEOUT.get(name, 300), stop_at - time.time())))  # noqa: E731
+    tag = f"{net.stem}_{images}_{name.replace(':', '_')}"
+    cli = ["simulate", str(net.name), "--backend", backend, "--images", str(images), "--batch-size", str(images),
+           "--ticks", str(ticks), "--schedule", "unrolled", "--data", "synthetic"]
+    cli += ["--brian2-target", opts["target"]] if "target" in opts else []
+    cwd = _fresh_cwd(tmp, "cold_" + tag)
+    (cwd / net.name).symlink_to(net)
+    cold = _timed([sys.executable, "-m", "itnet_neuro", *cli, "-o", "results.json"], cwd, timeout())
+    cold["command"] = "itnet-neuro " + " ".join(cli) + " -o results.json"
+    out = {"cold": cold}
+    if "error" in cold and name == "brian2:cython":
+        out["error"] = "cold run failed; warm run skipped (it would compile again)"
+        return out
+    if cold_only:
+        out["warm"] = "not measured (cap: cold only)"
+        return out
+    result = tmp / f"warm_{tag}.json"
+    if name != "brian2:cython":  # cython's worker keeps the cache its cold run filled: warm means compiled
+        cwd = _fresh_cwd(tmp, "warm_" + tag)
+    warm = _timed([sys.executable, __file__, "--worker", name, "--net", str(net), "--images", str(images),
+                   "--ticks", str(ticks), "--result", str(result)], cwd, timeout())
+    if "error" in warm:
+        out["error"] = f"warm worker: {warm['error']}"
+        return out
+    out.update(json.loads(result.read_text()))
+    out["worker_process"] = warm
+    return out
 
 
-def _small_part(out: dict, args, small: Path, images: int, ticks: int, tmp: Path) -> None:
-    """Part 1: every backend on the converted tiny preset, cold and warm, in subprocesses."""
-    print("converting the tiny preset …", flush=True)
-    out["small"] = {"network": _convert("tiny", small, 4), "images": images, "ticks": ticks,
-                    "schedule": "unrolled", "data": "synthetic test split",
-                    "brian2_cython_cold_limit_seconds": args.cython_timeout}
-    out["small"].update(_paired_runs(args, small, images, ticks, tmp, args.cython_timeout))
+def floor(tmp: Path) -> dict:
+    result = tmp / "floor.json"
+    run = _timed([sys.executable, __file__, "--floor", "--result", str(result)], tmp, 300)
+    if "error" in run:
+        return {"error": run["error"]}
+    out = json.loads(result.read_text())
+    best = max(out["mac_per_second"], key=out["mac_per_second"].get)
+    out.update(best=best, best_mac_per_second=out["mac_per_second"][best])
+    return out
 
 
-def _micro_part(out: dict, args, tmp: Path) -> None:
-    """Part 1b: the same comparison on a network small enough for brian2's cython target to compile."""
+# ----------------------------------------------------------------------------------------------- networks
+
+def convert_networks(tmp: Path, names: set) -> dict:
+    """``{name: (path, description)}``: the shipped model and the tiny preset converted, the micro net."""
+    from itnet_neuro.convert import convert_model
     from itnet_neuro.ir.examples import tiny_iterative_network
     from itnet_neuro.ir.io import save_network
+    from itnet_neuro.model.build import build_itnet
+    from itnet_neuro.model.io import save_itnet
+    from itnet_neuro.model.presets import get_preset
+    from itnet_neuro.resources import SHIPPED_MODEL
 
-    net = tiny_iterative_network()
-    path = tmp / "micro.snn.h5"
-    save_network(net, path)
-    unrolled = net.unroll()
-    out["micro"] = {"network": {"name": "itnet_neuro.ir.examples.tiny_iterative_network()", "weights": "dyadic, fixed",
-                                "input": list(net.input.shape), "populations": len(unrolled.populations),
-                                "neurons_unrolled": unrolled.n_neurons, "synapses_unrolled": unrolled.n_synapses,
-                                "iterations": net.block.iterations},
-                    "images": args.images, "ticks": args.ticks, "schedule": "unrolled", "data": "synthetic test split"}
-    out["micro"].update(_paired_runs(args, path, args.images, args.ticks, tmp, args.timeout))
+    nets = {}
+    for name in sorted(names, key=["shipped", "tiny", "micro"].index):
+        path = tmp / f"{name}.snn.h5"
+        if name == "shipped":
+            net = convert_model(SHIPPED_MODEL).network
+            what = {"model": "itnet_neuro/resources/itnet_small_shared.h5 (shipped)", "weights": "trained"}
+        elif name == "tiny":
+            cfg = get_preset("tiny")
+            save_itnet(build_itnet(cfg), cfg, tmp / "tiny.keras.h5")
+            net = convert_model(tmp / "tiny.keras.h5", n_calibration=4).network
+            what = {"model": "preset tiny", "weights": "random (Keras initializers, config seed)"}
+        else:
+            net = tiny_iterative_network()
+            what = {"model": "itnet_neuro.ir.examples.tiny_iterative_network()", "weights": "dyadic, fixed"}
+        save_network(net, path)
+        u = net.unroll()
+        what.update(input=list(net.input.shape), iterations=net.block.iterations if net.block else 1,
+                    populations=len(u.populations), neurons_unrolled=u.n_neurons, synapses_unrolled=u.n_synapses)
+        nets[name] = (path, what)
+    return nets
 
 
-def speedups(runs: dict, pairs: dict) -> dict:
-    """Per backend: its time over its paired fast run's, cold and warm (None where a run failed).
+def agreement(cell: dict) -> None:
+    """Per backend: populations whose spike total differs from the reference backend's, in place."""
+    ref = cell["runs"].get("reference", {}).get("spikes_per_population")
+    for r in cell["runs"].values():
+        mine = r.get("spikes_per_population")
+        if ref is None or mine is None:
+            continue
+        diff = [k for k in ref if abs(ref[k] - mine.get(k, -1)) > 0]
+        total, total_ref = sum(mine.values()), sum(ref.values())
+        r["agreement_with_reference"] = {"populations": len(ref), "populations_with_different_spike_total": len(diff),
+                                         "spikes_reference": total_ref, "spikes": total,
+                                         "relative_difference_of_all_spikes": (total - total_ref) / max(total_ref, 1)}
+    for r in cell["runs"].values():
+        r.pop("spikes_per_population", None)
 
-    ``run_steps_only``: nengo's and nengo-dl's simulation proper (their ``run_steps``, without building the
-    simulator) against fast's warm call, which does everything.
-    """
-    def ratio(a, b):
-        return None if a is None or b is None else round(b / a, 2)
 
+def ratios(cell: dict, floor_rate: float | None, synapses: int) -> dict:
+    """Each backend's cold and warm time over ``fast``'s, and ``fast`` warm per tick over the floor."""
+    runs = cell["runs"]
+    fast = runs.get("fast", {})
     out = {}
     for name, r in runs.items():
-        f = pairs[name]
-        out[f"fast:float32 vs {name}"] = {
-            "cold": ratio(f.get("cold", {}).get("seconds"), r.get("cold", {}).get("seconds")),
-            "warm": ratio(f.get("warm_seconds"), r.get("warm_seconds")),
-            "run_steps_only": ratio(f.get("warm_seconds"), r.get("warm_info", {}).get("run_steps_seconds"))}
+        out[name] = {"cold": _ratio(r.get("cold", {}).get("seconds"), fast.get("cold", {}).get("seconds")),
+                     "warm": _ratio(r.get("warm_seconds"), fast.get("warm_seconds"))}
+    if floor_rate and fast.get("warm_seconds"):
+        floor_tick = synapses * cell["images"] / floor_rate
+        out["fast_warm_per_tick_over_floor"] = round(fast["warm_seconds"] / cell["ticks"] / floor_tick, 1)
+        out["floor_seconds_per_tick"] = floor_tick
     return out
 
 
-def _full_part(out: dict, args, tmp: Path) -> None:
-    """Part 2: fast on paper-camvid-shared at full size, looped and unrolled."""
-    full = tmp / "full.snn.h5"
-    print("converting paper-camvid-shared (random weights) …", flush=True)
-    out["full"] = {"network": _convert("paper-camvid-shared", full, 2), "images": 1, "ticks": 256,
-                   "conditions": "random weights (Keras initializers); looped: 16 phases of 16 ticks, so each "
-                                 "iteration sees 16 ticks; unrolled: 16 copies of the block for all 256 ticks"}
-    for schedule in ("looped", "unrolled"):
-        unrolled = schedule == "unrolled"  # 46.6 M neurons × 256 ticks: one full call, after a short one
-        r = run_worker("fast:float32", full, 1, 256, schedule, False, tmp, timeout=args.timeout,
-                       cold=not unrolled, warmup_ticks=2 if unrolled else 0)
-        r.pop("counts_file", None)
-        out["full"][schedule] = r
+def _ratio(a, b):
+    return None if a is None or b is None else round(a / b, 2)
+
+
+# ------------------------------------------------------------------------------------------------- main
+
+def run(plan, budget: float, tmp: Path, out: dict, partial: Path | None, stop_at: float = float("inf")) -> None:
+    t_start = time.perf_counter()
+    print("converting the networks …", flush=True)
+    nets = convert_networks(tmp, {c[0] for c in plan})
+    out["networks"] = {k: v[1] for k, v in nets.items()}
+    print("measuring the dense-MAC floor …", flush=True)
+    out["floor"] = floor(tmp)
+    rate = out["floor"].get("best_mac_per_second")
+    out["cells"] = [{"network": n, "images": b, "batch_size": b, "ticks": t, "runs": dict.fromkeys(names)}
+                    for n, b, t, names in plan]
+    cells = {(c["network"], c["images"]): c for c in out["cells"]}
+    order = [(c, k) for c in out["cells"] for k in c["runs"] if (c["network"], k) not in LAST]
+    order += [(cells[net, 1], k) for net, k in LAST if (net, 1) in cells and k in cells[net, 1]["runs"]]
+    for cell, name in order:
+        if time.perf_counter() - t_start > budget or time.time() > stop_at - 60:
+            cell["runs"][name] = {"skipped": f"the run had taken its budget of {budget:.0f} s" if time.time() <
+                                  stop_at - 60 else "the invocation's --stop-at time had come"}
+            continue
+        r = measure(name, nets[cell["network"]][0], cell["images"], cell["ticks"], tmp,
+                    cold_only=(cell["network"], name) in COLD_ONLY, stop_at=stop_at)
+        cell["runs"][name] = r
+        print(f"  {cell['network']:8s} ×{cell['images']} {name:14s} cold {r['cold'].get('seconds', float('nan')):7.1f}"
+              f" s   warm {r.get('warm_seconds', float('nan')):7.2f} s   {r.get('error', r['cold'].get('error', ''))}",
+              flush=True)
+        if partial:
+            partial.write_text(json.dumps(out, indent=1))
+    for cell in out["cells"]:
+        agreement(cell)
+        cell["ratio_to_fast"] = ratios(cell, rate, nets[cell["network"]][1]["synapses_unrolled"])
+    out["total_seconds"] = round(time.perf_counter() - t_start)
+
+
+def _stop_at(hhmm: str | None) -> float:
+    """``time.time()`` of the next ``HH:MM`` UTC (infinity without one)."""
+    if not hhmm:
+        return float("inf")
+    h, m = map(int, hhmm.split(":"))
+    now = time.time()
+    t = now - now % 86400 + h * 3600 + m * 60
+    return t if t > now else t + 86400
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="1 image, 16 ticks, no full-size part, no file")
-    p.add_argument("--worker", default=None)
-    p.add_argument("--net")
-    p.add_argument("--images", type=int, default=2)
-    p.add_argument("--ticks", type=int, default=64)
-    p.add_argument("--schedule", default="unrolled")
-    p.add_argument("--result")
-    p.add_argument("--counts")
-    p.add_argument("--record", action="store_true")
-    p.add_argument("--warmup-ticks", type=int, default=0)
-    p.add_argument("--backends", default=",".join(BACKENDS), help="comma-separated, of " + ", ".join(BACKENDS))
-    p.add_argument("--skip-full", action="store_true")
-    p.add_argument("--timeout", type=int, default=4 * 3600, help="seconds per process")
-    p.add_argument("--cython-timeout", type=int, default=1800,
-                   help="seconds for brian2's cython target to compile and run the tiny preset cold")
+    p.add_argument("--quick", action="store_true", help="two small cells of 8 ticks; no file written")
+    p.add_argument("--budget", type=float, default=1800,
+                   help="seconds after which no further run starts (those left are recorded as skipped)")
+    p.add_argument("--stop-at", help="HH:MM (UTC): no process runs past it (timeouts are cut, recorded as such)")
     p.add_argument("-o", "--output", default=str(HERE / "results" / "simulate.json"))
+    p.add_argument("--worker")
+    p.add_argument("--floor", action="store_true")
+    p.add_argument("--net")
+    p.add_argument("--images", type=int)
+    p.add_argument("--ticks", type=int)
+    p.add_argument("--result")
     args = p.parse_args(argv)
-    if args.worker:
-        worker(args)
+    if args.worker or args.floor:
+        (floor_worker if args.floor else worker)(args)
         return 0
-    images, ticks = (1, 16) if args.quick else (args.images, args.ticks)
-    out = {"command": "nice -n 5 python benchmarks/bench_simulate.py" + (" " + " ".join(argv or sys.argv[1:])).rstrip(),
-           "started": time.strftime("%Y-%m-%d %H:%M:%S"),
-           "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-                       "shared": "yes: several other agents' jobs ran on these CPUs during the measurement, so "
-                                 "absolute times vary from run to run; compare the ratios of this file "
-                                 "(speedup), which pair runs of one invocation"},
-           "load_average_before": os.getloadavg()}
-    with tempfile.TemporaryDirectory(prefix="bench_simulate_") as d:
-        tmp = Path(d)
-        _small_part(out, args, tmp / "tiny.snn.h5", images, ticks, tmp)
-        _micro_part(out, args, tmp)
-        if not args.skip_full and not args.quick:
-            _full_part(out, args, tmp)
-    out["load_average_after"] = os.getloadavg()
-    out["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
-    print(json.dumps(out["small"].get("speedup"), indent=1))
-    if not args.quick:
-        from itnet_neuro.utils import write_json
+    from common import finish, header
 
-        write_json(args.output, out)
+    command = "python benchmarks/bench_simulate.py" + "".join(f" {a}" for a in (argv or sys.argv[1:]))
+    out = header(command)
+    out["machine"]["shared"] = ("yes: other agents' jobs ran on these CPUs, so absolute times vary from run to "
+                                "run; compare the ratios between runs of this file, with the load averages")
+    out["plan"] = {"cells": [list(c[:3]) + [list(c[3])] for c in (QUICK if args.quick else PLAN)],
+                   "caps": "32 ticks at 1 image, 16 at 8; brian2 (numpy) and nengo-dl only on tiny and micro at "
+                           "1 image, nengo-dl on tiny cold only; brian2 cython only on micro; no paper preset", "budget_seconds": args.budget,
+                   "timeouts_seconds": dict(TIMEOUT, other=300), "schedule": "unrolled",
+                   "data": "synthetic test split", "conversion": "once, before timing (not in any time)"}
+    with tempfile.TemporaryDirectory(prefix="bench_simulate_") as d:
+        partial = None if args.quick else Path(tempfile.gettempdir()) / "bench_simulate.partial.json"
+        run(QUICK if args.quick else PLAN, args.budget, Path(d), out, partial, _stop_at(args.stop_at))
+    out["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
+    for cell in out["cells"]:
+        print(cell["network"], cell["images"], json.dumps(cell["ratio_to_fast"]))
+    if not args.quick:
+        finish(out, args.output)
+        partial.unlink(missing_ok=True)
         print(f"wrote {args.output}")
     return 0
 

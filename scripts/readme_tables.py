@@ -19,14 +19,17 @@ Blocks:
 * ``allocate``: allocation speed and quality on the paper presets (``benchmarks/results/allocate.json``,
   ``benchmarks/bench_allocate.py``);
 * ``footprint``: which reading of the paper's Figure 2 reproduces its footprint figures
-  (``benchmarks/results/footprint_readings.json``, ``scripts/fig2_readings.py``).
+  (``benchmarks/results/footprint_readings.json``, ``scripts/fig2_readings.py``);
 * ``explore``: the shipped model over every chip × schedule × phase length
   (``benchmarks/results/explore.json``, ``benchmarks/bench_explore.py``); ``explore_timing``: a
-  sub-sweep's wall time, serial against a local Dask cluster (``explore_timing.json``, ``--timing``).
-
-The shipped model's demo/compare tables and the backend speed table are left out until
-``benchmarks/bench_shipped.py`` and ``benchmarks/bench_simulate.py`` have written their results with
-the current simulator (issue 14).
+  sub-sweep's wall time, serial against a local Dask cluster (``explore_timing.json``, ``--timing``);
+* ``demo``: the shipped model on the demo's chips and schedules, and ``compare``: its allocation on every
+  packaged chip (``benchmarks/results/simulate_shipped.json``, ``benchmarks/bench_shipped.py``);
+* ``examples``: what each example shows and how long it ran (``docs/examples/*.json``, written by the
+  examples themselves);
+* ``simulate``: every simulation backend cold and warm as ratios to ``fast`` measured in one run, and
+  ``fast`` against the machine's dense-MAC floor (``benchmarks/results/simulate.json``,
+  ``benchmarks/bench_simulate.py``).
 """
 
 from __future__ import annotations
@@ -47,10 +50,14 @@ _BLOCK = re.compile(r"(<!-- readme_tables:(?P<name>[a-z_]+) from (?P<file>\S+) [
 
 
 def load(name: str) -> dict:
-    """A results file; it must say which command wrote it."""
-    data = json.loads((RESULTS / name).read_text())
+    """A results file (by name in ``benchmarks/results/``, or a path under the repo); it must say which
+    command wrote it. A folder gives ``{file stem: its results}`` of every ``*.json`` in it."""
+    path = ROOT / name if "/" in name and not name.startswith("benchmarks/results/") else RESULTS / Path(name).name
+    if path.is_dir():
+        return {p.stem: load(str(p.relative_to(ROOT))) for p in sorted(path.glob("*.json"))}
+    data = json.loads(path.read_text())
     if not str(data.get("command", "")).strip():
-        raise SystemExit(f"{RESULTS / name}: no 'command' key saying which script wrote it")
+        raise SystemExit(f"{path}: no 'command' key saying which script wrote it")
     return data
 
 
@@ -290,8 +297,157 @@ def explore_timing_text(d: dict) -> str:
             f"before, {c['load_average_after'][0]:.1f} after).\n")
 
 
+# ---------------------------------------------------------------------------------------------- examples
+
+_EXAMPLES = {
+    "anytime_curve": lambda d: "convert the shipped ItNet, simulate it on the ideal chip: every output's mIoU over ticks",
+    "looped_vs_unrolled_loihi": lambda d: (
+        f"the shared block on Loihi's device model looped ({d['schedules']['looped']['cores']} cores) vs unrolled "
+        f"({d['schedules']['unrolled']['cores']} cores)"),
+    "own_chip_toml": lambda d: "your own chip as a TOML file: cores vs neurons per core",
+    "nir_onto_chips": lambda d: "a sinabs-style NIR graph imported spike for spike, allocated and simulated on six chips",
+    "classifier_from_npz": lambda d: (
+        f"train a 1-channel classifier from an npz file, convert, accuracy over ticks (ideal "
+        f"{d['runs']['ideal']['snn_accuracy']:.2f}, Loihi {d['runs']['loihi']['snn_accuracy']:.2f}, ANN "
+        f"{d['runs']['ideal']['ann_accuracy']:.2f})"),
+    "brainscales2_membranes": lambda d: "BrainScaleS-2's analog membranes with brian2",
+}
+
+
+def examples_table(d: dict) -> str:
+    """One row per example: what it shows (its figures from its json) and its wall time, where recorded."""
+    lines = ["| example | what it shows | time |", "|---|---|---:|"]
+    for name, what in _EXAMPLES.items():
+        r = d.get(name)
+        t = f"{r['wall_seconds']:.0f} s" if r and "wall_seconds" in r else "not recorded"
+        lines.append(f"| `examples/{name}.py` | {what(r) if r else what(None)} | {t} |")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------ demo, compare
+
+def demo_table(d: dict) -> str:
+    """Per output: the ANN, the ideal chip (unrolled, looped), device effects, the Loihi allocation."""
+    runs = d["runs"]
+    ideal, loihi = runs["ideal"], runs["loihi_allocation"]
+    n = len(ideal["outputs"])
+
+    def row(label, what, run, key, fmt=".3f", scale=1.0):
+        cells = [_f(None if o.get(key) is None else o[key] * scale, fmt) for o in run["outputs"]]
+        return f"| {label} | {what} | " + " | ".join(cells) + " |"
+
+    a = loihi["allocation"]
+    lines = ["| chip (schedule) | output | " + " | ".join(str(i + 1) for i in range(n)) + " |",
+             "|---|---|" + "---:|" * n,
+             row("Keras ANN", "mIoU", ideal, "ann_miou"),
+             row(f"ideal IF (unrolled, {d['ticks']} ticks)", "mIoU", ideal, "snn_miou"),
+             row("", "ticks to 90 %", ideal, "ticks_to_90", ".0f")]
+    for phase in (100, 200):
+        run = runs[f"ideal_looped_{phase}"]
+        lines.append(row(f"ideal IF (looped, {n} phases × {phase} ticks)", "mIoU", run, "snn_miou"))
+    lines += [row("BrainScaleS-2 device effects (unrolled)", "mIoU", runs["brainscales2"], "snn_miou"),
+              row("", "µs to 90 %", runs["brainscales2"], "seconds_to_90", ".0f", 1e6),
+              row("TrueNorth device effects (unrolled)", "mIoU", runs["truenorth"], "snn_miou"),
+              row(f"Loihi allocation ({a['schedule']}, {a['cores']} cores, phases of {a['phase_ticks']} ticks)",
+                  "mIoU", loihi, "snn_miou"),
+              row("", "first output (tick)", loihi, "first_output_tick", ".0f")]
+    return "\n".join(lines)
+
+
+def compare_table(d: dict) -> str:
+    from mapping.compare import format_table
+
+    return "\n".join(line for line in format_table(d["compare"], markdown=True).splitlines()
+                     if line.startswith("|"))
+
+
+# ---------------------------------------------------------------------------------------------- simulate
+
+_LABELS = {"fast": "`fast` (float32, default)", "reference": "`reference` (tick loop, numpy)", "nengo": "`nengo`",
+           "nengo-dl": "`nengo-dl`", "brian2:numpy": "`brian2`, numpy target",
+           "brian2:cython": "`brian2`, cython target (compiled)"}
+
+
+def _times(v) -> str:
+    return "–" if v is None else (f"{v:.2f}×" if v < 10 else f"{v:.0f}×")
+
+
+def _sim_cell(cell: dict, name: str) -> list[str]:
+    """Cold and warm of one backend in one cell, as multiples of ``fast``'s."""
+    if name not in cell["runs"]:
+        return ["", ""]
+    r, ratio = cell["runs"][name], cell["ratio_to_fast"].get(name, {})
+    if "skipped" in r:
+        return ["skipped¹", ""]
+    cold = r.get("cold", {})
+    fast_cold = cell["runs"]["fast"].get("cold", {}).get("seconds")
+    if "timed out" in cold.get("error", "") and fast_cold:
+        return [f"> {cold['timeout_seconds'] / fast_cold:.0f}×²", ""]
+    if "error" in cold or "error" in r:
+        return ["failed", ""]
+    return [_times(ratio.get("cold")), "cold only³" if isinstance(r.get("warm"), str) else _times(ratio.get("warm"))]
+
+
+def _disagreements(d: dict) -> list[str]:
+    out = []
+    for c in d["cells"]:
+        for name, r in c["runs"].items():
+            a = (r or {}).get("agreement_with_reference")
+            if a and a["populations_with_different_spike_total"]:
+                rel = a.get("relative_difference_of_all_spikes")
+                out.append(f"{name} on {c['network']} ×{c['images']} ({a['populations_with_different_spike_total']} "
+                           f"of {a['populations']} populations" + ("" if rel is None else f"; all spikes {rel:+.3%}")
+                           + ")")
+    return out
+
+
+def _load_range(d: dict) -> str:
+    loads = [x[0] for c in d["cells"] for r in c["runs"].values() for x in
+             ((r or {}).get("cold", {}).get("load_before"), (r or {}).get("cold", {}).get("load_after")) if x]
+    return f"{min(loads):.1f}–{max(loads):.1f}" if loads else "–"
+
+
+def simulate_table(d: dict) -> str:
+    cells, nets = d["cells"], d["networks"]
+    names = [n for n in _LABELS if any(n in c["runs"] for c in cells)]
+    head = " | ".join(f"{c['network']} ×{c['images']}, {c['ticks']} ticks: cold | warm" for c in cells)
+    lines = [f"| backend | {head} |", "|---|" + "---:|---:|" * len(cells)]
+    for name in names:
+        lines.append(f"| {_LABELS[name]} | " + " | ".join(x for c in cells for x in _sim_cell(c, name)) + " |")
+    desc = "; ".join(f"**{k}**: {v['model']}, {v['weights']} weights, {v['neurons_unrolled']:,} neurons and "
+                     f"{v['synapses_unrolled']:,} synapses unrolled" for k, v in nets.items())
+    fl = d["floor"]
+    over = {f"{c['network']} ×{c['images']}": c["ratio_to_fast"].get("fast_warm_per_tick_over_floor")
+            for c in cells if c["network"] != "micro"}
+    bad = _disagreements(d)
+    text = [f"Every backend's time as a multiple of `fast`'s in the same cell, all measured in one run "
+            f"(`{d['command']}`, {d['started']}; load average {_load_range(d)} on {d['machine']['cpus']} "
+            f"cores, shared with other jobs, so only ratios are quoted). **Cold**: the whole "
+            f"`itnet-neuro simulate NET.snn.h5` process as a user runs it (imports, loading, building, compiling, "
+            f"simulating, writing results.json; brian2's cython target from an empty compiled-code cache). "
+            f"**Warm**: a second identical `simulate()` call in one process (nengo and nengo-dl rebuild their "
+            f"simulator in every call). ×N: N synthetic images, simulated as one batch where the backend can "
+            f"(nengo and brian2 run one image after the other); unrolled schedule. Networks: {desc}. Caps: {d['plan']['caps']}; an empty "
+            f"cell was not run.", "", *lines, ""]
+    notes = {"¹": "¹ not started: the run had used its time budget or reached its --stop-at time.",
+             "²": "² its cold run did not finish within its limit; the ratio is that limit over `fast`'s cold "
+                  "time, a lower bound.", "³": "³ timed cold only (cap)."}
+    used = [v for k, v in notes.items() if any(k in line for line in lines)]
+    text += [" ".join(used), ""] if used else []
+    if "best_mac_per_second" in fl:
+        text.append("`fast` warm, per tick, against the dense-MAC floor (every unrolled synapse once per tick at "
+                    f"the best float32 rate TensorFlow reached in the same run, {fl['best']}): "
+                    + ", ".join(f"{k}: {_times(v)}" for k, v in over.items()) + ".")
+    text.append("Spike totals per population agree with `reference` for every backend in every cell."
+                if not bad else "Spike totals per population agree with `reference` for every backend in every "
+                "cell except " + "; ".join(bad) + (" (`fast` sums currents in float32, the reference in float64)"
+                                                     if all(b.startswith("fast ") for b in bad) else "") + ".")
+    return "\n".join(text)
+
+
 BLOCKS = {"startup": startup_text, "allocate": allocate_text, "chips": chips_table, "fanin": fanin_table,
-          "footprint": footprint_text, "explore": explore_table, "explore_timing": explore_timing_text}
+          "footprint": footprint_text, "explore": explore_table, "explore_timing": explore_timing_text,
+          "simulate": simulate_table, "examples": examples_table, "demo": demo_table, "compare": compare_table}
 
 
 def render(readme: str) -> tuple[str, list[str]]:
@@ -302,7 +458,7 @@ def render(readme: str) -> tuple[str, list[str]]:
         name, source = m.group("name"), m.group("file")
         if name not in BLOCKS:
             raise SystemExit(f"README.md: unknown block {name!r}; known: {', '.join(BLOCKS)}")
-        body = BLOCKS[name](load(Path(source).name)).rstrip("\n") + "\n"
+        body = BLOCKS[name](load(source)).rstrip("\n") + "\n"
         if body != m.group("body"):
             changed.append(name)
         return m.group(1) + body + m.group(5)
