@@ -65,9 +65,10 @@ def main(argv=None) -> int:
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("-o", "--output", default=str(HERE / "results" / "startup.json"))
     args = p.parse_args(argv)
-    from bench_simulate import _convert
+    from bench_simulate import convert_networks
 
-    out = {"command": "nice -n 5 python benchmarks/bench_startup.py", "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+    out = {"command": " ".join(["python benchmarks/bench_startup.py", *(sys.argv[1:] if argv is None else argv)]),
+           "started": time.strftime("%Y-%m-%d %H:%M:%S"),
            "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
                        "shared": "yes: other agents' jobs ran meanwhile; read the per-pair ratios"},
            "load_average_before": os.getloadavg()}
@@ -79,8 +80,8 @@ def main(argv=None) -> int:
     out["tensorflow_import"] = {"pairs": pairs, "median_ratio": statistics.median(r["ratio"] for r in pairs),
                                 "median_saved_fraction": 1 - statistics.median(r["ratio"] for r in pairs)}
     with tempfile.TemporaryDirectory() as d:
-        net = Path(d) / "tiny.snn.h5"
-        out["network"] = _convert("tiny", net, 4)
+        net, what = convert_networks(Path(d), {"tiny"})["tiny"]
+        out["network"] = {"preset": "tiny", **what}
         calls = [json.loads(_python(CALLS, str(net))) for _ in range(args.repeat)]
     out["fast_process"] = {"runs": calls, "median_first_over_second_call": statistics.median(
         c["first_call"] / c["second_call"] for c in calls), "median_import_tf_over_second_call": statistics.median(

@@ -204,10 +204,11 @@ def startup_text(d: dict) -> str:
     t, f = d["tensorflow_import"], d["fast_process"]
     return (f"Where `fast`'s cold start goes (`startup.json`, medians of {len(t['pairs'])} paired runs): importing "
             f"TensorFlow takes {f['median_import_tf_over_second_call']:.0f}× as long as a warm simulation of the "
-            f"`{d['network']['preset']}` preset (2 images × 64 ticks), while the first call costs only "
+            f"`{d['network']['preset']}` preset (2 images × 64 ticks) on TensorFlow's kernels, while the first call costs only "
             f"{f['median_first_over_second_call']:.1f}× the second (no tracing to speak of). "
             f"`itnet_neuro.utils.import_tf` keeps `tf.lite` from importing jax, which cuts the import by "
-            f"{t['median_saved_fraction']:.0%}.")
+            f"{t['median_saved_fraction']:.0%}. Runs short enough for `fast`'s numpy kernels (`simulate --kernels "
+            f"auto`, the default) never import TensorFlow.")
 
 
 # ------------------------------------------------------------------------------------------------- fan-in
