@@ -423,7 +423,7 @@ def simulate_table(d: dict) -> str:
     bad = _disagreements(d)
     text = [f"Every backend's time as a multiple of `fast`'s in the same cell, all measured in one run "
             f"(`{d['command']}`, {d['started']}; load average {_load_range(d)} on {d['machine']['cpus']} "
-            f"cores, shared with other jobs, so only ratios are quoted). **Cold**: the whole "
+            f"cores; only ratios are quoted, absolute seconds are in the file). **Cold**: the whole "
             f"`itnet-neuro simulate NET.snn.h5` process as a user runs it (imports, loading, building, compiling, "
             f"simulating, writing results.json; brian2's cython target from an empty compiled-code cache). "
             f"**Warm**: a second identical `simulate()` call in one process (nengo and nengo-dl rebuild their "
