@@ -294,7 +294,7 @@ def explore_timing_text(d: dict) -> str:
     return (f"Wall time of a {s['points']}-point sub-sweep ({', '.join(d['chips'])} × both schedules, T = "
             f"{d['phase_ticks']}, {d['images']} images; {d['what']}; `explore_timing.json`): serial "
             f"{s['wall_seconds']:.0f} s, local cluster of {c['workers']} worker processes {c['wall_seconds']:.0f} s, "
-            f"on {d['machine']['cpus']} cores shared with other jobs (load average {s['load_average_before'][0]:.1f} "
+            f"on {d['machine']['cpus']} cores (load average {s['load_average_before'][0]:.1f} "
             f"before, {c['load_average_after'][0]:.1f} after).\n")
 
 
