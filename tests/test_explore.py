@@ -154,3 +154,30 @@ def test_killed_sweep_resumes(tiny):
     assert t["resumed"] >= 2 and t["resumed"] + t["ran"] == t["points"] == 18
     assert main(_argv(tiny, "unkilled", chips, "--workers", "0", "--phase-ticks", "4,8,12")) == 0
     assert _points(t["rows"]) == _points(_table(tiny / "unkilled")["rows"])
+
+
+def test_cache_keys_change_with_the_code_that_made_them(tmp_path):
+    """A new version of the converter or allocator must not reuse a cached result: the key hashes the source."""
+    from itnet_neuro.explore.sweep import code_hash
+
+    pkg = tmp_path / "pkg"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "a.py").write_text("x = 1\n")
+    (pkg / "sub" / "b.py").write_text("y = 2\n")
+    before = code_hash.__wrapped__(str(pkg))
+    assert code_hash.__wrapped__(str(pkg)) == before
+    (pkg / "sub" / "b.py").write_text("y = 3\n")
+    assert code_hash.__wrapped__(str(pkg)) != before
+    (pkg / "sub" / "b.py").write_text("y = 2\n")
+    (pkg / "sub" / "b.py").rename(pkg / "sub" / "c.py")
+    assert code_hash.__wrapped__(str(pkg)) != before  # a renamed file is another program
+
+
+def test_alloc_key_includes_the_allocator_source(monkeypatch):
+    from itnet_neuro.explore import point as pt
+    from itnet_neuro.explore.sweep import Point
+
+    p = Point(chip="loihi", schedule="unrolled", phase_ticks=16)
+    k1 = pt.alloc_key("net", p, "none")
+    monkeypatch.setattr(pt, "_code", lambda *packages: "another-version")
+    assert pt.alloc_key("net", p, "none") != k1

@@ -11,7 +11,9 @@ name and renamed)::
     alloc/<net hash>-<chip hash>-<schedule>-<phase>-<state buffer>.json           alloc.json
     alloc/<...>.summary.json                 the comparison row (mapping.compare.summary_row)
 
-The chip hash is of the chip TOML's bytes: editing a chip's numbers invalidates its allocations.
+The chip hash is of the chip TOML's bytes and of the allocator's source (mapping/, hardware_models/), the
+model hash of the model's bytes and of the converter's source: editing a chip's numbers or upgrading
+itnet-neuro invalidates what was cached.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import time
 import traceback
 from pathlib import Path
 
-from itnet_neuro.explore.sweep import DEFAULT_UNROLLED_TICKS, Point, chip_file, file_hash
+from itnet_neuro.explore.sweep import DEFAULT_UNROLLED_TICKS, Point, chip_file, code_hash, file_hash, package_dirs
 
 log = logging.getLogger("itnet_neuro.explore")
 
@@ -44,7 +46,8 @@ def convert_once(model: str | None, calibration: str, cache: str) -> tuple[bytes
 
         raise ModelFileError(f"{path}: model file not found; give a Keras .h5 or a .snn.h5")
     if not path.name.endswith(".snn.h5"):
-        out = Path(cache) / "net" / f"{file_hash(path, 'calibration=' + str(calibration))}.snn.h5"
+        key = file_hash(path, f"calibration={calibration} code={_code('itnet_neuro.convert', 'itnet_neuro.ir')}")
+        out = Path(cache) / "net" / f"{key}.snn.h5"
         if not out.is_file():
             from itnet_neuro.convert import convert_model
             from itnet_neuro.ir import save_network
@@ -75,7 +78,12 @@ def network(blob: bytes, net_hash: str, cache: str):
 def alloc_key(net_hash: str, point: Point, state_buffer: str) -> str:
     """The allocation's cache key. An unrolled allocation does not depend on the phase length."""
     phase = point.phase_ticks if point.schedule == "looped" else "x"
-    return f"{net_hash}-{file_hash(chip_file(point.chip))}-{point.schedule}-{phase}-{state_buffer}"
+    chip = file_hash(chip_file(point.chip), "code=" + _code("mapping", "hardware_models"))
+    return f"{net_hash}-{chip}-{point.schedule}-{phase}-{state_buffer}"
+
+
+def _code(*packages: str) -> str:
+    return code_hash(*package_dirs(*packages))
 
 
 def _rates(net, net_hash: str) -> dict:

@@ -22,6 +22,7 @@ Every point has a key (``chip|schedule|phase``) that the results file is indexed
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
@@ -158,6 +159,24 @@ def file_hash(path, extra: str = "") -> str:
     return h.hexdigest()[:16]
 
 
+@functools.lru_cache(maxsize=None)
+def code_hash(*dirs: str) -> str:
+    """SHA-256 (hex, 16 digits) of every ``.py`` file under ``dirs`` (paths and bytes, sorted): part of the
+    cache keys, so that a new version of the converter or the allocator never reuses an old result."""
+    h = hashlib.sha256()
+    for d in dirs:
+        for f in sorted(Path(d).rglob("*.py")):
+            h.update(str(f.relative_to(d)).encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def package_dirs(*packages: str) -> tuple[str, ...]:
+    """The source folders of importable ``packages`` (e.g. ``"mapping"``), for :func:`code_hash`."""
+    import importlib.util
+
+    return tuple(str(Path(importlib.util.find_spec(p).origin).parent) for p in packages)
+
+
 def chip_file(chip: str) -> Path:
     """The TOML file of a packaged chip name or a path."""
     from hardware_models import PACKAGED_CHIPS_DIR, list_chips
@@ -165,5 +184,5 @@ def chip_file(chip: str) -> Path:
     return PACKAGED_CHIPS_DIR / f"{chip}.toml" if chip in list_chips() else Path(chip)
 
 
-__all__ = ["DEFAULT_UNROLLED_TICKS", "Point", "SCHEDULES", "Sweep", "chip_file", "file_hash", "make_sweep",
+__all__ = ["DEFAULT_UNROLLED_TICKS", "Point", "SCHEDULES", "Sweep", "chip_file", "code_hash", "file_hash", "package_dirs", "make_sweep",
            "parse_phase", "read_sweep_file"]
