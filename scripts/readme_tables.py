@@ -282,7 +282,7 @@ def explore_table(d: dict) -> str:
     reasons = sorted(set(sw.get("allocate_only", {}).values()))
     lines += [""] + [f"Allocated, not simulated: {why.removeprefix('not simulated: ')}." for why in reasons]
     lines.append(f"The sweep ran on a local Dask cluster of {sw['workers']} worker processes, niced, on "
-                 f"{d['machine']['cpus']} cores shared with other jobs (load average {d['load_average_before'][0]:.1f} "
+                 f"{d['machine']['cpus']} cores (load average {d['load_average_before'][0]:.1f} "
                  f"before, {d['load_average_after'][0]:.1f} after): {sw['wall_seconds']:.0f} s for the "
                  f"{sw['ran']} points it ran" + (f" ({sw['resumed']} resumed from an earlier run)" if sw["resumed"] else "")
                  + ".")
