@@ -53,7 +53,7 @@ Tick semantics (shared by ``reference``, ``fast``, ``nengo``, ``nengo-dl`` and `
 Exactness: all backends agree spike for spike whenever the arithmetic is exact — weights, biases,
 thresholds and inputs that are dyadic rationals with a few significant bits, as every integer-weight
 chip has and the tests use. With arbitrary float weights the backends sum in different orders and
-precisions (``fast``: float32 currents, float64 accumulation; ``reference``/``nengo``/``brian2``:
+precisions (``fast``: float32 currents and membranes by default; ``reference``/``nengo``/``brian2``:
 float64), so a neuron whose membrane lands within rounding error of θ may spike one tick apart.
 ``nengo-dl`` runs in float32 throughout (tolerance stated in its module).
 

@@ -3,21 +3,25 @@
 How it is fast
 --------------
 The network is evaluated population by population in topological order, a *chunk* of ``Tc`` ticks
-at a time. A population's input current for all ``Tc`` ticks of a chunk is one batched TensorFlow
-op per incoming connection (its kernel in :mod:`itnet_neuro.sim.kernels.tf_ops`, the registry
-of this backend) applied to the presynaptic spike frames of ticks ``t - d`` with time
-folded into the batch dimension; frames without a spike are skipped. Its spikes then follow from
-the neuron update of :mod:`itnet_neuro.sim.core`, one tick after the other, each tick one vectorized
-step over every neuron and image of the batch (add, compare, subtract where it spiked) — exact by
-construction. (The closed form of DESIGN.md §7, ``c(t) = max(0, max_τ floor((v + S(τ)) / θ))``, was
-the previous rule: a cumulative sum, a division, a running maximum and a gathered tick-by-tick
-fallback for the neurons it did not cover; numpy runs it as seven float64 passes over the chunk
-against three here, and it measured about 6× slower on the shipped model — issue 17.)
+at a time. A population's input current for all ``Tc`` ticks of a chunk is one batched op per incoming
+connection (its kernel in :mod:`itnet_neuro.sim.kernels.tf_ops`, or the numpy kernels of
+:mod:`itnet_neuro.sim.kernels.blas_ops`: :func:`choose_kernels`, :func:`kernel_factory`) applied to the
+presynaptic spike frames of ticks ``t - d`` with time folded into the batch dimension; frames without a
+spike are skipped. The negative half of a signed pair whose current is exactly minus its positive
+half's (:func:`_mirrors`: every ItNet pair) runs no ops: both halves fire from ``±`` one sum. Its
+spikes then follow from the neuron update of :mod:`itnet_neuro.sim.core`, one tick after the other,
+each tick one vectorized step over every neuron and image of the batch (add, compare, subtract where
+it spiked) — exact by construction. (The closed form of DESIGN.md §7,
+``c(t) = max(0, max_τ floor((v + S(τ)) / θ))``, was the previous rule: a cumulative sum, a division, a
+running maximum and a gathered tick-by-tick fallback for the neurons it did not cover; numpy runs it
+as seven float64 passes over the chunk against three here, and it measured about 6× slower on the
+shipped model — issue 17.)
 
-Arithmetic: currents in float32 (TensorFlow; ``precision="float64"`` computes them in float64 and then
-matches the float64 reference/nengo/brian2 spike for spike even on arbitrary float weights — on the
-converted tiny ItNet float32 moves ~0.5% of per-neuron counts at rounding ties), membranes in
-float64. The ``looped`` schedule runs
+Arithmetic: ``precision="float32"`` (default) sums currents and integrates membranes in float32, as
+nengo-dl, sinabs and snntoolbox do; ``precision="float64"`` does both in float64 and then matches the
+float64 reference/nengo/brian2 spike for spike even on arbitrary float weights. With dyadic weights
+(every integer-weight chip, the tests) both are exact; on the shipped model's float weights float32
+moves about 1 spike in 10⁴ to a neighbouring tick or neuron at rounding ties. The ``looped`` schedule runs
 the unrolled copies for ``T_phase`` ticks and places copy ``n`` at offset ``(n-1)·T_phase``, which
 is what the looped schedule computes with the replaying state buffer (:mod:`itnet_neuro.sim.core`;
 the literal phase-by-phase loop in :mod:`itnet_neuro.sim.reference` is tested against it). With the
@@ -48,10 +52,11 @@ def estimate_memory(net: Network, batch: int, chunk: int, grid_points: int, *, i
                     precision: str = "float32", kernels: str = "tensorflow") -> int:
     """Peak bytes the ``fast`` simulator needs for ``batch`` images and chunks of ``chunk`` ticks.
 
-    Per image of a batch: float64 membranes of every neuron, the delay tails, the running readout
-    counts. Per image and tick of a chunk: one uint8 spike frame per neuron (all chunk buffers alive, the
-    worst case), and for the largest population its current (float32, or float64 with
-    ``precision="float64"``) and spikes, the frames and op output of its largest input and, with the
+    Per image of a batch: the membranes of every neuron (float32, or float64 with ``precision="float64"``),
+    the delay tails, the running readout counts. Per image and tick of a chunk: one uint8 spike frame per
+    neuron (all chunk buffers alive, the worst case), and for the largest population its current (in
+    the same dtype) and spikes, the current of the largest signed pair's half (a mirrored pair's,
+    :func:`_mirrors`), the frames and op output of its largest input and, with the
     numpy kernels, their temporaries (the largest convolution's unfolded input, :func:`_unfolded_size`,
     a padded input, :func:`_padded_size`, and one more current-sized array). Per chunk: the shared
     presynaptic frames (:data:`FRAME_CACHE_BYTES`). For the whole run (``images``, default ``batch``): the
@@ -70,8 +75,10 @@ def estimate_memory(net: Network, batch: int, chunk: int, grid_points: int, *, i
     # the numpy kernels' temporaries: a convolution's unfolded input, a padded copy of its input, and a
     # second output-sized array (a depthwise product before it is summed)
     unfolded = _unfolded_size(net) + _padded_size(net) + largest if kernels == "numpy" else 0
-    per_image = total * (8 + dmax) + ro_size * 4 + net.input.size * fbytes
-    per_tick = total + largest * (fbytes + 1) + largest_pre * fbytes * 2 + largest * fbytes + unfolded * fbytes
+    pair = max([p.size for p in net.populations if p.pair is not None] or [0])
+    per_image = total * (fbytes + dmax) + ro_size * 4 + net.input.size * fbytes
+    per_tick = (total + largest * (fbytes + 1) + largest_pre * fbytes * 2 + largest * fbytes + unfolded * fbytes
+                + pair * fbytes)
     whole = images * (ro_size * 4 * grid_points + (ticks * net.input.size * 4 if spike_input else 0)
                       + (ticks * total if record else 0))
     return int(batch * (per_image + chunk * per_tick) + whole) + FRAME_CACHE_BYTES + (200 << 20)
@@ -133,19 +140,19 @@ def _plan_batch(net: Network, images: int, ticks: int, grid_points: int, batch_s
 
 def fire(current: np.ndarray, v: np.ndarray, theta: np.ndarray, leak: float = 0.0, reset: str = "subtract",
          v_min: float | None = None, v_max: float | None = None) -> np.ndarray:
-    """Spikes of one chunk: ``current`` ``(B, Tc, ...)`` (bias included), ``v`` ``(B, ...)`` float64 updated
-    in place, ``theta`` broadcastable to ``v``; the neuron options as in :mod:`itnet_neuro.ir.graph`.
-    Returns the spikes, uint8 ``(B, Tc, ...)``.
+    """Spikes of one chunk: ``current`` ``(B, Tc, ...)`` (bias included), ``v`` ``(B, ...)`` updated in place
+    in its own dtype (float32 or float64), ``theta`` broadcastable to ``v``; the neuron options as in
+    :mod:`itnet_neuro.ir.graph`. Returns the spikes, uint8 ``(B, Tc, ...)``.
 
     The neuron update of :mod:`itnet_neuro.sim.core`, one tick after the other, each tick one
     vectorized step over all neurons and images (module docstring: the closed form it replaced made
     seven float64 passes over the chunk plus a gathered fallback where this makes three).
     """
-    theta64 = np.broadcast_to(np.asarray(theta, np.float64), v.shape)
+    thetav = np.broadcast_to(np.asarray(theta, v.dtype), v.shape)
     spikes = np.empty(current.shape, np.bool_)
     keep = 1.0 - leak
     clip = v_min is not None or v_max is not None
-    tmp = np.empty(v.shape, np.float64)
+    tmp = np.empty(v.shape, v.dtype)
     for k in range(current.shape[1]):
         if leak:
             v *= keep
@@ -153,21 +160,21 @@ def fire(current: np.ndarray, v: np.ndarray, theta: np.ndarray, leak: float = 0.
         if clip:
             np.clip(v, v_min, v_max, out=v)
         s = spikes[:, k]
-        np.greater_equal(v, theta64, out=s)
+        np.greater_equal(v, thetav, out=s)
         # unmasked arithmetic (a masked ufunc, where=s, runs 2.5x slower): v − θ·0 and v·1 are v exactly
         if reset == "zero":
             np.logical_not(s, out=tmp, casting="unsafe")
             v *= tmp
         else:
-            np.multiply(theta64, s, out=tmp)
+            np.multiply(thetav, s, out=tmp)
             v -= tmp
     return spikes.view(np.uint8)
 
 
 class _Pop:
-    """A population of the unrolled network, prepared for the chunk loop (NHWC)."""
+    """A population of the unrolled network, prepared for the chunk loop (NHWC, the run's float dtype)."""
 
-    def __init__(self, net: Network, pop, index: int, dtype, prepare):
+    def __init__(self, net: Network, pop, dtype, prepare, mirror: str | None = None):
         self.pop = pop
         self.name = pop.name
         c, h, w = pop.shape
@@ -175,14 +182,72 @@ class _Pop:
         theta, bias = pop.neuron_params()  # (C, H, W) per neuron
         # C-contiguous NHWC (astype keeps the transposed strides): a ufunc over arrays whose strides
         # disagree runs element by element, measured 8x slower in fire()
-        self.theta = np.ascontiguousarray(np.transpose(theta, (1, 2, 0)), np.float64)
+        self.theta = np.ascontiguousarray(np.transpose(theta, (1, 2, 0)), dtype)
         self.bias = np.ascontiguousarray(np.transpose(bias, (1, 2, 0)), dtype)
         self.neuron = dict(leak=float(pop.leak), reset=pop.reset, v_min=pop.v_min, v_max=pop.v_max)
         self.v_init = float(pop.v_init)
-        self.incoming = [(conn, prepare(net, conn, dtype)) for conn in net.incoming(pop.name)]
-        self.slices = [(c.post_offset, c.post_offset + net.out_channels(c)) for c, _ in self.incoming]
+        #: the population whose current this one's is exactly minus (a signed pair's negative half:
+        #: :func:`_mirrors`); its ops are not run again
+        self.mirror = mirror
+        self.follower = False  # the next population mirrors this one
+        incoming = net.incoming(pop.name)
+        self.incoming = [(conn, None if mirror else prepare(net, conn, dtype)) for conn in incoming]
+        self.slices = [(c.post_offset, c.post_offset + net.out_channels(c)) for c in incoming]
         self.outgoing = [c.name for c in net.outgoing(pop.name)]
-        self.index = index
+        self.index = -1
+
+
+#: Connection fields that must agree for two connections to deliver the same current up to its sign.
+_SAME_FIELDS = ("pre", "op", "stride", "padding", "kernel", "groups", "mode", "post_offset", "delay")
+
+
+def _mirrors(net: Network, regenerated) -> dict[str, str]:
+    """``{negative half: positive half}`` of the signed pairs whose negative half's input current is
+    exactly minus the positive half's at every tick: the same incoming connections in the same order,
+    weights negated, biases negated. Negation is exact in floating point and every kernel is linear,
+    so ``fast`` computes the pair's ops once and fires both halves from ``±`` the sum (issue 17)."""
+    out = {}
+    for p in net.populations:
+        q = p.pair
+        if p.sign != -1 or q is None or q not in net.pop_index or net.population(q).shape != p.shape:
+            continue
+        mine, theirs = net.incoming(p.name), net.incoming(q)
+        if len(mine) != len(theirs) or not mine:
+            continue
+        if all(_negated(a, b, regenerated) for a, b in zip(mine, theirs)) and \
+                np.array_equal(p.neuron_params()[1], -net.population(q).neuron_params()[1]):
+            out[p.name] = q
+    return out
+
+
+def _negated(a, b, regenerated) -> bool:
+    """Connection ``a`` delivers exactly minus what ``b`` delivers."""
+    return (all(getattr(a, f) == getattr(b, f) for f in _SAME_FIELDS) and a.index is None and b.index is None
+            and (a.name in regenerated) == (b.name in regenerated)
+            and np.array_equal(np.asarray(a.weight), -np.asarray(b.weight)))
+
+
+def _prepared(net: Network, dtype, prepare, regenerated) -> list[_Pop]:
+    """Every population as a :class:`_Pop`, in topological order with each mirrored pair together, the
+    positive half first, where the earlier half stood (valid: both halves read the same populations)."""
+    mirror = _mirrors(net, regenerated)
+    partner = {**mirror, **{pos: neg for neg, pos in mirror.items()}}
+    pops, done = [], set()
+    for p in net.populations:
+        if p.name in done:
+            continue
+        if p.name not in partner:
+            pops.append(_Pop(net, p, dtype, prepare))
+            continue
+        neg = p.name if p.name in mirror else partner[p.name]
+        pos = mirror[neg]
+        pops.append(_Pop(net, net.population(pos), dtype, prepare))
+        pops[-1].follower = True
+        pops.append(_Pop(net, net.population(neg), dtype, prepare, mirror=pos))
+        done.update((pos, neg))
+    for i, p in enumerate(pops):
+        p.index = i
+    return pops
 
 
 def run(spec: RunSpec, *, record: bool = False, hardware=None, seed: int = 0, batch_size: int | None = None,
@@ -201,136 +266,221 @@ def run(spec: RunSpec, *, record: bool = False, hardware=None, seed: int = 0, ba
     if precision not in ("float32", "float64"):
         raise SimulationError(f"fast simulator: precision must be 'float32' or 'float64', got {precision!r}")
     fdt = np.float32 if precision == "float32" else np.float64
-    prepare = kernel_factory(kernels)
-    pops = [_Pop(net, p, i, fdt, prepare) for i, p in enumerate(net.populations)]
-    index = {p.name: p for p in pops}
-    last_use: dict[str, int] = {}
-    for p in pops:
-        for conn, _ in p.incoming:
-            last_use[conn.pre] = p.index
-    dmax = max((c.delay for c in net.connections), default=1)
-    ro_pops = set(spec.readout_populations)
-    per_pre = synapses_per_pre_neuron(net)
-    spikes_total = {p.name: 0.0 for p in pops}
-    synops = {c.name: 0.0 for c in net.connections}
-    # channels-first, as results keep them: the counts are a whole-run array (GBs for the paper preset),
-    # written one grid tick at a time rather than transposed as a whole at the end
-    counts_out = {name: np.zeros((images, len(lg)) + index[name].pop.shape, np.uint32) for name in ro_pops}
-    # channels-first from the start: transposing the whole-run trains at the end doubled their peak
-    trains = {p.name: np.zeros((images, ticks) + p.pop.shape, np.uint8) for p in pops} if record else None
-    in_name = net.input.name
-    n_chunks = -(-ticks // chunk)
+    pops = _prepared(net, fdt, kernel_factory(kernels), spec.regenerated)
+    run = _Run(spec, pops, fdt, batch, chunk, record, hardware)
     stages = _stages(spec, pops)
-    stage_of = {p.name: k for k, st in enumerate(stages) for p in st}
-    regen = spec.regenerated
-    counted = {c.pre for c in net.connections if c.name in regen}  # state copies the buffer measures
-    # outside populations read by a later stage at the same local ticks (mapping.schedule, rule 3)
-    carried = {c.pre for c in net.connections if c.name not in regen and c.pre != net.input.name
-               and stage_of[c.pre] < stage_of[c.post]}
-    regen_spikes = 0.0
-    bar = progress(total=-(-images // batch) * n_chunks * len(stages), desc="fast", unit="chunk",
+    bar = progress(total=-(-images // batch) * -(-ticks // chunk) * len(stages), desc="fast", unit="chunk",
                    disable=None if show_progress is None else not show_progress)
-    # one current buffer for every population and chunk: a fresh array each time costs a page fault per
-    # 4 KiB (a third of the paper preset's CPU time was the kernel's)
-    scratch = np.empty(batch * chunk * max(p.pop.size for p in pops), fdt)
     for b0 in range(0, images, batch):
-        b1 = min(images, b0 + batch)
-        nb = b1 - b0
-        x_nhwc = np.ascontiguousarray(np.transpose(spec.inputs[b0:b1], (0, 2, 3, 1)))
-        in_spikes = (None if spec.input_spikes is None
-                     else np.ascontiguousarray(np.transpose(spec.input_spikes[b0:b1], (0, 1, 3, 4, 2))))
-        const_in: dict[str, np.ndarray] = {}
-        for p in pops:
-            for conn, prep in p.incoming:
-                if conn.pre == in_name:
-                    if in_spikes is None:
-                        const_in[conn.name] = np.asarray(prep(x_nhwc.astype(fdt)))
-                        synops[conn.name] += float(np.count_nonzero(x_nhwc)) * ticks * per_pre[conn.name]
-                    else:
-                        synops[conn.name] += float(np.count_nonzero(in_spikes)) * per_pre[conn.name]
-        v = {p.name: np.array(np.broadcast_to(p.v_init * p.theta, (nb,) + p.nhwc), np.float64, order="C")
-             for p in pops}
-        tails = {p.name: np.zeros((nb, dmax) + p.nhwc, np.uint8) for p in pops}
-        running = {name: np.zeros((nb,) + index[name].nhwc, np.uint32) for name in ro_pops}
-        window = {name: np.zeros((nb,) + index[name].nhwc, np.int64) for name in counted}
-        kept = {name: np.zeros((nb, ticks) + index[name].nhwc, np.uint8) for name in carried}
-        for stage, t0 in ((st, t) for st in stages for t in range(1, ticks + 1, chunk)):
-            t1 = min(ticks + 1, t0 + chunk)
-            tc = t1 - t0
-            buf: dict[str, np.ndarray] = {}
-            frames_of = _FrameCache()
-            for p in stage:
-                cur = scratch[:nb * tc * p.pop.size].reshape((nb, tc) + p.nhwc)
-                cur.fill(0)
-                for (conn, prep), (lo, hi) in zip(p.incoming, p.slices):
-                    d = conn.delay
-                    if conn.pre == in_name and in_spikes is None:
-                        first = max(d - t0, 0)  # local index of the first tick t >= d
-                        if first < tc:
-                            cur[:, first:, ..., lo:hi] += const_in[conn.name][:, None]
-                        continue
-                    key = ("regen" if conn.name in regen else "", conn.pre, d)
-                    if key not in frames_of:
-                        if conn.pre == in_name:
-                            e0, e1 = t0 - d, t1 - d
-                            frames = np.zeros((nb, tc) + in_spikes.shape[2:], fdt)
-                            a, z = max(e0, 0), min(e1, in_spikes.shape[1])
-                            if z > a:
-                                frames[:, a - e0:z - e0] = in_spikes[:, a:z]
-                        elif conn.name in regen:  # the regenerating state buffer (module docstring)
-                            frames = regular_train(window[conn.pre], spec.window_ticks, t0 - d, t1 - d)
-                        elif stage_of[conn.pre] < stage_of[p.name]:
-                            frames = _shifted(kept[conn.pre], t0 - d, t1 - d)
-                        else:
-                            both = np.concatenate([tails[conn.pre], buf[conn.pre]], axis=1)
-                            frames = both[:, dmax - d:dmax - d + tc]
-                        frames_of.put(key, frames, fdt, count=conn.name in regen)
-                    nz, x_nz, n_events = frames_of[key]
-                    if conn.name in regen:
-                        synops[conn.name] += n_events * per_pre[conn.name]
-                    if x_nz is None:
-                        continue
-                    target = cur.reshape((nb * tc,) + p.nhwc)
-                    if nz is None:
-                        target[..., lo:hi] += np.asarray(prep(x_nz))
-                    else:
-                        target[nz, ..., lo:hi] += np.asarray(prep(x_nz))
-                if hardware is not None:  # trial-to-trial noise on the synaptic input
-                    factors = hardware.input_noise(p.name, range(b0, b1), range(t0, t1), p.pop.shape)
-                    if factors is not None:
-                        cur *= np.moveaxis(factors, 2, -1).astype(fdt)
-                cur += p.bias
-                s = fire(cur, v[p.name], p.theta, **p.neuron)
-                del cur
-                buf[p.name] = s
-                count = float(np.count_nonzero(s))
-                spikes_total[p.name] += count
-                for name in p.outgoing:
-                    if name not in regen:
-                        synops[name] += count * per_pre[name]
-                if p.name in carried:
-                    kept[p.name][:, t0 - 1:t1 - 1] = s
-                if p.name in counted and t1 > ticks - spec.window_ticks + 1:
-                    lo = max(t0, ticks - spec.window_ticks + 1)
-                    window[p.name] += s[:, lo - t0:].sum(axis=1, dtype=np.int64)
-                if p.name in ro_pops:
-                    _count_on_grid(s, running[p.name], counts_out[p.name][b0:b1], lg, t0)
-                if record:
-                    trains[p.name][b0:b1, t0 - 1:t1 - 1] = np.moveaxis(s, -1, 2)
-                for conn, _ in p.incoming:  # release what no later population reads in this chunk
-                    pre = conn.pre
-                    if pre in buf and last_use.get(pre) == p.index:
-                        tails[pre] = _tail(tails[pre], buf.pop(pre), dmax)
-            for name in list(buf):
-                tails[name] = _tail(tails[name], buf.pop(name), dmax)
+        st = _Batch(run, b0, min(images, b0 + batch))
+        for stage, t0 in ((s, t) for s in stages for t in range(1, ticks + 1, chunk)):
+            st.chunk(stage, t0, min(ticks + 1, t0 + chunk))
             bar.update(1)
-        regen_spikes += sum(regenerated_spikes(m, spec.window_ticks, ticks) for m in window.values())
+        run.regen_spikes += sum(regenerated_spikes(m, spec.window_ticks, ticks) for m in st.window.values())
     bar.close()
-    counts = counts_out
-    info = {"batch_size": batch, "chunk_ticks": chunk, "threads": os.cpu_count(), "kernels": kernels}
-    if regen:
-        info["state_buffer_spikes"] = regen_spikes
-    return finish_result(spec, "fast", counts, lg, spikes_total, synops, trains, info)
+    info = {"batch_size": batch, "chunk_ticks": chunk, "threads": os.cpu_count(), "kernels": kernels,
+            "mirrored_populations": sum(p.mirror is not None for p in pops)}
+    if spec.regenerated:
+        info["state_buffer_spikes"] = run.regen_spikes
+    return finish_result(spec, "fast", run.counts, lg, run.spikes_total, run.synops, run.trains, info)
+
+
+class _Run:
+    """What a whole run keeps: the prepared populations, the counts it returns, shared scratch memory."""
+
+    def __init__(self, spec: RunSpec, pops: list[_Pop], fdt, batch: int, chunk: int, record: bool, hardware):
+        net = spec.unrolled
+        self.spec, self.net, self.pops, self.fdt, self.hardware = spec, net, pops, fdt, hardware
+        self.index = {p.name: p for p in pops}
+        self.last_use = {conn.pre: p.index for p in pops for conn, _ in p.incoming}
+        self.dmax = max((c.delay for c in net.connections), default=1)
+        self.per_pre = synapses_per_pre_neuron(net)
+        self.spikes_total = {p.name: 0.0 for p in pops}
+        self.synops = {c.name: 0.0 for c in net.connections}
+        self.regen_spikes = 0.0
+        self.lg = local_grid(spec)
+        images, ticks = spec.inputs.shape[0], spec.ticks
+        # channels-first, as results keep them: the counts are a whole-run array (GBs for the paper preset),
+        # written one grid tick at a time rather than transposed as a whole at the end
+        self.counts = {name: np.zeros((images, len(self.lg)) + self.index[name].pop.shape, np.uint32)
+                       for name in spec.readout_populations}
+        # channels-first from the start: transposing the whole-run trains at the end doubled their peak
+        self.trains = {p.name: np.zeros((images, ticks) + p.pop.shape, np.uint8) for p in pops} if record else None
+        stages = _stages(spec, pops)
+        self.stage_of = {p.name: k for k, st in enumerate(stages) for p in st}
+        regen = spec.regenerated
+        self.counted = {c.pre for c in net.connections if c.name in regen}  # state copies the buffer measures
+        # outside populations read by a later stage at the same local ticks (mapping.schedule, rule 3)
+        self.carried = {c.pre for c in net.connections if c.name not in regen and c.pre != net.input.name
+                        and self.stage_of[c.pre] < self.stage_of[c.post]}
+        # one current buffer for every population and chunk (a fresh array each time costs a page fault per
+        # 4 KiB: a third of the paper preset's CPU time was the kernel's), one more for a mirrored pair
+        self.scratch = np.empty(batch * chunk * max(p.pop.size for p in pops), fdt)
+        self.pair_scratch = np.empty(batch * chunk * max([p.pop.size for p in pops if p.follower] or [0]), fdt)
+
+
+class _Batch:
+    """The state of one batch of images (membranes, delay tails, running counts) and its chunk loop."""
+
+    def __init__(self, run: _Run, b0: int, b1: int):
+        spec, net, fdt = run.spec, run.net, run.fdt
+        self.run, self.b0, self.b1, self.nb = run, b0, b1, b1 - b0
+        nb = self.nb
+        self.x = np.ascontiguousarray(np.transpose(spec.inputs[b0:b1], (0, 2, 3, 1)))
+        self.in_spikes = (None if spec.input_spikes is None
+                          else np.ascontiguousarray(np.transpose(spec.input_spikes[b0:b1], (0, 1, 3, 4, 2))))
+        self.const_in = self._constant_input()
+        self.v = {p.name: np.array(np.broadcast_to(p.v_init * p.theta, (nb,) + p.nhwc), fdt, order="C")
+                  for p in run.pops}
+        self.tails = {p.name: np.zeros((nb, run.dmax) + p.nhwc, np.uint8) for p in run.pops}
+        self.running = {name: np.zeros((nb,) + run.index[name].nhwc, np.uint32) for name in run.counts}
+        self.window = {name: np.zeros((nb,) + run.index[name].nhwc, np.int64) for name in run.counted}
+        self.kept = {name: np.zeros((nb, spec.ticks) + run.index[name].nhwc, np.uint8) for name in run.carried}
+
+    def _constant_input(self) -> dict[str, np.ndarray]:
+        """The input's current per connection from it (``encoding="current"``: the same at every tick),
+        and the input's synaptic events counted."""
+        run, in_name, out = self.run, self.run.net.input.name, {}
+        for p in run.pops:
+            for conn, prep in p.incoming:
+                if conn.pre != in_name:
+                    continue
+                if self.in_spikes is None:
+                    if prep is not None:
+                        out[conn.name] = np.asarray(prep(self.x.astype(run.fdt)))
+                    events = float(np.count_nonzero(self.x)) * run.spec.ticks
+                else:
+                    events = float(np.count_nonzero(self.in_spikes))
+                run.synops[conn.name] += events * run.per_pre[conn.name]
+        return out
+
+    def chunk(self, stage: list[_Pop], t0: int, t1: int) -> None:
+        """Ticks ``t0 … t1-1`` of the populations of ``stage``, in order."""
+        run = self.run
+        self.t0, self.t1, self.tc = t0, t1, t1 - t0
+        self.buf: dict[str, np.ndarray] = {}
+        self.frames_of = _FrameCache()
+        raw = None
+        for p in stage:
+            if p.mirror is None:
+                raw = run.scratch[:self.nb * self.tc * p.pop.size].reshape((self.nb, self.tc) + p.nhwc)
+                self._currents(p, raw)
+            else:
+                self._count_regenerated(p)
+            s = fire(self._with_bias(p, raw), self.v[p.name], p.theta, **p.neuron)
+            self._emitted(p, s)
+        for name in list(self.buf):
+            self.tails[name] = _tail(self.tails[name], self.buf.pop(name), run.dmax)
+
+    def _with_bias(self, p: _Pop, raw: np.ndarray) -> np.ndarray:
+        """The current ``p`` integrates: the ops' sum ``raw`` (minus it for a mirrored half) times the
+        chip's noise factors, plus the bias; in place unless ``raw`` is still needed by the next population."""
+        run = self.run
+        factors = None
+        if run.hardware is not None:  # trial-to-trial noise on the synaptic input
+            f = run.hardware.input_noise(p.name, range(self.b0, self.b1), range(self.t0, self.t1), p.pop.shape)
+            factors = None if f is None else np.moveaxis(f, 2, -1).astype(run.fdt)
+        if not p.follower and p.mirror is None:
+            if factors is not None:
+                raw *= factors
+            raw += p.bias
+            return raw
+        cur = run.pair_scratch[:raw.size].reshape(raw.shape)
+        if factors is not None:
+            np.multiply(raw, factors, out=cur)
+            src = cur
+        else:
+            src = raw
+        # minus the sum plus the bias is the bias minus the sum, bit for bit (IEEE negation is exact)
+        return np.subtract(p.bias, src, out=cur) if p.mirror else np.add(src, p.bias, out=cur)
+
+    def _currents(self, p: _Pop, raw: np.ndarray) -> None:
+        """Sum of ``p``'s incoming ops over the chunk into ``raw`` ``(B, Tc, H, W, C)``, no bias."""
+        run, tc, filled = self.run, self.tc, False
+        flat = raw.reshape((-1,) + p.nhwc)
+        full = p.nhwc[2]
+        for (conn, prep), (lo, hi) in zip(p.incoming, p.slices):
+            if conn.pre == run.net.input.name and self.in_spikes is None:
+                if not filled:
+                    raw.fill(0)
+                    filled = True
+                first = max(conn.delay - self.t0, 0)  # local index of the first tick t >= d
+                if first < tc:
+                    raw[:, first:, ..., lo:hi] += self.const_in[conn.name][:, None]
+                continue
+            nz, x_nz, n_events = self._frames(conn, p)
+            if conn.name in run.spec.regenerated:
+                run.synops[conn.name] += n_events * run.per_pre[conn.name]
+            if x_nz is None:
+                continue
+            y = np.asarray(prep(x_nz))
+            if not filled and nz is None and (lo, hi) == (0, full):
+                np.copyto(flat, y)  # 0 + y is y: no zero fill, no second pass
+            else:
+                if not filled:
+                    raw.fill(0)
+                if nz is None:
+                    flat[..., lo:hi] += y
+                else:
+                    flat[nz, ..., lo:hi] += y
+            filled = True
+        if not filled:
+            raw.fill(0)
+
+    def _count_regenerated(self, p: _Pop) -> None:
+        """A mirrored half runs no ops; the state buffer's events it receives are still counted."""
+        run = self.run
+        for conn, _ in p.incoming:
+            if conn.name in run.spec.regenerated:
+                run.synops[conn.name] += self._frames(conn, p)[2] * run.per_pre[conn.name]
+
+    def _frames(self, conn, p: _Pop):
+        """``(nz, x, events)`` of :class:`_FrameCache` for what ``conn`` delivers in this chunk."""
+        run, d = self.run, conn.delay
+        regen = conn.name in run.spec.regenerated
+        key = ("regen" if regen else "", conn.pre, d)
+        if key not in self.frames_of:
+            t0, t1 = self.t0, self.t1
+            if conn.pre == run.net.input.name:
+                frames = np.zeros((self.nb, self.tc) + self.in_spikes.shape[2:], run.fdt)
+                a, z = max(t0 - d, 0), min(t1 - d, self.in_spikes.shape[1])
+                if z > a:
+                    frames[:, a - (t0 - d):z - (t0 - d)] = self.in_spikes[:, a:z]
+                parts = [frames]
+            elif regen:  # the regenerating state buffer (module docstring)
+                parts = [regular_train(self.window[conn.pre], run.spec.window_ticks, t0 - d, t1 - d)]
+            elif run.stage_of[conn.pre] < run.stage_of[p.name]:
+                parts = [_shifted(self.kept[conn.pre], t0 - d, t1 - d)]
+            else:  # the last d ticks of the previous chunk, then this chunk's first Tc - d
+                tail, now = self.tails[conn.pre], self.buf[conn.pre]
+                parts = [tail[:, run.dmax - d:run.dmax - d + self.tc], now[:, :max(self.tc - d, 0)]]
+                parts = [q for q in parts if q.shape[1]]
+            self.frames_of.put(key, parts, run.fdt, count=regen)
+        return self.frames_of[key]
+
+    def _emitted(self, p: _Pop, s: np.ndarray) -> None:
+        """Book the chunk's spikes ``s`` of ``p``: totals, events, grid counts, trains; free what no later
+        population of the chunk reads."""
+        run, spec, t0, t1 = self.run, self.run.spec, self.t0, self.t1
+        self.buf[p.name] = s
+        count = float(np.count_nonzero(s))
+        run.spikes_total[p.name] += count
+        for name in p.outgoing:
+            if name not in spec.regenerated:
+                run.synops[name] += count * run.per_pre[name]
+        if p.name in run.carried:
+            self.kept[p.name][:, t0 - 1:t1 - 1] = s
+        if p.name in run.counted and t1 > spec.ticks - spec.window_ticks + 1:
+            lo = max(t0, spec.ticks - spec.window_ticks + 1)
+            self.window[p.name] += s[:, lo - t0:].sum(axis=1, dtype=np.int64)
+        if p.name in run.counts:
+            _count_on_grid(s, self.running[p.name], run.counts[p.name][self.b0:self.b1], run.lg, t0)
+        if run.trains is not None:
+            run.trains[p.name][self.b0:self.b1, t0 - 1:t1 - 1] = np.moveaxis(s, -1, 2)
+        for conn, _ in p.incoming:  # release what no later population reads in this chunk
+            pre = conn.pre
+            if pre in self.buf and run.last_use.get(pre) == p.index:
+                self.tails[pre] = _tail(self.tails[pre], self.buf.pop(pre), run.dmax)
 
 
 #: ``kernels=`` of :func:`run` → the module whose ``prepare`` builds the ops.
@@ -357,14 +507,31 @@ def choose_kernels(kernels: str, net: Network, image_ticks: int) -> str:
     return "numpy" if work < AUTO_NUMPY_NEURON_TICKS else "tensorflow"
 
 
+#: Ops that run on the numpy kernels even with ``kernels="tensorflow"``: no arithmetic to speak of, so
+#: TensorFlow's per-call conversions cost more than the op. Measured on the shipped model's connections,
+#: 320 spike frames each (batch 8 × 40 ticks, 10 % spikes, 2 cores, issue 17): identity 7.2 ms numpy
+#: against 15.9 ms TensorFlow, resize 26.7 against 34.4 ms (conv2d, depthwise and avgpool: TensorFlow's
+#: are faster).
+NUMPY_ALWAYS = ("identity", "resize")
+
+
 def kernel_factory(kernels: str):
-    """``prepare(net, conn, dtype)`` of the kernel set ``kernels`` (:data:`KERNELS`)."""
+    """``prepare(net, conn, dtype)`` of the kernel set ``kernels`` (:data:`KERNELS`; with TensorFlow's,
+    the ops of :data:`NUMPY_ALWAYS` on numpy's)."""
     import importlib
 
     if kernels not in KERNELS:
         raise SimulationError(f"fast simulator: kernels must be one of {', '.join(map(repr, KERNELS))}, "
                               f"got {kernels!r}")
-    return importlib.import_module(KERNELS[kernels]).prepare
+    chosen = importlib.import_module(KERNELS[kernels]).prepare
+    if kernels == "numpy":
+        return chosen
+    light = importlib.import_module(KERNELS["numpy"]).prepare
+
+    def prepare(net, conn, dtype=np.float32):
+        return (light if conn.op in NUMPY_ALWAYS else chosen)(net, conn, dtype)
+
+    return prepare
 
 
 class _FrameCache(dict):
@@ -375,20 +542,36 @@ class _FrameCache(dict):
     (counted only where asked: the state buffer's, whose synaptic events no population counts).
     Holds at most :data:`FRAME_CACHE_BYTES`, oldest entries leaving first."""
 
-    def put(self, key, frames: np.ndarray, dtype, count: bool = False) -> None:
-        flat = frames.reshape((-1,) + frames.shape[2:])
-        nz = flat.reshape(flat.shape[0], -1).any(axis=1)
+    def put(self, key, parts: list[np.ndarray], dtype, count: bool = False) -> None:
+        """Store the frames whose concatenation along the tick axis is ``parts`` (``(B, t_i, ...)`` each:
+        a delay tail and this chunk's spikes, not copied together first)."""
+        nb, shape = parts[0].shape[0], parts[0].shape[2:]
+        tc = sum(p.shape[1] for p in parts)
+        nz = np.concatenate([_nonempty(p) for p in parts], axis=1).reshape(-1)  # frame b·Tc + k
         n_nz = int(np.count_nonzero(nz))
-        events = float(flat.sum(dtype=np.int64)) if n_nz and count else 0.0
+        events = float(sum(p.sum(dtype=np.int64) for p in parts)) if n_nz and count else 0.0
         if n_nz == 0:
             x, nz = None, None
-        elif n_nz == flat.shape[0]:
-            x, nz = flat.astype(dtype), None
+        elif n_nz == nz.size:  # every frame: cast each part straight into place
+            x, k = np.empty((nb, tc) + shape, dtype), 0
+            for p in parts:
+                x[:, k:k + p.shape[1]] = p
+                k += p.shape[1]
+            x, nz = x.reshape((-1,) + shape), None
         else:
-            x = flat[nz].astype(dtype)
+            x = np.concatenate(parts, axis=1).reshape((-1,) + shape)[nz].astype(dtype)
         while self and sum(e[1].nbytes for e in self.values() if e[1] is not None) > FRAME_CACHE_BYTES:
             del self[next(iter(self))]
         self[key] = (nz, x, events)
+
+
+def _nonempty(frames: np.ndarray) -> np.ndarray:
+    """``(B, T)`` bool: which frames of ``frames`` ``(B, T, ...)`` hold a spike. uint8 frames are read 8 at a
+    time as uint64 (their maximum is nonzero exactly when a byte is): 3x faster than ``any``."""
+    flat = frames.reshape(frames.shape[:2] + (-1,))
+    if flat.dtype == np.uint8 and flat.shape[2] % 8 == 0 and flat.strides[2] == 1:
+        flat = flat.view(np.uint64)
+    return flat.max(axis=2) != 0 if flat.shape[2] else np.zeros(flat.shape[:2], bool)
 
 
 #: Bytes of presynaptic frames :class:`_FrameCache` keeps within one chunk (:func:`estimate_memory`).
