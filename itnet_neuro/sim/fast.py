@@ -174,7 +174,8 @@ def fire(current: np.ndarray, v: np.ndarray, theta: np.ndarray, leak: float = 0.
 class _Pop:
     """A population of the unrolled network, prepared for the chunk loop (NHWC, the run's float dtype)."""
 
-    def __init__(self, net: Network, pop, dtype, prepare, mirror: str | None = None):
+    def __init__(self, net: Network, pop, dtype, prepare, regenerated, mirror: str | None = None,
+                 fuse: bool = True):
         self.pop = pop
         self.name = pop.name
         c, h, w = pop.shape
@@ -195,6 +196,10 @@ class _Pop:
         self.slices = [(c.post_offset, c.post_offset + net.out_channels(c)) for c in incoming]
         self.outgoing = [c.name for c in net.outgoing(pop.name)]
         self.index = -1
+        #: connection from a signed pair's positive half → the one from its negative half with the weights
+        #: negated: one op on the difference of their frames (:func:`_pair_inputs`)
+        self.fused = {} if mirror or not fuse else _pair_inputs(net, incoming, regenerated)
+        self.skipped = {b.name for b, _ in self.fused.values()}
 
 
 #: Connection fields that must agree for two connections to deliver the same current up to its sign.
@@ -227,23 +232,57 @@ def _negated(a, b, regenerated) -> bool:
             and np.array_equal(np.asarray(a.weight), -np.asarray(b.weight)))
 
 
+def _pair_inputs(net: Network, incoming, regenerated) -> dict:
+    """``{conn from x⁺: (conn from x⁻, r)}`` among the convolutions ``incoming`` where the second's weights are
+    the first's times ``-r`` per input channel (a signed pair read with each half's own threshold,
+    ``r = θ⁻/θ⁺``): their sum is the first op applied to ``s⁺ − r·s⁻``, one op instead of two. ``r`` is
+    taken from the weights and must reproduce the second connection's within 4 float32 ulps; the
+    ops are linear, so the current changes only by rounding (dyadic weights: not at all)."""
+    by_pre = {c.pre: c for c in incoming if c.name not in regenerated and c.op == "conv2d" and c.groups == 1}
+    out = {}
+    for c in incoming:
+        if by_pre.get(c.pre) is not c or c.pre == net.input.name:
+            continue
+        pos = net.population(c.pre)
+        other = by_pre.get(pos.pair) if pos.sign == 1 and pos.pair is not None else None
+        if other is not None and all(getattr(c, f) == getattr(other, f) for f in _SAME_FIELDS if f != "pre"):
+            r = _channel_ratio(np.asarray(c.weight, np.float32), np.asarray(other.weight, np.float32))
+            if r is not None:
+                out[c.name] = (other, r)
+    return out
+
+
+def _channel_ratio(plus: np.ndarray, minus: np.ndarray) -> np.ndarray | None:
+    """``r`` per input channel (axis 1) with ``minus == -plus · r`` to 4 float32 ulps, or None."""
+    if plus.shape != minus.shape or not np.array_equal(plus == 0, minus == 0):
+        return None
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(plus == 0, np.nan, -minus.astype(np.float64) / plus)
+    moved = np.moveaxis(ratio, 1, 0).reshape(plus.shape[1], -1)
+    r = np.array([np.nanmedian(row) if np.isfinite(row).any() else 1.0 for row in moved], np.float32)
+    ok = np.all(np.abs(-plus * r.reshape(1, -1, 1, 1) - minus) <= 4 * np.spacing(np.abs(minus)))
+    return r if ok and np.all(r > 0) else None
+
+
 def _prepared(net: Network, dtype, prepare, regenerated) -> list[_Pop]:
     """Every population as a :class:`_Pop`, in topological order with each mirrored pair together, the
-    positive half first, where the earlier half stood (valid: both halves read the same populations)."""
+    positive half first, where the earlier half stood (valid: both halves read the same populations).
+    Pair inputs are fused (:func:`_pair_inputs`) only in float32: float64 promises the reference's sums."""
     mirror = _mirrors(net, regenerated)
+    fuse = np.dtype(dtype) == np.float32
     partner = {**mirror, **{pos: neg for neg, pos in mirror.items()}}
     pops, done = [], set()
     for p in net.populations:
         if p.name in done:
             continue
         if p.name not in partner:
-            pops.append(_Pop(net, p, dtype, prepare))
+            pops.append(_Pop(net, p, dtype, prepare, regenerated, fuse=fuse))
             continue
         neg = p.name if p.name in mirror else partner[p.name]
         pos = mirror[neg]
-        pops.append(_Pop(net, net.population(pos), dtype, prepare))
+        pops.append(_Pop(net, net.population(pos), dtype, prepare, regenerated, fuse=fuse))
         pops[-1].follower = True
-        pops.append(_Pop(net, net.population(neg), dtype, prepare, mirror=pos))
+        pops.append(_Pop(net, net.population(neg), dtype, prepare, regenerated, mirror=pos))
         done.update((pos, neg))
     for i, p in enumerate(pops):
         p.index = i
@@ -408,7 +447,10 @@ class _Batch:
                 if first < tc:
                     raw[:, first:, ..., lo:hi] += self.const_in[conn.name][:, None]
                 continue
-            nz, x_nz, n_events = self._frames(conn, p)
+            if conn.name in p.skipped:
+                continue
+            pair = p.fused.get(conn.name)
+            nz, x_nz, n_events = self._frames(conn, p) if pair is None else self._difference(conn, *pair)
             if conn.name in run.spec.regenerated:
                 run.synops[conn.name] += n_events * run.per_pre[conn.name]
             if x_nz is None:
@@ -436,27 +478,45 @@ class _Batch:
 
     def _frames(self, conn, p: _Pop):
         """``(nz, x, events)`` of :class:`_FrameCache` for what ``conn`` delivers in this chunk."""
-        run, d = self.run, conn.delay
-        regen = conn.name in run.spec.regenerated
-        key = ("regen" if regen else "", conn.pre, d)
+        regen = conn.name in self.run.spec.regenerated
+        key = ("regen" if regen else "", conn.pre, conn.delay)
         if key not in self.frames_of:
-            t0, t1 = self.t0, self.t1
-            if conn.pre == run.net.input.name:
-                frames = np.zeros((self.nb, self.tc) + self.in_spikes.shape[2:], run.fdt)
-                a, z = max(t0 - d, 0), min(t1 - d, self.in_spikes.shape[1])
-                if z > a:
-                    frames[:, a - (t0 - d):z - (t0 - d)] = self.in_spikes[:, a:z]
-                parts = [frames]
-            elif regen:  # the regenerating state buffer (module docstring)
-                parts = [regular_train(self.window[conn.pre], run.spec.window_ticks, t0 - d, t1 - d)]
-            elif run.stage_of[conn.pre] < run.stage_of[p.name]:
-                parts = [_shifted(self.kept[conn.pre], t0 - d, t1 - d)]
-            else:  # the last d ticks of the previous chunk, then this chunk's first Tc - d
-                tail, now = self.tails[conn.pre], self.buf[conn.pre]
-                parts = [tail[:, run.dmax - d:run.dmax - d + self.tc], now[:, :max(self.tc - d, 0)]]
-                parts = [q for q in parts if q.shape[1]]
-            self.frames_of.put(key, parts, run.fdt, count=regen)
+            self.frames_of.put(key, self._parts(conn, p), self.run.fdt, count=regen)
         return self.frames_of[key]
+
+    def _difference(self, a, b, r: np.ndarray):
+        """:meth:`_frames` of ``s_a.pre − r·s_b.pre`` (a signed pair's halves, the same delay; ``r`` per
+        channel, :func:`_pair_inputs`)."""
+        key = ("difference", a.pre, b.pre, a.delay, r.tobytes())
+        if key not in self.frames_of:
+            plus, minus = self._parts(a, None), self._parts(b, None)
+            x = np.empty((self.nb, self.tc) + plus[0].shape[2:], self.run.fdt)
+            k = 0
+            for q, m in zip(plus, minus):
+                part = x[:, k:k + q.shape[1]]
+                np.multiply(m, r.astype(self.run.fdt), out=part)
+                np.subtract(q, part, out=part)
+                k += q.shape[1]
+            self.frames_of.put(key, [x], self.run.fdt)
+        return self.frames_of[key]
+
+    def _parts(self, conn, p: _Pop | None) -> list[np.ndarray]:
+        """What ``conn`` delivers in this chunk, ``(B, t_i, H, W, C)`` pieces along the ticks."""
+        run, d, t0, t1 = self.run, conn.delay, self.t0, self.t1
+        if conn.pre == run.net.input.name:
+            frames = np.zeros((self.nb, self.tc) + self.in_spikes.shape[2:], run.fdt)
+            a, z = max(t0 - d, 0), min(t1 - d, self.in_spikes.shape[1])
+            if z > a:
+                frames[:, a - (t0 - d):z - (t0 - d)] = self.in_spikes[:, a:z]
+            return [frames]
+        if conn.name in run.spec.regenerated:  # the regenerating state buffer (module docstring)
+            return [regular_train(self.window[conn.pre], run.spec.window_ticks, t0 - d, t1 - d)]
+        if run.stage_of[conn.pre] < run.stage_of[conn.post]:
+            return [_shifted(self.kept[conn.pre], t0 - d, t1 - d)]
+        # the last d ticks of the previous chunk, then this chunk's first Tc - d
+        tail, now = self.tails[conn.pre], self.buf[conn.pre]
+        parts = [tail[:, run.dmax - d:run.dmax - d + self.tc], now[:, :max(self.tc - d, 0)]]
+        return [q for q in parts if q.shape[1]]
 
     def _emitted(self, p: _Pop, s: np.ndarray) -> None:
         """Book the chunk's spikes ``s`` of ``p``: totals, events, grid counts, trains; free what no later
@@ -552,6 +612,8 @@ class _FrameCache(dict):
         events = float(sum(p.sum(dtype=np.int64) for p in parts)) if n_nz and count else 0.0
         if n_nz == 0:
             x, nz = None, None
+        elif n_nz == nz.size and len(parts) == 1 and parts[0].dtype == dtype and parts[0].flags.c_contiguous:
+            x, nz = parts[0].reshape((-1,) + shape), None
         elif n_nz == nz.size:  # every frame: cast each part straight into place
             x, k = np.empty((nb, tc) + shape, dtype), 0
             for p in parts:
@@ -566,12 +628,14 @@ class _FrameCache(dict):
 
 
 def _nonempty(frames: np.ndarray) -> np.ndarray:
-    """``(B, T)`` bool: which frames of ``frames`` ``(B, T, ...)`` hold a spike. uint8 frames are read 8 at a
-    time as uint64 (their maximum is nonzero exactly when a byte is): 3x faster than ``any``."""
+    """``(B, T)`` bool: which frames of ``frames`` ``(B, T, ...)`` are not all zero. uint8 frames are read 8
+    at a time as uint64 (their maximum is nonzero exactly when a byte is): 3x faster than ``any``."""
     flat = frames.reshape(frames.shape[:2] + (-1,))
     if flat.dtype == np.uint8 and flat.shape[2] % 8 == 0 and flat.strides[2] == 1:
         flat = flat.view(np.uint64)
-    return flat.max(axis=2) != 0 if flat.shape[2] else np.zeros(flat.shape[:2], bool)
+    if not flat.shape[2]:
+        return np.zeros(flat.shape[:2], bool)
+    return flat.max(axis=2) != 0 if flat.dtype.kind == "u" else flat.any(axis=2)
 
 
 #: Bytes of presynaptic frames :class:`_FrameCache` keeps within one chunk (:func:`estimate_memory`).
