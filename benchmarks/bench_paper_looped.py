@@ -77,9 +77,7 @@ def main(argv=None) -> int:
         step, net_path, alloc_path, out = args.worker
         worker(step, Path(net_path), Path(alloc_path), Path(out))
         return 0
-    from bench_simulate import _convert
-
-
+    from bench_paper_unrolled import convert_preset as _convert
     from common import finish, header
 
     doc = header("nice -n 5 python benchmarks/bench_paper_looped.py")

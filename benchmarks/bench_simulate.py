@@ -36,6 +36,10 @@ budget). A process that exceeds its timeout is recorded as ``timed out`` with th
 ``--budget`` starts no run once the invocation has taken that long (those left are recorded as skipped);
 ``--stop-at HH:MM`` cuts every process's timeout so that none runs past that time (UTC).
 
+**Per tick** (issue 17): in one process on the shipped model, ``fast`` at 1 and 8 images and ``nengo``
+at 1 and 8 images (one after the other), each as the difference of a short and a long warm run
+(``PER_TICK``; nengo's stepping only, without its build), set against the floor and each other.
+
 **Floor**: in the same run, a worker times TensorFlow float32 dense matmuls and 3×3 convolutions at
 several shapes and keeps the best rate (MAC/s); a network's floor per tick is its unrolled synapse
 count × images (every synapse once per tick, as a dense simulation computes it) at that rate.
@@ -111,6 +115,63 @@ def worker(args) -> None:
            "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
            "spikes_per_population": {k: float(v) for k, v in res.spikes_per_population.items()}}
     Path(args.result).write_text(json.dumps(out))
+
+
+#: Per-tick measurement (issue 17's "per-tick cost"): (backend, images, short, long run length in ticks).
+PER_TICK = (("fast", 1, 16, 144), ("fast", 8, 16, 80), ("nengo", 1, 8, 72), ("nengo", 8, 8, 24))
+
+
+def per_tick_worker(args) -> None:
+    """Seconds per tick of ``fast`` and ``nengo`` on one network in this process, warm: the difference of a
+    short and a long run divided by the difference in ticks, so set-up and finishing cancel (``fast``:
+    each length best of 3 after a warm-up call; ``nengo``: its ``run_steps_seconds``, the stepping
+    without the build, each length best of 2). ``fast`` runs TensorFlow's kernels, which ``kernels="auto"``
+    picks for any run this long."""
+    from itnet_neuro.sim.core import simulate
+    from itnet_neuro.sim.experiment import load_images
+
+    net = _load_net(args.net)
+    x, _, _ = load_images("synthetic", net, 8)
+    out = []
+    for backend, images, short, long in PER_TICK:
+        def call(t):
+            t0 = time.perf_counter()
+            opts = {"kernels": "tensorflow"} if backend == "fast" else {}
+            res = simulate(net, x[:images], t, backend=backend, batch_size=images, show_progress=False, **opts)
+            return res.info["run_steps_seconds"] if backend == "nengo" else time.perf_counter() - t0, res.info
+
+        if backend == "fast":
+            call(short)
+        reps = 3 if backend == "fast" else 2
+        a = min(call(short)[0] for _ in range(reps))
+        runs = [call(long) for _ in range(reps)]
+        b = min(r[0] for r in runs)
+        out.append({"backend": backend, "images": images, "ticks": [short, long], "seconds": [a, b],
+                    "seconds_per_tick": (b - a) / (long - short),
+                    "info": {k: v for k, v in runs[0][1].items() if isinstance(v, (int, float, str))},
+                    "load_average": list(os.getloadavg())})
+        print(f"    {backend} ×{images}: {out[-1]['seconds_per_tick'] * 1e3:.2f} ms per tick", flush=True)
+    Path(args.result).write_text(json.dumps(out))
+
+
+def per_tick(net: Path, synapses: int, rate: float | None, tmp: Path) -> dict:
+    """:func:`per_tick_worker` on ``net`` in its own process, and the ratios: ``fast`` per tick over the
+    floor, ``nengo`` over ``fast`` at the same number of images."""
+    result = tmp / "per_tick.json"
+    run = _timed([sys.executable, __file__, "--per-tick", "--net", str(net), "--result", str(result)], tmp, 1200)
+    if "error" in run:
+        return {"error": run["error"]}
+    rows = json.loads(result.read_text())
+    fast = {r["images"]: r["seconds_per_tick"] for r in rows if r["backend"] == "fast"}
+    out = {"method": "difference of a short and a long warm run in one process (PER_TICK)", "runs": rows,
+           "process": run, "nengo_over_fast": {}, "fast_over_floor": {}}
+    for r in rows:
+        n = r["images"]
+        if r["backend"] == "nengo" and n in fast:
+            out["nengo_over_fast"][str(n)] = round(r["seconds_per_tick"] / fast[n], 1)
+    if rate:
+        out["fast_over_floor"] = {str(n): round(t / (synapses * n / rate), 1) for n, t in fast.items()}
+    return out
 
 
 def floor_worker(args) -> None:
@@ -295,6 +356,9 @@ def run(plan, budget: float, tmp: Path, out: dict, partial: Path | None, stop_at
     print("measuring the dense-MAC floor …", flush=True)
     out["floor"] = floor(tmp)
     rate = out["floor"].get("best_mac_per_second")
+    print("fast and nengo per tick on the shipped model …", flush=True)
+    if "shipped" in nets:
+        out["per_tick"] = per_tick(nets["shipped"][0], nets["shipped"][1]["synapses_unrolled"], rate, tmp)
     out["cells"] = [{"network": n, "images": b, "batch_size": b, "ticks": t, "runs": dict.fromkeys(names)}
                     for n, b, t, names in plan]
     cells = {(c["network"], c["images"]): c for c in out["cells"]}
@@ -338,13 +402,14 @@ def main(argv=None) -> int:
     p.add_argument("-o", "--output", default=str(HERE / "results" / "simulate.json"))
     p.add_argument("--worker")
     p.add_argument("--floor", action="store_true")
+    p.add_argument("--per-tick", action="store_true")
     p.add_argument("--net")
     p.add_argument("--images", type=int)
     p.add_argument("--ticks", type=int)
     p.add_argument("--result")
     args = p.parse_args(argv)
-    if args.worker or args.floor:
-        (floor_worker if args.floor else worker)(args)
+    if args.worker or args.floor or args.per_tick:
+        (floor_worker if args.floor else per_tick_worker if args.per_tick else worker)(args)
         return 0
     from common import finish, header
 
