@@ -71,6 +71,26 @@ def test_numpy_kernels_equal_reference_ops(dtype, tol):
     assert ops >= {"conv2d", "depthwise", "avgpool", "resize", "identity", "sparse"}
 
 
+@pytest.mark.parametrize("density", [0.0, 0.01, 0.2, 1.0])
+def test_event_kernels_equal_reference_ops(density):
+    """Event-driven convolutions against the reference op on spike frames of several densities, and on
+    signed, non-binary frames (what a fused signed pair delivers: s⁺ − r·s⁻)."""
+    from itnet_neuro.sim.kernels.event_ops import prepare, supports
+    from itnet_neuro.sim.kernels.numpy_ops import apply_op
+
+    rng = np.random.default_rng(2)
+    n = 0
+    for net, c in _cases():
+        if not supports(c):
+            continue
+        shape = (3,) + tuple(net.shape_of(c.pre))
+        x = (rng.uniform(size=shape) < density) * rng.choice([1.0, -0.75], size=shape)
+        got = np.transpose(prepare(net, c, np.float64)(np.transpose(x, (0, 2, 3, 1))), (0, 3, 1, 2))
+        np.testing.assert_allclose(got, apply_op(net, c, x), rtol=1e-12, atol=1e-12, err_msg=c.name)
+        n += 1
+    assert n >= 5
+
+
 NETS = {
     "tiny": lambda: dyadic(tiny_iterative_network()),
     "conv1": lambda: random_convnet(1, iterations=3),
