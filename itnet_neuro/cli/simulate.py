@@ -77,8 +77,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--chip-seed", type=args.nonnegative_int, default=0,
                         help="chip instance (mismatch pattern, noise)")
     parser.add_argument("--precision", default=None, choices=("float32", "float64"),
-                        help="fast: arithmetic of the currents (default float32; float64 matches the reference "
-                             "spike for spike on any weights)")
+                        help="fast: arithmetic of the currents and membranes (default float32; float64 matches "
+                             "the reference spike for spike on any weights)")
     parser.add_argument("--kernels", default=None, choices=("auto", "numpy", "tensorflow"),
                         help="fast: the ops' kernels (default auto: numpy for short runs, which then never import "
                              "TensorFlow; TensorFlow's for long ones)")
