@@ -124,6 +124,8 @@ def _plan_batch(net: Network, images: int, ticks: int, grid_points: int, batch_s
     if batch_size is None:
         while batch > 1 and need(batch, min(want_chunk, 16)) > limit:
             batch = max(1, batch // 2)
+    if not chunk_ticks:
+        want_chunk = min(ticks, max(8, min(64, FRAMES_PER_CHUNK // batch)))
     if need(batch, 1) > limit:
         fit = _largest(lambda b: need(b, 1) <= limit, batch)
         n_fit = _largest(lambda n: need(1, 1, n) <= limit, images)
@@ -136,6 +138,13 @@ def _plan_batch(net: Network, images: int, ticks: int, grid_points: int, batch_s
     while chunk > 1 and need(batch, chunk) > limit:
         chunk = max(1, chunk // 2)
     return batch, chunk
+
+
+#: Frames (images × ticks) per chunk when the caller names no chunk length: fewer calls per tick on
+#: longer chunks, but arrays past a few hundred MB run out of cache and fault their pages in. Measured on
+#: the shipped model (issue 17, TensorFlow's kernels, ms per image-tick): batch 24 — chunks of 8 ticks
+#: 3.0, 16 ticks 2.4, 64 ticks 3.2; batch 8 — 16 ticks 22, 64 ticks 20 ms per tick.
+FRAMES_PER_CHUNK = 512
 
 
 def fire(current: np.ndarray, v: np.ndarray, theta: np.ndarray, leak: float = 0.0, reset: str = "subtract",
