@@ -131,7 +131,8 @@ def prepare(work: Path, train_images: int, epochs: int) -> dict:
     flat = np.eye(VOID + 1, dtype=np.float32)[labels][..., :CLASSES].reshape(len(labels), -1)
     np.savez(work / "y_test.npz", flat)  # snntoolbox reads it; the timed steps do not use it
     np.save(work / "labels.npy", labels)
-    info = {"train_images": train_images, "epochs": epochs, "train_seconds": round(seconds, 1), "seed": SEED}
+    info = {"train_images": train_images, "epochs": epochs, "train_seconds": round(seconds, 1), "seed": SEED,
+            "convs": [list(c) for c in CONVS]}
     (work / "prepare.json").write_text(json.dumps(info))
     return info
 
@@ -141,7 +142,8 @@ def ensure_prepared(work: Path, train_images: int, epochs: int) -> dict:
     done = work / "prepare.json"
     if done.exists():
         info = json.loads(done.read_text())
-        if (info["train_images"], info["epochs"], info["seed"]) == (train_images, epochs, SEED):
+        if (info["train_images"], info["epochs"], info["seed"], info.get("convs")) == (
+                train_images, epochs, SEED, [list(c) for c in CONVS]):
             return info
     print(f"training the net ({train_images} images, {epochs} epochs, niced) in {work} …", flush=True)
     cmd = ["nice", "-n", "15", sys.executable, __file__, "--prepare", "--work", str(work),
@@ -199,7 +201,8 @@ def theirs(python: Path, work: Path, plan: list[dict], ticks: list[int], repeats
         proc = subprocess.run([str(python), str(PEER), str(work), str(work / "spec.json")], stdout=log,
                               env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONWARNINGS": "ignore"})
     if proc.returncode != 0:
-        raise SystemExit(f"{PEER.name} failed (exit {proc.returncode}); its output: {work / 'peer.log'} and above")
+        tail = "".join((work / "peer.log").read_text().splitlines(keepends=True)[-5:])
+        raise SystemExit(f"{tail}{PEER.name} failed (exit {proc.returncode}): its error is above")
     doc = json.loads((work / "peer.json").read_text())
     for run in doc["runs"]:
         run["tool"] = "snntoolbox"
@@ -240,7 +243,8 @@ def summarize(doc: dict, plan: list[dict], ticks: list[int]) -> None:
             "snntoolbox_over_ours_longest_run": round(peer["wall_ms_longest_run"] / mine["wall_ms_longest_run"], 2),
             "snntoolbox_over_ours_cpu": round(peer["cpu_ms_difference"] / mine["cpu_ms_difference"], 2)}
         print(f"batch {b:2d}: ours {mine['wall_ms_difference']:.2f} ms, snntoolbox {peer['wall_ms_difference']:.2f} ms "
-              f"per image-tick → snntoolbox/ours {doc['ms_per_image_tick'][str(b)]['snntoolbox_over_ours']}×", flush=True)
+              f"per image-tick → snntoolbox/ours {doc['ms_per_image_tick'][str(b)]['snntoolbox_over_ours']}×",
+              flush=True)
 
 
 def score(maps_ours: dict, maps_theirs: dict, ann: np.ndarray, labels: np.ndarray, key: str) -> dict:
@@ -267,7 +271,13 @@ def parse_args(argv):
     p.add_argument("--epochs", type=int, default=60)
     p.add_argument("--prepare", action="store_true", help=argparse.SUPPRESS)  # the niced training child
     p.add_argument("-o", "--output", default=str(RESULTS / "peer_snntoolbox.json"))
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    ticks = sorted({int(t) for t in args.ticks.split(",") if t.strip().isdigit() and int(t) > 0})
+    if len(ticks) != 2:
+        p.error(f"--ticks {args.ticks!r}: give two different positive run lengths, e.g. 100,200")
+    if not 1 <= args.images_batch1 <= 50 or args.repeats < 1:
+        p.error("--images-batch1 must be 1..50 (there are 50 test images) and --repeats at least 1")
+    return args
 
 
 def run(args, work: Path, command: str) -> dict:
@@ -276,37 +286,45 @@ def run(args, work: Path, command: str) -> dict:
     doc = header(command)
     python = ensure_peer_venv(Path(args.venv), PEER_PACKAGES, "snntoolbox", probe="import snntoolbox, tensorflow")
     training = ensure_prepared(work, args.train_images, args.epochs)
-    ticks = sorted(int(t) for t in args.ticks.split(","))
-    plan = [{"batch": 1, "images": args.images_batch1}, {"batch": 50, "images": 50}]
+    ticks, n1 = sorted(int(t) for t in args.ticks.split(",")), args.images_batch1
+    plan = [{"batch": 1, "images": n1}, {"batch": 50, "images": 50}]
     net = convert(work)
-    x = np.ascontiguousarray(np.load(work / "x_test.npz")["arr_0"].transpose(0, 3, 1, 2))
-    runs, maps = ours(net, x, plan, ticks, args.repeats)
+    x = np.load(work / "x_test.npz")["arr_0"]
+    runs, maps = ours(net, np.ascontiguousarray(x.transpose(0, 3, 1, 2)), plan, ticks, args.repeats)
     peer, peer_maps = theirs(python, work, plan, ticks, args.repeats)
     model = build_model()
     model.load_weights(work / "model.h5")
-    ann = model.predict(np.load(work / "x_test.npz")["arr_0"], verbose=0).argmax(-1)
+    ann = model.predict(x, verbose=0).argmax(-1)
+    last = f"t{ticks[-1]}"
     doc.update({
-        "network": {"input": [HEIGHT, WIDTH, 3], "output": [HEIGHT // OUT_STRIDE, WIDTH // OUT_STRIDE, CLASSES],
-                    "layers": layer_table(model), "keras_relu_units": relu_units(model),
-                    "neurons": {"ours": net.n_neurons, "snntoolbox": peer["neurons"]},
-                    "synapses": {"ours": net.n_synapses, "snntoolbox": peer["synapses"]},
-                    "snntoolbox_parsed_layers": peer["parsed_layers"],
-                    "counting": "neurons: ours the IF neurons of the ReLU layers (the classifier is a readout), "
-                                "snntoolbox every spiking layer, the classifier's 12·16·11 output neurons included. "
-                                "Synapses: ours leave out taps into the zero padding and the classifier (a readout); "
-                                "snntoolbox counts every kernel tap (neurons × fan-out, the input's included) and "
-                                "the classifier's 12·16·40·11"},
-        "training": training, "data": "synthetic street scenes (itnet_neuro.data.synthetic), seed 0: train split for "
-                                      "training, 32 val images for normalization, 50 test images simulated",
+        "network": network_doc(model, net, peer), "training": training,
+        "data": "synthetic street scenes (itnet_neuro.data.synthetic), seed 0: train split for training, 32 val "
+                "images for normalization, 50 test images simulated",
         "conditions": _conditions(), "peer": {"packages": PEER_PACKAGES, "versions": peer_versions(python),
                                               "patches": "none (snntoolbox code unmodified, nothing monkeypatched)"},
-        "plan": {"ticks": ticks, "batches": plan, "repeats": args.repeats},
+        "plan": {"ticks": ticks, "batches": plan, "repeats": args.repeats, "images_at_batch1": None if n1 == 50 else (
+            f"batch 1 runs the first {n1} of the 50 images for both tools: all 50 would take snntoolbox "
+            f"{50 / n1:.0f} times as long (it runs one image at a time)")},
         "runs": runs + peer["runs"],
-        "accuracy": score(maps, peer_maps, ann, np.load(work / "labels.npy"), f"b50_t{ticks[-1]}"),
-        "batch1_matches_batch50": {tool: bool((m[f"b1_t{ticks[-1]}"] == m[f"b50_t{ticks[-1]}"][:args.images_batch1])
-                                              .all()) for tool, m in (("ours", maps), ("snntoolbox", peer_maps))}})
+        "accuracy": score(maps, peer_maps, ann, np.load(work / "labels.npy"), f"b50_{last}"),
+        "batch1_matches_batch50": {tool: bool((m[f"b1_{last}"] == m[f"b50_{last}"][:n1]).all())
+                                   for tool, m in (("ours", maps), ("snntoolbox", peer_maps))}})
     summarize(doc, plan, ticks)
     return doc
+
+
+def network_doc(model, net, peer: dict) -> dict:
+    """The net's layers and each side's neuron and synapse counts as it built the net."""
+    return {"input": [HEIGHT, WIDTH, 3], "output": [HEIGHT // OUT_STRIDE, WIDTH // OUT_STRIDE, CLASSES],
+            "layers": layer_table(model), "keras_relu_units": relu_units(model),
+            "neurons": {"ours": net.n_neurons, "snntoolbox": peer["neurons"]},
+            "synapses": {"ours": net.n_synapses, "snntoolbox": peer["synapses"]},
+            "snntoolbox_parsed_layers": peer["parsed_layers"],
+            "counting": "neurons: ours the IF neurons of the ReLU layers (the classifier is a readout), snntoolbox "
+                        "every spiking layer, the classifier's 12·16·11 output neurons included. Synapses: ours "
+                        "leave out taps into the zero padding and the classifier (a readout); snntoolbox counts "
+                        "every kernel tap (neurons × fan-out, the input's included) and the classifier's "
+                        "12·16·40·11"}
 
 
 def _conditions() -> str:

@@ -138,10 +138,11 @@ def main() -> int:
                 print(f"snntoolbox INI batch {batch}, {n} images, {ticks} ticks: {wall:.1f} s "
                       f"({wall / n / ticks * 1e3:.2f} ms per image-tick)", file=sys.stderr, flush=True)
             counts[f"b{batch}_t{ticks}"] = final.reshape((len(final),) + tuple(out_shape))
-        for rep in range(spec["repeats"]):
+        for rep in range(spec["repeats"]):  # on the SNN built last: the longest run's
             wall, cpu = network_step(snn, x_test, ticks)
-            doc["runs"].append({"batch": batch, "images": batch, "ticks": ticks, "repeat": rep, "network_step_only": True,
-                                "wall_seconds": wall, "cpu_seconds": cpu, "load_average": list(os.getloadavg())})
+            doc["runs"].append({"batch": batch, "images": batch, "ticks": ticks, "repeat": rep,
+                                "network_step_only": True, "wall_seconds": wall, "cpu_seconds": cpu,
+                                "load_average": list(os.getloadavg())})
     np.savez_compressed(work / "counts.npz", **counts)
     (work / "peer.json").write_text(json.dumps(doc))
     return 0
