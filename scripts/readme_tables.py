@@ -467,7 +467,7 @@ def peer_snntoolbox_text(d: dict) -> str:
     lines.append(f"| pixel accuracy at tick {ticks[-1]} ({acc['images']} images; Keras ANN {acc['ann']:.3f}) | "
                  f"{acc['ours']:.3f} | {acc['snntoolbox']:.3f} | |")
     c = net["layers"]
-    convs = ", ".join(f"{x['kernel'][0]}×{x['kernel'][1]}" + (f"/{x['strides'][0]}" if x["strides"][0] > 1 else "")
+    convs = ", ".join(f"{x['kernel'][0]}×{x['kernel'][1]}" + (f" stride {x['strides'][0]}" if x["strides"][0] > 1 else "")
                       + f" → {x['output'][2]}" for x in c if x.get("activation") == "relu")
     text = [f"One {net['input'][0]}×{net['input'][1]} segmentation CNN (ReLU convolutions {convs}, 'same' padding, "
             f"then a 1×1 classifier to {net['output'][2]} classes at {net['output'][0]}×{net['output'][1]}; "
