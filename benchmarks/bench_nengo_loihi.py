@@ -20,7 +20,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import venv
 from pathlib import Path
 
 import numpy as np
@@ -43,19 +42,6 @@ NETS = {
                                            ("conv", 16, 3, 2, "valid")]),
     "conv_wide_64_64": ((16, 16, 16), [("conv", 64, 3, 1, "same"), ("conv", 64, 3, 1, "same")]),
 }
-
-
-def ensure_peer_venv() -> Path:
-    """The peer venv's python, made (``venv`` + pip from the package index) when missing."""
-    py = PEER_VENV / "bin" / "python"
-    probe = [str(py), "-c", "import nengo_loihi, nengo; print(nengo_loihi.__version__, nengo.__version__)"]
-    if py.exists() and subprocess.run(probe, capture_output=True).returncode == 0:
-        return py
-    print(f"making the nengo-loihi venv in {PEER_VENV} ({', '.join(PEER_PACKAGES)}) ...", flush=True)
-    venv.EnvBuilder(with_pip=True, clear=True).create(PEER_VENV)
-    subprocess.run([str(py), "-m", "pip", "install", "-q", *PEER_PACKAGES], check=True)
-    subprocess.run(probe, check=True, capture_output=True)
-    return py
 
 
 # ------------------------------------------------------------------------------------ the nets
@@ -192,8 +178,11 @@ def reasons(spec: dict, theirs: dict, mine: dict) -> list[str]:
     return out
 
 
-def run(names: list[str]) -> dict:
-    py = ensure_peer_venv()
+def run(names: list[str], venv: Path = PEER_VENV) -> dict:
+    from benchmarks.common import ensure_peer_venv
+
+    probe = "import nengo_loihi, nengo; print(nengo_loihi.__version__, nengo.__version__)"
+    py = ensure_peer_venv(venv, PEER_PACKAGES, "nengo-loihi", probe=probe)
     specs, arrays = [], {}
     for name in names:
         spec, arr = layer_specs(name)
@@ -227,13 +216,15 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--nets", nargs="*", default=list(NETS), choices=list(NETS))
     p.add_argument("--out", default=str(RESULTS / "peer_nengo_loihi.json"))
+    p.add_argument("--venv", default=str(PEER_VENV), help="nengo-loihi's venv (made when missing)")
     args = p.parse_args(argv)
     cmd = "python benchmarks/bench_nengo_loihi.py" + ("" if args.nets == list(NETS) else " --nets " + " ".join(args.nets))
+    cmd += "" if args.venv == str(PEER_VENV) else f" --venv {args.venv}"
     doc = header(cmd)
     doc["conditions"] = ("same nets and weights on both sides (seeded, passed to the peer as .npz); nengo-loihi "
                          "1.1.0 emulator build (block splitting), Greedy allocator and validate_board, no board; "
                          "ours: mapping.plan(net, 'loihi', 'unrolled'); inputs off chip on both sides")
-    doc.update(run(args.nets))
+    doc.update(run(args.nets, Path(args.venv)))
     for r in doc["nets"]:
         print(f"{r['net']:24s} theirs {r['theirs'].get('cores')!s:>4}  ours {r['ours']['cores']:>4}  "
               f"bound {r['ours']['lower_bound']:>4}  feasible theirs/ours {r['theirs']['feasible']}/{r['ours']['feasible']}")

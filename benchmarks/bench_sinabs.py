@@ -136,22 +136,6 @@ def ours(name: str, spec: dict, arrays: dict) -> dict:
 
 
 # ------------------------------------------------------------------------------------------------- theirs
-def ensure_venv(venv: Path) -> Path:
-    """The peer venv's python, creating the venv (and installing :data:`PEER_PACKAGES`) when it is missing.
-
-    The PyPI ``samna`` that sinabs requires is a shim that installs the real samna from outside PyPI when
-    imported; it is uninstalled again so that nothing tries to (the peer script stands in for it)."""
-    python = venv / "bin" / "python"
-    if python.exists() and subprocess.run([str(python), "-c", "import sinabs, torch"], capture_output=True).returncode == 0:
-        return python
-    print(f"creating the sinabs venv in {venv} (sinabs 3.1.3 and torch: a few minutes, ~5 GB) …", flush=True)
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    pip = [str(python), "-m", "pip", "install", "-q"]
-    subprocess.run(pip + list(PEER_PACKAGES), check=True)
-    subprocess.run([str(python), "-m", "pip", "uninstall", "-q", "-y", "samna"], check=True)
-    return python
-
-
 def theirs(python: Path, nets: dict, arrays: dict, folder: Path) -> dict:
     """Run the peer script on the nets (weights passed in an npz) and parse what it prints."""
     path = folder / "nets.npz"
@@ -245,9 +229,13 @@ def main(argv=None) -> int:
     parser.add_argument("--venv", default=str(VENV))
     parser.add_argument("--output", default=str(RESULTS / "peer_sinabs.json"))
     args = parser.parse_args(argv)
+    from benchmarks.common import ensure_peer_venv
     from itnet_neuro.utils import write_json
 
-    python = ensure_venv(Path(args.venv))
+    # The PyPI ``samna`` that sinabs requires is a shim that installs the real samna from outside PyPI when
+    # imported; it is uninstalled again so that nothing tries to (the peer script stands in for it).
+    python = ensure_peer_venv(Path(args.venv), PEER_PACKAGES, "sinabs", probe="import sinabs, torch",
+                              uninstall=["samna"])
     arrays = weights(NETS)
     with tempfile.TemporaryDirectory(prefix="bench-sinabs-") as tmp:
         peer = theirs(python, NETS, arrays, Path(tmp))

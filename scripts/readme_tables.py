@@ -33,7 +33,9 @@ Blocks:
 * ``event_driven``: the event-driven convolution against the dense one by spike density
   (``benchmarks/results/event_driven.json``, ``benchmarks/bench_event_driven.py``);
 * ``paper_unrolled``: the paper preset's 256 ticks on ``fast``, time and peak memory
-  (``benchmarks/results/paper_unrolled.json``, ``benchmarks/bench_paper_unrolled.py``).
+  (``benchmarks/results/paper_unrolled.json``, ``benchmarks/bench_paper_unrolled.py``);
+* ``peer_snntoolbox``: ``fast`` beside snntoolbox 0.6's INI simulator on one segmentation CNN, per image-tick
+  at batch 1 and 50 (``benchmarks/results/peer_snntoolbox.json``, ``benchmarks/bench_snntoolbox.py``).
 """
 
 from __future__ import annotations
@@ -503,9 +505,49 @@ def paper_unrolled_text(d: dict) -> str:
             f"tick), {sim['simulate_cpu_seconds']:.0f} s CPU.")
 
 
-BLOCKS = {"startup": startup_text, "event_driven": event_driven_text, "paper_unrolled": paper_unrolled_text, "allocate": allocate_text, "chips": chips_table, "fanin": fanin_table,
+# -------------------------------------------------------------------------------------------- snntoolbox
+
+def peer_snntoolbox_text(d: dict) -> str:
+    """Neurons, per image-tick cost per batch size and accuracy, ours beside snntoolbox's INI simulator."""
+    net, acc, ms, plan = d["network"], d["accuracy"], d["ms_per_image_tick"], d["plan"]
+    ticks, loads = plan["ticks"], [r["load_average"][0] for r in d["runs"]]
+    lines = ["| | ours (`fast`) | snntoolbox 0.6.0 (INI) | snntoolbox ÷ ours |", "|---|---:|---:|---:|",
+             f"| neurons | {net['neurons']['ours']:,} | {net['neurons']['snntoolbox']:,} | |",
+             f"| synapses | {net['synapses']['ours']:,} | {net['synapses']['snntoolbox']:,} | |"]
+    for b, row in ms.items():
+        mine, peer = row["ours"], row["snntoolbox"]
+        lines += [f"| batch {b} ({mine['images']} images): ms per image-tick, {ticks[0]} → {ticks[-1]} ticks | "
+                  f"{mine['wall_ms_difference']:.2f} | {peer['wall_ms_difference']:.2f} | "
+                  f"{row['snntoolbox_over_ours']:.1f}× |",
+                  f"| batch {b}: ms per image-tick, the {ticks[-1]}-tick run's average | {mine['wall_ms_longest_run']:.2f} "
+                  f"| {peer['wall_ms_longest_run']:.2f} | {row['snntoolbox_over_ours_longest_run']:.1f}× |"]
+    lines.append(f"| pixel accuracy at tick {ticks[-1]} ({acc['images']} images; Keras ANN {acc['ann']:.3f}) | "
+                 f"{acc['ours']:.3f} | {acc['snntoolbox']:.3f} | |")
+    c = net["layers"]
+    convs = ", ".join(f"{x['kernel'][0]}×{x['kernel'][1]}" + (f" stride {x['strides'][0]}" if x["strides"][0] > 1 else "")
+                      + f" → {x['output'][2]}" for x in c if x.get("activation") == "relu")
+    text = [f"One {net['input'][0]}×{net['input'][1]} segmentation CNN (ReLU convolutions {convs}, 'same' padding, "
+            f"then a 1×1 classifier to {net['output'][2]} classes at {net['output'][0]}×{net['output'][1]}; "
+            f"{net['keras_relu_units']:,} ReLU units, trained {d['training']['epochs']} epochs on synthetic scenes), "
+            "the same weights and normalization (per layer, 99.9th percentile) in both tools; snntoolbox also makes "
+            "neurons of the classifier, ours reads it out. Warm, the simulation only, wall clock; per image-tick "
+            f"from the difference of {ticks[0]} and {ticks[-1]} ticks, best of {plan['repeats']} "
+            f"(`{d['command']}`, {d['started']}, load average {min(loads):.1f}–{max(loads):.1f} on "
+            f"{d['machine']['cpus']} cores). snntoolbox's INI sums its whole (batch × outputs × duration) record "
+            "every tick, so its cost per tick grows with the run's length; its network step alone (the SNN's "
+            "`predict_on_batch`, once per tick) takes "
+            + ", ".join(f"{r['snntoolbox']['network_step_only_wall_ms']:.2f} ms per image-tick at batch {b}"
+                        for b, r in ms.items())
+            + f". Pixel agreement with the ANN's argmax: ours {acc['ours_agrees_with_ann']:.1%}, snntoolbox "
+            f"{acc['snntoolbox_agrees_with_ann']:.1%}.", "", *lines]
+    return "\n".join(text)
+
+
+BLOCKS = {"startup": startup_text, "event_driven": event_driven_text, "paper_unrolled": paper_unrolled_text,
+          "allocate": allocate_text, "chips": chips_table, "fanin": fanin_table,
           "footprint": footprint_text, "explore": explore_table, "explore_timing": explore_timing_text,
-          "simulate": simulate_table, "examples": examples_table, "demo": demo_table, "compare": compare_table}
+          "simulate": simulate_table, "examples": examples_table, "demo": demo_table, "compare": compare_table,
+          "peer_snntoolbox": peer_snntoolbox_text}
 
 
 def render(readme: str) -> tuple[str, list[str]]:
