@@ -205,8 +205,8 @@ class _Pop:
         self.slices = [(c.post_offset, c.post_offset + net.out_channels(c)) for c in incoming]
         self.outgoing = [c.name for c in net.outgoing(pop.name)]
         self.index = -1
-        #: connection from a signed pair's positive half → the one from its negative half with the weights
-        #: negated: one op on the difference of their frames (:func:`_pair_inputs`)
+        #: connection from a signed pair's positive half → (the one from its negative half, r): one op on
+        #: ``s⁺ − r·s⁻`` instead of two (:func:`_pair_inputs`)
         self.fused = {} if mirror or not fuse else _pair_inputs(net, incoming, regenerated)
         self.skipped = {b.name for b, _ in self.fused.values()}
 
@@ -315,22 +315,22 @@ def run(spec: RunSpec, *, record: bool = False, hardware=None, seed: int = 0, ba
         raise SimulationError(f"fast simulator: precision must be 'float32' or 'float64', got {precision!r}")
     fdt = np.float32 if precision == "float32" else np.float64
     pops = _prepared(net, fdt, kernel_factory(kernels), spec.regenerated)
-    run = _Run(spec, pops, fdt, batch, chunk, record, hardware)
+    whole = _Run(spec, pops, fdt, batch, chunk, record, hardware)
     stages = _stages(spec, pops)
     bar = progress(total=-(-images // batch) * -(-ticks // chunk) * len(stages), desc="fast", unit="chunk",
                    disable=None if show_progress is None else not show_progress)
     for b0 in range(0, images, batch):
-        st = _Batch(run, b0, min(images, b0 + batch))
+        st = _Batch(whole, b0, min(images, b0 + batch))
         for stage, t0 in ((s, t) for s in stages for t in range(1, ticks + 1, chunk)):
             st.chunk(stage, t0, min(ticks + 1, t0 + chunk))
             bar.update(1)
-        run.regen_spikes += sum(regenerated_spikes(m, spec.window_ticks, ticks) for m in st.window.values())
+        whole.regen_spikes += sum(regenerated_spikes(m, spec.window_ticks, ticks) for m in st.window.values())
     bar.close()
     info = {"batch_size": batch, "chunk_ticks": chunk, "threads": os.cpu_count(), "kernels": kernels,
             "mirrored_populations": sum(p.mirror is not None for p in pops)}
     if spec.regenerated:
-        info["state_buffer_spikes"] = run.regen_spikes
-    return finish_result(spec, "fast", run.counts, lg, run.spikes_total, run.synops, run.trains, info)
+        info["state_buffer_spikes"] = whole.regen_spikes
+    return finish_result(spec, "fast", whole.counts, lg, whole.spikes_total, whole.synops, whole.trains, info)
 
 
 class _Run:

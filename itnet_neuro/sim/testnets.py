@@ -127,3 +127,55 @@ def chip_neuron_convnet(seed: int = 0, **kwargs) -> Network:
             opt["bias_map"] = _q(rng.normal(0, 0.08, full), 1 / 32)
         pops.append(dataclasses.replace(p, **opt))
     return dataclasses.replace(net, name=f"chip-neuron-convnet-{seed}", populations=tuple(pops))
+
+
+def signed_pair_convnet(seed: int = 0, height: int = 8, width: int = 12, channels: int = 4) -> Network:
+    """Signed pairs as the converter builds them, dyadic throughout: a pair ``a±`` driven by ``±W`` with
+    biases ``±b`` (its negative half's current is exactly minus the positive half's), a convolution
+    reading both halves with ``V`` and ``-V·r``, ``r = θ⁻/θ⁺`` per channel (what the ``fast`` simulator
+    fuses into one op), and a second pair ``c±`` reading ``a±`` and ``b`` the same way; one more
+    population, ``d``, reads ``a⁻`` with weights that are *not* the ratio of ``a⁺``'s, so it must run both."""
+    rng = np.random.default_rng(seed)
+    c, h, w = channels, height, width
+    pad = same_padding(h, 3, 1) + same_padding(w, 3, 1)
+    grid = np.array([0.75, 1.0, 1.25, 1.5])
+
+    def pair(name, reads):
+        thr_p, thr_n = rng.choice([0.5, 1.0], (1, c)), rng.choice(grid, (1, c))  # θ⁻/θ⁺ dyadic
+        b = _q(rng.normal(0, 0.06, (1, c)), 1 / 32)
+        pos = Population(f"{name}_pos", (c, h, w), threshold=thr_p, bias=b, decode_scale=thr_p, pair=f"{name}_neg")
+        neg = Population(f"{name}_neg", (c, h, w), threshold=thr_n, bias=-b, decode_scale=thr_n, pair=f"{name}_pos",
+                         sign=-1)
+        conns = []
+        for pre, weight in reads:
+            conns += [Connection(f"{pre}->{name}_pos", pre, pos.name, "conv2d", weight, padding=pad),
+                      Connection(f"{pre}->{name}_neg", pre, neg.name, "conv2d", -weight, padding=pad)]
+        return (pos, neg), conns
+
+    def read_pair(src, post, weight):
+        """``src±`` → ``post`` with ``V`` and ``-V·θ⁻/θ⁺`` (a signed value decoded at each half's scale)."""
+        r = (src[1].threshold / src[0].threshold).reshape(1, c, 1, 1)
+        return [Connection(f"{src[0].name}->{post}", src[0].name, post, "conv2d", weight, padding=pad),
+                Connection(f"{src[1].name}->{post}", src[1].name, post, "conv2d", _q(-weight * r, 1 / 256),
+                           padding=pad)]
+
+    def v(cin=c):
+        return _q(rng.normal(0, 0.4, (c, cin, 3, 3)), 1 / 16)
+
+    a, conns = pair("a", [("x", v())])
+    b = Population("b", (c, h, w), threshold=rng.choice(grid, (1, c)), bias=np.zeros((1, c)),
+                   decode_scale=np.ones((1, c)))
+    conns += read_pair(a, "b", v())
+    cp, more = pair("c", [("b", v())])
+    conns += more
+    wa = v()
+    for half, sign in zip(cp, (1, -1)):  # c± also read a±, the same connection pair negated
+        conns += [dataclasses.replace(x, name=f"{x.name}@{half.name}", post=half.name, weight=sign * x.weight)
+                  for x in read_pair(a, half.name, wa)]
+    d = Population("d", (c, h, w), threshold=rng.choice(grid, (1, c)), bias=np.zeros((1, c)),
+                   decode_scale=np.ones((1, c)))
+    conns += [Connection("a_pos->d", "a_pos", "d", "conv2d", v(), padding=pad),
+              Connection("a_neg->d", "a_neg", "d", "conv2d", v(), padding=pad)]
+    ro = Readout("out", 0, (ReadoutTerm("c_pos", np.eye(c)), ReadoutTerm("c_neg", -np.eye(c)),
+                            ReadoutTerm("d", np.eye(c))), np.zeros(c))
+    return Network("pairs", InputSpec("x", (c, h, w)), (*a, b, *cp, d), tuple(conns), (ro,))
