@@ -75,3 +75,31 @@ def test_short_simulate_imports_only_what_it_runs(tiny_file, tmp_path):
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.split()[-2:] == ["0", "-"], proc.stdout[-2000:]
+
+
+EXIT_WITH_TF = """
+import atexit, sys
+from itnet_neuro.utils import import_tf
+import_tf()
+import itnet_neuro.cli as cli
+cli.main = lambda: (print("ran", end=" "), 3)[1]
+atexit.register(lambda: print("atexit", flush=True))
+cli.entry_point()
+print("not reached")
+"""
+
+
+def test_entry_point_with_tensorflow_loaded_exits_with_the_code_after_atexit():
+    """The exit that skips TensorFlow's teardown keeps the exit code, the output and the atexit handlers."""
+    proc = subprocess.run([sys.executable, "-c", EXIT_WITH_TF], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert (proc.returncode, proc.stdout.strip()) == (3, "ran atexit"), proc.stderr[-2000:]
+
+
+def test_cli_run_on_tensorflow_kernels_completes(tiny_file, tmp_path):
+    out = tmp_path / "r.json"
+    proc = subprocess.run([sys.executable, "-m", "itnet_neuro", "simulate", str(tiny_file), "--chip", "ideal",
+                           "--kernels", "tensorflow", "--images", "1", "--ticks", "16", "-o", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.rstrip().endswith(f"wrote {out}")
+    assert json.loads(out.read_text())["simulator"]["kernels"] == "tensorflow"
