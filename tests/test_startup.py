@@ -105,3 +105,37 @@ def test_cli_run_on_tensorflow_kernels_completes(tiny_file, tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.rstrip().endswith(f"wrote {out}")
     assert json.loads(out.read_text())["simulator"]["kernels"] == "tensorflow"
+
+
+def test_the_hdf5_check_walks_the_same_bytes_once(tmp_path, monkeypatch):
+    """A file that passed is not walked again (a new process reads the remembered pass: ``_CHECKED``
+    cleared); other bytes, another limit or a file that failed are walked every time."""
+    from itnet_neuro import untrusted
+    from itnet_neuro.errors import SchemaError
+    from itnet_neuro.ir.io import save_network
+
+    monkeypatch.setenv("ITNET_NEURO_CACHE", str(tmp_path / "cache"))
+    children = []
+    real_run = subprocess.run
+    monkeypatch.setattr(untrusted.subprocess, "run", lambda *a, **k: children.append(a) or real_run(*a, **k))
+
+    def check(path, **kw):
+        monkeypatch.setattr(untrusted, "_CHECKED", {})  # as in a new process
+        untrusted.check_hdf5(path, SchemaError, **kw)
+
+    path = tmp_path / "m.snn.h5"
+    save_network(tiny_iterative_network(24, 32), path)
+    check(path)
+    check(path)
+    assert len(children) == 1 and len(list((tmp_path / "cache" / "checked-hdf5").iterdir())) == 1
+    check(path, max_bytes=1 << 20)
+    assert len(children) == 2
+    save_network(tiny_iterative_network(16, 16), path)
+    check(path)
+    assert len(children) == 3
+    bad = tmp_path / "bad.snn.h5"
+    bad.write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(range(256)) * 4)
+    for _ in range(2):
+        with pytest.raises(SchemaError):
+            check(bad)
+    assert len(children) == 5 and len(list((tmp_path / "cache" / "checked-hdf5").iterdir())) == 3
