@@ -21,7 +21,10 @@ uses its kernels) on a warm disk (the files were read moments before), the four 
   was started (``results.json`` ``simulator.first_tick_after_s``, :func:`itnet_neuro.utils.process_age`:
   Linux's own start time of the process, so the interpreter's start-up is included);
 * the whole process's wall time, measured from here around the child (cold end-to-end);
-* the load average before and after each run; ``python -c pass`` alone for the interpreter's share.
+* the load average before and after each run; ``python -c pass`` alone for the interpreter's share;
+* once more 1 × 64 with an empty itnet-neuro cache (``1x64-new``): a file no command has read before,
+  whose HDF5 check (:mod:`itnet_neuro.untrusted`) walks it in a child; the other runs find that
+  check remembered (one untimed run first warms the disk and the cache).
 
     nice -n 5 python benchmarks/bench_startup.py      # writes benchmarks/results/startup.json
 """
@@ -77,16 +80,20 @@ def _python(code: str, *args) -> str:
 
 
 #: The CLI runs timed: label → extra ``simulate`` arguments (the default run is 4 images × 256 ticks).
+#: ``*-new``: with an empty itnet-neuro cache, as on a file no command has read before (its HDF5 check,
+#: :mod:`itnet_neuro.untrusted`, walks it in a child process; the others find it remembered).
 CLI_RUNS = {"4x256": [], "1x64": ["--images", "1", "--ticks", "64"], "1x256": ["--images", "1"],
-            "4x64": ["--ticks", "64"]}
+            "4x64": ["--ticks", "64"], "1x64-new": ["--images", "1", "--ticks", "64"]}
 
 
-def _cli_run(model: Path, extra: list[str], out: Path) -> dict:
-    """One ``simulate MODEL --chip ideal`` process: its wall time from outside, its first tick, load averages."""
+def _cli_run(model: Path, extra: list[str], out: Path, cache: Path) -> dict:
+    """One ``simulate MODEL --chip ideal`` process (itnet-neuro cache ``cache``): its wall time from outside,
+    its first tick, load averages."""
     cmd = [sys.executable, "-m", "itnet_neuro", "simulate", str(model), "--chip", "ideal", *extra, "-o", str(out)]
     load_before = os.getloadavg()
     t0 = time.perf_counter()
-    subprocess.run(cmd, env=_env(), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(cmd, env=_env(ITNET_NEURO_CACHE=str(cache)), check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
     wall = time.perf_counter() - t0
     sim = json.loads(out.read_text())["simulator"]
     return {"wall_s": wall, "first_tick_after_s": sim["first_tick_after_s"], "kernels": sim["kernels"],
@@ -109,16 +116,20 @@ def cli_section(tmp: Path, repeat: int) -> dict:
 def cli_runs(model: Path, repeat: int) -> dict:
     """:data:`CLI_RUNS`, each ``repeat`` times in turn: per run the raw figures and their medians."""
     runs = {label: [] for label in CLI_RUNS}
+    warm = model.with_name("cache")
+    _cli_run(model, ["--images", "1", "--ticks", "1"], model.with_name("warm-up.json"), warm)  # disk and cache
     for k in range(repeat):
         for label, extra in CLI_RUNS.items():
-            runs[label].append(r := _cli_run(model, extra, model.with_name(f"{label}.json")))
+            cache = model.with_name(f"empty-cache-{k}") if label.endswith("-new") else warm
+            runs[label].append(r := _cli_run(model, extra, model.with_name(f"{label}.json"), cache))
             print(f"  [{k + 1}/{repeat}] simulate {label}: first tick {r['first_tick_after_s']:.2f} s, whole process "
                   f"{r['wall_s']:.2f} s ({r['kernels']} kernels), load {r['load_average_before'][0]:.2f}", flush=True)
     out = {}
     for label, rs in runs.items():
-        images, ticks = map(int, label.split("x"))
+        images, ticks = map(int, label.removesuffix("-new").split("x"))
         loads = [x for r in rs for x in (r["load_average_before"][0], r["load_average_after"][0])]
         out[label] = {"images": images, "ticks": ticks, "arguments": " ".join(CLI_RUNS[label]),
+                      "file_checked_before": not label.endswith("-new"),
                       "kernels": sorted({r["kernels"] for r in rs}),
                       "median_first_tick_after_s": statistics.median(r["first_tick_after_s"] for r in rs),
                       "median_wall_s": statistics.median(r["wall_s"] for r in rs),
