@@ -18,8 +18,9 @@ uses its kernels) on a warm disk (the files were read moments before), the four 
 ``--repeat`` times so that the machine's load drifts over all of them alike:
 
 * ``first_tick_after_s``: when the simulator's first tick started, in wall seconds since the process
-  was started (``results.json`` ``simulator.first_tick_after_s``, :func:`itnet_neuro.utils.process_age`:
-  Linux's own start time of the process, so the interpreter's start-up is included);
+  was started (``results.json`` ``wall_seconds.first_tick_after_process_start``,
+  :func:`itnet_neuro.utils.process_age`: Linux's own start time of the process, so the interpreter's
+  start-up is included);
 * the whole process's wall time, measured from here around the child (cold end-to-end);
 * the load average before and after each run; ``python -c pass`` alone for the interpreter's share;
 * once more 1 × 64 with an empty itnet-neuro cache (``1x64-new``): a file no command has read before,
@@ -95,8 +96,9 @@ def _cli_run(model: Path, extra: list[str], out: Path, cache: Path) -> dict:
     subprocess.run(cmd, env=_env(ITNET_NEURO_CACHE=str(cache)), check=True, stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL)
     wall = time.perf_counter() - t0
-    sim = json.loads(out.read_text())["simulator"]
-    return {"wall_s": wall, "first_tick_after_s": sim["first_tick_after_s"], "kernels": sim["kernels"],
+    r = json.loads(out.read_text())
+    return {"wall_s": wall, "first_tick_after_s": r["wall_seconds"]["first_tick_after_process_start"],
+            "kernels": r["simulator"]["kernels"],
             "load_average_before": load_before, "load_average_after": os.getloadavg()}
 
 

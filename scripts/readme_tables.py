@@ -214,7 +214,8 @@ def _startup_cli(c: dict) -> str:
              f"on the shipped model, each run a fresh process on a warm disk, medians of {n} runs taken in turn "
              f"(1-minute load average {lo:.1f}–{hi:.1f}, 2 cores). *First tick*: when the simulator's first tick "
              f"started, counted from the process's start as Linux records it (results.json "
-             f"`simulator.first_tick_after_s`; `python -c pass` alone takes {c['python_c_pass_median_s']:.2f} s).",
+             f"`wall_seconds.first_tick_after_process_start`; `python -c pass` alone takes "
+             f"{c['python_c_pass_median_s']:.2f} s).",
              "", "| images × ticks | kernels | first tick after | whole process |", "|---|---|---:|---:|"]
     for r in sorted(runs.values(), key=lambda r: (r["ticks"], r["images"], not r["file_checked_before"])):
         note = " (the default run)" if not r["arguments"] else ""
