@@ -33,7 +33,13 @@ def progress(iterable: Iterable[T] | None = None, *, total: int | None = None, d
 
     Set ``ITNET_NEURO_PROGRESS=1`` to force bars (e.g. in logs), ``=0`` to silence them.
     """
-    from tqdm.auto import tqdm
+    import warnings
+
+    from tqdm import TqdmExperimentalWarning
+
+    with warnings.catch_warnings():  # what tqdm.auto does, without its asyncio support (importing asyncio)
+        warnings.simplefilter("ignore", TqdmExperimentalWarning)
+        from tqdm.autonotebook import tqdm
 
     if disable is None:
         env = os.environ.get("ITNET_NEURO_PROGRESS")
@@ -132,6 +138,26 @@ def import_tf():
 
     tf.get_logger().setLevel("ERROR")
     return tf
+
+
+def process_age() -> float | None:
+    """Wall seconds since the kernel started this process (interpreter start-up and imports included), or
+    None where that is unknown (not Linux).
+
+    Linux: ``/proc/self/stat``'s start time (clock ticks after boot, 10 ms resolution, taken when the
+    process was forked: for a command started from a shell or ``subprocess`` that is its ``exec``)
+    against ``CLOCK_BOOTTIME``, the clock it counts on. Simulators record it as
+    ``info["first_tick_after_s"]`` when their first tick starts (issue 17).
+    """
+    import time
+
+    try:
+        with open("/proc/self/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()  # after "pid (comm)": field 3 on
+        start = int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22, starttime
+        return max(time.clock_gettime(time.CLOCK_BOOTTIME) - start, 0.0)
+    except (OSError, ValueError, IndexError, AttributeError):  # no procfs, no CLOCK_BOOTTIME
+        return None
 
 
 def use_agg_backend() -> None:

@@ -207,6 +207,33 @@ def chips_table(d: dict) -> str:
 
 
 def startup_text(d: dict) -> str:
+    return _startup_cli(d["cli"]) + "\n" + _startup_tf(d)
+
+
+def _startup_cli(c: dict) -> str:
+    """The CLI's first tick and whole-process time per run length (issue 17)."""
+    runs = c["runs"]
+    n = min(len(r["runs"]) for r in runs.values())
+    lo = min(r["load_average_1min_range"][0] for r in runs.values())
+    hi = max(r["load_average_1min_range"][1] for r in runs.values())
+    lines = [f"**Start-up and cold end-to-end** (`startup.json`): `itnet-neuro simulate shipped.snn.h5 --chip ideal` "
+             f"on the shipped model, each run a fresh process on a warm disk, medians of {n} runs taken in turn "
+             f"(1-minute load average {lo:.1f}–{hi:.1f}, 2 cores). *First tick*: when the simulator's first tick "
+             f"started, counted from the process's start as Linux records it (results.json "
+             f"`wall_seconds.first_tick_after_process_start`; `python -c pass` alone takes "
+             f"{c['python_c_pass_median_s']:.2f} s).",
+             "", "| images × ticks | kernels | first tick after | whole process |", "|---|---|---:|---:|"]
+    for r in sorted(runs.values(), key=lambda r: (r["ticks"], r["images"], not r["file_checked_before"])):
+        note = " (the default run)" if not r["arguments"] else ""
+        note += "" if r["file_checked_before"] else ", a file not read before¹"
+        lines.append(f"| {r['images']} × {r['ticks']}{note} | {', '.join(r['kernels'])} | "
+                     f"{r['median_first_tick_after_s']:.2f} s | {r['median_wall_s']:.2f} s |")
+    lines += ["", "¹ its HDF5 safety check (`itnet_neuro/untrusted.py`, SECURITY.md) walks it in a child process "
+              "first; the other rows read the same file, whose check is remembered by the SHA-256 of its bytes."]
+    return "\n".join(lines) + "\n"
+
+
+def _startup_tf(d: dict) -> str:
     t, f = d["tensorflow_import"], d["fast_process"]
     return (f"Where `fast`'s cold start goes (`startup.json`, medians of {len(t['pairs'])} paired runs): importing "
             f"TensorFlow takes {f['median_import_tf_over_second_call']:.0f}× as long as a warm simulation of the "

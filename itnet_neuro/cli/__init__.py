@@ -44,7 +44,8 @@ def _load(name: str):
     return importlib.import_module(f"itnet_neuro.cli.{name.replace('-', '_')}")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every subcommand, or of ``only`` (its module alone is imported: issue 17 §2)."""
     parser = argparse.ArgumentParser(
         prog="itnet-neuro",
         description=(
@@ -57,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in SUBCOMMANDS:
+    for name in SUBCOMMANDS if only is None else (only,):
         module = _load(name)
         p = sub.add_parser(name, help=module.HELP, description=getattr(module, "DESCRIPTION", module.HELP),
                            formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -70,7 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI with ``argv`` (default ``sys.argv[1:]``) and return the exit code."""
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(_named_subcommand(argv))
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help/--version
@@ -114,6 +116,13 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
+def _named_subcommand(argv: list[str]) -> str | None:
+    """The subcommand ``argv``'s first word that is not an option names, else None (then every
+    subcommand's parser is built, for ``--help`` and for the usage error)."""
+    word = next((a for a in argv if not a.startswith("-")), None)
+    return word if word in SUBCOMMANDS else None
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM, raised like Ctrl-C so that the same clean-up runs (``finally`` blocks, temporary files)."""
 
@@ -144,4 +153,28 @@ def entry_point() -> None:  # console-script target
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         code = 0
+    _exit_without_teardown(code)
     sys.exit(code)
+
+
+def _exit_without_teardown(code: int) -> None:
+    """Exit at once where TensorFlow is loaded: the interpreter's teardown of its modules took 0.6 s on 2
+    cores (issue 17), freeing nothing the operating system does not. The ``atexit`` handlers (logging,
+    h5py, temporary-directory finalizers) run first; while another non-daemon thread runs, the normal
+    exit (which waits for it) is left to the caller."""
+    import threading
+
+    if "tensorflow" not in sys.modules:
+        return
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.current_thread()):
+        return
+    import atexit
+    import os
+
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # closed, or the reader went away: nothing left to say
+            pass
+    os._exit(code)

@@ -31,6 +31,7 @@ from itnet_neuro.errors import require
 from itnet_neuro.ir.graph import Network
 from itnet_neuro.sim.core import RunSpec, SimResult
 from itnet_neuro.sim.kernels.brian2_ops import synapse_matrix
+from itnet_neuro.utils import process_age
 
 _IF_MODEL = """
 v : 1
@@ -139,12 +140,14 @@ def run(spec: RunSpec, *, record: bool = False, target: str = "numpy", hardware=
     for image in range(spec.inputs.shape[0]):
         b2.start_scope()
         network, groups, monitors = build_brian2_network(spec, image, hardware)
+        first_tick = process_age() if image == 0 else first_tick
         network.run(t_total * b2.ms)
         for name, mon in monitors.items():
             steps = np.rint(np.asarray(mon.t / b2.ms)).astype(int)
             trains[name][image, steps, np.asarray(mon.i)] = 1
     result = _collect(spec, trains, record, "brian2")
     result.info["target"] = target
+    result.info["first_tick_after_s"] = first_tick  # issue 17: seconds from the process's start
     return result
 
 

@@ -44,7 +44,7 @@ from itnet_neuro.errors import SimulationError
 from itnet_neuro.ir.graph import Network
 from itnet_neuro.sim.core import (RunSpec, SimResult, finish_result, local_grid, regenerated_spikes, regular_train,
                                   synapses_per_pre_neuron)
-from itnet_neuro.utils import progress
+from itnet_neuro.utils import process_age, progress
 
 
 def estimate_memory(net: Network, batch: int, chunk: int, grid_points: int, *, images: int | None = None,
@@ -319,6 +319,7 @@ def run(spec: RunSpec, *, record: bool = False, hardware=None, seed: int = 0, ba
     stages = _stages(spec, pops)
     bar = progress(total=-(-images // batch) * -(-ticks // chunk) * len(stages), desc="fast", unit="chunk",
                    disable=None if show_progress is None else not show_progress)
+    first_tick_after_s = process_age()  # issue 17: start-up as the user sees it, interpreter included
     for b0 in range(0, images, batch):
         st = _Batch(whole, b0, min(images, b0 + batch))
         for stage, t0 in ((s, t) for s in stages for t in range(1, ticks + 1, chunk)):
@@ -327,7 +328,7 @@ def run(spec: RunSpec, *, record: bool = False, hardware=None, seed: int = 0, ba
         whole.regen_spikes += sum(regenerated_spikes(m, spec.window_ticks, ticks) for m in st.window.values())
     bar.close()
     info = {"batch_size": batch, "chunk_ticks": chunk, "threads": os.cpu_count(), "kernels": kernels,
-            "mirrored_populations": sum(p.mirror is not None for p in pops)}
+            "mirrored_populations": sum(p.mirror is not None for p in pops), "first_tick_after_s": first_tick_after_s}
     if spec.regenerated:
         info["state_buffer_spikes"] = whole.regen_spikes
     return finish_result(spec, "fast", whole.counts, lg, whole.spikes_total, whole.synops, whole.trains, info)

@@ -36,6 +36,7 @@ from itnet_neuro.errors import SimulationError, require
 from itnet_neuro.ir.graph import Network
 from itnet_neuro.sim.core import RunSpec, SimResult, finish_result, local_grid, synapses_per_pre_neuron
 from itnet_neuro.sim.kernels.nengo_ops import transform as kernel_transform
+from itnet_neuro.utils import process_age
 
 _IF_CLASS = None
 
@@ -256,6 +257,7 @@ def run_nengo(spec: RunSpec, *, record: bool = False, sparse_only: bool = False,
             else:
                 holder["x"] = spec.input_spikes[b].astype(np.float64).reshape(spec.input_spikes.shape[1], -1)
             sim.reset()
+            first_tick = process_age() if b == 0 else first_tick
             t0 = time.perf_counter()
             sim.run_steps(spec.ticks)
             run_s += time.perf_counter() - t0
@@ -264,6 +266,7 @@ def run_nengo(spec: RunSpec, *, record: bool = False, sparse_only: bool = False,
     trains = {name: np.stack(v) for name, v in trains.items()}
     result = _collect(spec, trains, record, "nengo")
     result.info["run_steps_seconds"] = run_s  # the simulation proper, without building the simulator
+    result.info["first_tick_after_s"] = first_tick  # issue 17: seconds from the process's start
     return result
 
 
@@ -291,6 +294,7 @@ def run_nengo_dl(spec: RunSpec, *, record: bool = False, batch_size: int | None 
             if n < mb:
                 chunk = np.concatenate([chunk, np.zeros((mb - n,) + chunk.shape[1:], chunk.dtype)])
             sim.reset(include_probes=True, include_trainable=False)
+            first_tick = process_age() if b0 == 0 else first_tick
             t0 = time.perf_counter()
             sim.run_steps(spec.ticks, data={model.itnet_input: chunk})
             run_s += time.perf_counter() - t0
@@ -299,4 +303,5 @@ def run_nengo_dl(spec: RunSpec, *, record: bool = False, batch_size: int | None 
     trains = {name: np.concatenate(v) for name, v in trains.items()}
     result = _collect(spec, trains, record, "nengo-dl")
     result.info["run_steps_seconds"] = run_s  # the simulation proper, without building the TensorFlow graph
+    result.info["first_tick_after_s"] = first_tick  # issue 17: seconds from the process's start
     return result

@@ -23,6 +23,7 @@ from itnet_neuro.ir.ops import resize_matrix  # noqa: F401  (historical import p
 from itnet_neuro.sim.core import (RunSpec, SimResult, finish_result, local_grid, regenerated_spikes, regular_train,
                                   synapses_per_pre_neuron)
 from itnet_neuro.sim.kernels.numpy_ops import apply_op, connection_matrix  # noqa: F401
+from itnet_neuro.utils import process_age
 
 
 # ----------------------------------------------------------------------------------- simulation
@@ -114,6 +115,7 @@ def run(spec: RunSpec, *, record: bool = False, hardware=None, seed: int = 0, **
                 total = total + full
         return total
 
+    first_tick_after_s = process_age()  # issue 17: start-up as the user sees it, interpreter included
     if spec.schedule == "unrolled":
         neurons = {p.name: _Neurons(p, 0, batch, noise=noise) for p in unet.populations}
         incoming = {p.name: unet.incoming(p.name) for p in unet.populations}
@@ -161,7 +163,7 @@ def run(spec: RunSpec, *, record: bool = False, hardware=None, seed: int = 0, **
             events = spikes[c.pre]
         synops[c.name] = float(events * per_pre[c.name])
     out = {name: tr[:, 1:] for name, tr in trains.items()} if record else None
-    info = {}
+    info = {"first_tick_after_s": first_tick_after_s}
     if spec.regenerated:
         info["state_buffer_spikes"] = float(sum(regenerated_spikes(m, spec.window_ticks, ticks)
                                                 for m in window_counts.values()))
