@@ -42,8 +42,8 @@ def random_convnet(seed: int = 0, height: int = 8, width: int = 12, channels: in
     population, a delay-2 connection and an iterative block with feedback. Dyadic throughout (keep
     height and width multiples of 4: bilinear resampling by 2 has dyadic weights, by 5/3 not).
 
-    ``strong=True`` makes weights large enough that many neurons receive more than θ in one tick
-    (exercising the ``fast`` simulator's sequential fallback).
+    ``strong=True`` makes weights large enough that many neurons receive more than θ in one tick (the
+    input that made the ``fast`` simulator's former closed form fall back to a tick-by-tick update).
     """
     rng = np.random.default_rng(seed)
     c = channels
@@ -103,8 +103,8 @@ def chip_neuron_convnet(seed: int = 0, **kwargs) -> Network:
     a leak of 0.25 (``v·0.75``: every float64 backend runs the same IEEE operations, so they agree bit
     for bit even where the leak's growing fraction bits round), membrane saturation, and per-neuron
     ``threshold_map`` / ``bias_map`` (multiples of 1/8 and 1/32). Exercises every neuron option of
-    :class:`itnet_neuro.ir.graph.Population` in every backend and, on ``low`` and ``dw`` (saturation
-    with reset by subtraction, no leak), the ``fast`` simulator's closed form with saturation checks.
+    :class:`itnet_neuro.ir.graph.Population` in every backend, including, on ``low`` and ``dw``,
+    saturation with reset by subtraction and no leak.
     """
     net = random_convnet(seed, **kwargs)
     rng = np.random.default_rng([seed, 17])
