@@ -211,7 +211,8 @@ class _Pop:
         self.skipped = {b.name for b, _ in self.fused.values()}
 
 
-#: Connection fields that must agree for two connections to deliver the same current up to its sign.
+#: Connection fields that must agree for two connections to deliver the same current up to its sign
+#: (``pre`` first: the two inputs of a fused pair agree on the rest, ``_SAME_FIELDS[1:]``).
 _SAME_FIELDS = ("pre", "op", "stride", "padding", "kernel", "groups", "mode", "post_offset", "delay")
 
 
@@ -234,9 +235,14 @@ def _mirrors(net: Network, regenerated) -> dict[str, str]:
     return out
 
 
+def _same_geometry(a, b, fields=_SAME_FIELDS) -> bool:
+    """Connections ``a`` and ``b`` agree on every field of ``fields``."""
+    return all(getattr(a, f) == getattr(b, f) for f in fields)
+
+
 def _negated(a, b, regenerated) -> bool:
     """Connection ``a`` delivers exactly minus what ``b`` delivers."""
-    return (all(getattr(a, f) == getattr(b, f) for f in _SAME_FIELDS) and a.index is None and b.index is None
+    return (_same_geometry(a, b) and a.index is None and b.index is None
             and (a.name in regenerated) == (b.name in regenerated)
             and np.array_equal(np.asarray(a.weight), -np.asarray(b.weight)))
 
@@ -254,7 +260,7 @@ def _pair_inputs(net: Network, incoming, regenerated) -> dict:
             continue
         pos = net.population(c.pre)
         other = by_pre.get(pos.pair) if pos.sign == 1 and pos.pair is not None else None
-        if other is not None and all(getattr(c, f) == getattr(other, f) for f in _SAME_FIELDS if f != "pre"):
+        if other is not None and _same_geometry(c, other, _SAME_FIELDS[1:]):
             r = _channel_ratio(np.asarray(c.weight, np.float32), np.asarray(other.weight, np.float32))
             if r is not None:
                 out[c.name] = (other, r)
@@ -315,14 +321,13 @@ def run(spec: RunSpec, *, record: bool = False, hardware=None, seed: int = 0, ba
         raise SimulationError(f"fast simulator: precision must be 'float32' or 'float64', got {precision!r}")
     fdt = np.float32 if precision == "float32" else np.float64
     pops = _prepared(net, fdt, kernel_factory(kernels), spec.regenerated)
-    whole = _Run(spec, pops, fdt, batch, chunk, record, hardware)
-    stages = _stages(spec, pops)
-    bar = progress(total=-(-images // batch) * -(-ticks // chunk) * len(stages), desc="fast", unit="chunk",
+    whole = _Run(spec, pops, fdt, batch, chunk, record, hardware, lg)
+    bar = progress(total=-(-images // batch) * -(-ticks // chunk) * len(whole.stages), desc="fast", unit="chunk",
                    disable=None if show_progress is None else not show_progress)
     first_tick_after_s = process_age()  # issue 17: start-up as the user sees it, interpreter included
     for b0 in range(0, images, batch):
         st = _Batch(whole, b0, min(images, b0 + batch))
-        for stage, t0 in ((s, t) for s in stages for t in range(1, ticks + 1, chunk)):
+        for stage, t0 in ((s, t) for s in whole.stages for t in range(1, ticks + 1, chunk)):
             st.chunk(stage, t0, min(ticks + 1, t0 + chunk))
             bar.update(1)
         whole.regen_spikes += sum(regenerated_spikes(m, spec.window_ticks, ticks) for m in st.window.values())
@@ -337,7 +342,8 @@ def run(spec: RunSpec, *, record: bool = False, hardware=None, seed: int = 0, ba
 class _Run:
     """What a whole run keeps: the prepared populations, the counts it returns, shared scratch memory."""
 
-    def __init__(self, spec: RunSpec, pops: list[_Pop], fdt, batch: int, chunk: int, record: bool, hardware):
+    def __init__(self, spec: RunSpec, pops: list[_Pop], fdt, batch: int, chunk: int, record: bool, hardware,
+                 lg: np.ndarray):
         net = spec.unrolled
         self.spec, self.net, self.pops, self.fdt, self.hardware = spec, net, pops, fdt, hardware
         self.index = {p.name: p for p in pops}
@@ -347,7 +353,7 @@ class _Run:
         self.spikes_total = {p.name: 0.0 for p in pops}
         self.synops = {c.name: 0.0 for c in net.connections}
         self.regen_spikes = 0.0
-        self.lg = local_grid(spec)
+        self.lg = lg
         images, ticks = spec.inputs.shape[0], spec.ticks
         # channels-first, as results keep them: the counts are a whole-run array (GBs for the paper preset),
         # written one grid tick at a time rather than transposed as a whole at the end
@@ -355,8 +361,8 @@ class _Run:
                        for name in spec.readout_populations}
         # channels-first from the start: transposing the whole-run trains at the end doubled their peak
         self.trains = {p.name: np.zeros((images, ticks) + p.pop.shape, np.uint8) for p in pops} if record else None
-        stages = _stages(spec, pops)
-        self.stage_of = {p.name: k for k, st in enumerate(stages) for p in st}
+        self.stages = _stages(spec, pops)
+        self.stage_of = {p.name: k for k, st in enumerate(self.stages) for p in st}
         regen = spec.regenerated
         self.counted = {c.pre for c in net.connections if c.name in regen}  # state copies the buffer measures
         # outside populations read by a later stage at the same local ticks (mapping.schedule, rule 3)
@@ -460,7 +466,7 @@ class _Batch:
             if conn.name in p.skipped:
                 continue
             pair = p.fused.get(conn.name)
-            nz, x_nz, n_events = self._frames(conn, p) if pair is None else self._difference(conn, *pair)
+            nz, x_nz, n_events = self._frames(conn) if pair is None else self._difference(conn, *pair)
             if conn.name in run.spec.regenerated:
                 run.synops[conn.name] += n_events * run.per_pre[conn.name]
             if x_nz is None:
@@ -484,14 +490,14 @@ class _Batch:
         run = self.run
         for conn, _ in p.incoming:
             if conn.name in run.spec.regenerated:
-                run.synops[conn.name] += self._frames(conn, p)[2] * run.per_pre[conn.name]
+                run.synops[conn.name] += self._frames(conn)[2] * run.per_pre[conn.name]
 
-    def _frames(self, conn, p: _Pop):
+    def _frames(self, conn):
         """``(nz, x, events)`` of :class:`_FrameCache` for what ``conn`` delivers in this chunk."""
         regen = conn.name in self.run.spec.regenerated
         key = ("regen" if regen else "", conn.pre, conn.delay)
         if key not in self.frames_of:
-            self.frames_of.put(key, self._parts(conn, p), self.run.fdt, count=regen)
+            self.frames_of.put(key, self._parts(conn), self.run.fdt, count=regen)
         return self.frames_of[key]
 
     def _difference(self, a, b, r: np.ndarray):
@@ -499,7 +505,7 @@ class _Batch:
         channel, :func:`_pair_inputs`)."""
         key = ("difference", a.pre, b.pre, a.delay, r.tobytes())
         if key not in self.frames_of:
-            plus, minus = self._parts(a, None), self._parts(b, None)
+            plus, minus = self._parts(a), self._parts(b)
             x = np.empty((self.nb, self.tc) + plus[0].shape[2:], self.run.fdt)
             k = 0
             for q, m in zip(plus, minus):
@@ -510,7 +516,7 @@ class _Batch:
             self.frames_of.put(key, [x], self.run.fdt)
         return self.frames_of[key]
 
-    def _parts(self, conn, p: _Pop | None) -> list[np.ndarray]:
+    def _parts(self, conn) -> list[np.ndarray]:
         """What ``conn`` delivers in this chunk, ``(B, t_i, H, W, C)`` pieces along the ticks."""
         run, d, t0, t1 = self.run, conn.delay, self.t0, self.t1
         if conn.pre == run.net.input.name:
