@@ -105,16 +105,26 @@ def _assert_same(a, b):
         assert diff == 0, f"{name}: {diff} spikes differ ({b.info.get('kernels')} vs {a.backend})"
 
 
-@pytest.mark.parametrize("kernels", KERNELS)
+def _update_or_skip(update):
+    """``update`` (``neuron_update=`` of the fast simulator); skip where the compiled one was not built."""
+    from itnet_neuro.sim.fast import compiled_update
+
+    if update == "compiled" and compiled_update("auto") is None:
+        pytest.skip("the compiled neuron update is not built here (no C compiler at install time)")
+    return update
+
+
+@pytest.mark.parametrize("kernels, update", [("numpy", "numpy"), ("numpy", "compiled"), ("tensorflow", "compiled")])
 @pytest.mark.parametrize("net_name", sorted(NETS))
 @pytest.mark.parametrize("schedule, buffer", [("unrolled", None), ("looped", "regenerate")])
-def test_both_kernel_sets_equal_reference(kernels, net_name, schedule, buffer):
+def test_both_kernel_sets_equal_reference(kernels, update, net_name, schedule, buffer):
     net = NETS[net_name]()
     x = dyadic_input((3,) + net.input.shape, seed=4)
     kw = dict(schedule=schedule, record=True, state_buffer=buffer, window_ticks=5 if buffer else None)
     ref = simulate(net, x, 24, backend="reference", **kw)
-    fast = simulate(net, x, 24, backend="fast", chunk_ticks=7, kernels=kernels, **kw)
-    assert fast.info["kernels"] == kernels
+    fast = simulate(net, x, 24, backend="fast", chunk_ticks=7, kernels=kernels,
+                    neuron_update=_update_or_skip(update), **kw)
+    assert (fast.info["kernels"], fast.info["neuron_update"]) == (kernels, update)
     _assert_same(ref, fast)
     assert sum(ref.spikes_per_population.values()) > 100
 
@@ -208,3 +218,55 @@ def test_signed_pairs_run_once_and_match_reference(kernels):
     got = simulate(off, x, 40, backend="fast", record=True, kernels=kernels)
     for name, train in ref.trains.items():
         np.testing.assert_array_equal(got.trains[name], train, err_msg=name)
+
+
+NEURONS = [dict(), dict(leak=0.5), dict(reset="zero"), dict(v_min=-0.75), dict(v_max=1.25),
+           dict(reset="zero", leak=0.3, v_min=-1.0, v_max=1.5)]
+
+
+@pytest.mark.parametrize("neuron", NEURONS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_compiled_update_is_numpys_bit_for_bit(neuron, dtype):
+    """The compiled update against the neuron of itnet_neuro.sim.core written out in numpy, on float (not
+    dyadic) currents, biases and thresholds where every rounding shows: the same spikes, the same membranes
+    to the last bit, for a population and for a mirrored half (bias − sum), across blocks of neurons."""
+    from itnet_neuro.sim.fast import compiled_update
+
+    _update_or_skip("compiled")
+    rng = np.random.default_rng(3)
+    b, t, n = 3, 20, 5000  # more neurons than one block of the compiled loop
+    raw = rng.normal(0.05, 0.4, (b, t, n)).astype(dtype)
+    bias, theta = rng.normal(0, 0.05, n).astype(dtype), rng.uniform(0.3, 1.7, n).astype(dtype)
+    leak, zero = neuron.get("leak", 0.0), neuron.get("reset") == "zero"
+    lo, hi = neuron.get("v_min"), neuron.get("v_max")
+    for negate in (False, True):
+        v0 = rng.uniform(-0.5, 1.0, (b, n)).astype(dtype)
+        v, want = v0.copy(), np.zeros(raw.shape, np.uint8)
+        for k in range(t):
+            c = bias - raw[:, k] if negate else raw[:, k] + bias
+            v = (v * dtype(1.0 - leak) if leak else v) + c
+            v = np.clip(v, lo, hi) if lo is not None or hi is not None else v
+            s = v >= theta
+            v = v * ~s if zero else v - theta * s
+            want[:, k] = s
+        got_v, got = v0.copy(), np.empty(raw.shape, np.uint8)
+        options = (1.0 - leak, bool(leak), zero, lo is not None, lo or 0.0, hi is not None, hi or 0.0)
+        compiled_update("compiled").fire_chunk(raw, bias, negate, got_v, theta, got, *options)
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(got_v.view(np.uint8), v.astype(dtype).view(np.uint8))
+        assert 0.02 < want.mean() < 0.5  # neurons fire and stay silent: not vacuous
+
+
+def test_compiled_update_refuses_what_it_cannot_do():
+    from itnet_neuro.errors import SimulationError
+    from itnet_neuro.sim.fast import compiled_update
+
+    _update_or_skip("compiled")
+    assert compiled_update("numpy") is None
+    with pytest.raises(SimulationError, match="neuron_update must be 'auto', 'compiled' or 'numpy'"):
+        compiled_update("cuda")
+    f = np.zeros(4, np.float32)
+    with pytest.raises(ValueError, match="disagree in shape"):
+        compiled_update("compiled").fire_chunk(np.zeros((1, 2, 4), np.float32), f, False, np.zeros((1, 3), np.float32),
+                                                f, np.zeros((1, 2, 4), np.uint8), 1.0, False, False, False, 0.0,
+                                                False, 0.0)

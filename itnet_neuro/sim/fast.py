@@ -11,7 +11,9 @@ spike are skipped. The negative half of a signed pair whose current is exactly m
 half's (:func:`_mirrors`: every ItNet pair) runs no ops: both halves fire from ``±`` one sum. Its
 spikes then follow from the neuron update of :mod:`itnet_neuro.sim.core`, one tick after the other,
 each tick one vectorized step over every neuron and image of the batch (add, compare, subtract where
-it spiked) — exact by construction. (The closed form of DESIGN.md §7,
+it spiked) — exact by construction. Where ``pip install`` found a C compiler that update is one compiled
+pass over the chunk (:mod:`itnet_neuro.sim.kernels._neuron`, :func:`compiled_update`) instead of numpy's
+five passes per tick, with numpy's arithmetic bit for bit. (The closed form of DESIGN.md §7,
 ``c(t) = max(0, max_τ floor((v + S(τ)) / θ))``, was the previous rule: a cumulative sum, a division, a
 running maximum and a gathered tick-by-tick fallback for the neurons it did not cover; numpy runs it
 as seven float64 passes over the chunk against three here, and it measured about 6× slower on the
@@ -180,6 +182,26 @@ def fire(current: np.ndarray, v: np.ndarray, theta: np.ndarray, leak: float = 0.
     return spikes.view(np.uint8)
 
 
+def compiled_update(choice: str = "auto"):
+    """The compiled neuron update (:mod:`itnet_neuro.sim.kernels._neuron`, built by ``pip install`` where a C
+    compiler is found), or None for numpy's :func:`fire`: ``"auto"`` takes the compiled one where it was
+    built, ``"compiled"`` insists on it, ``"numpy"`` never uses it. Both give the same spikes, bit for bit;
+    the compiled one makes one pass over a chunk where numpy makes five per tick (issue 17)."""
+    if choice not in ("auto", "compiled", "numpy"):
+        raise SimulationError(f"fast simulator: neuron_update must be 'auto', 'compiled' or 'numpy', got {choice!r}")
+    if choice == "numpy":
+        return None
+    try:
+        from itnet_neuro.sim.kernels import _neuron
+    except ImportError as err:
+        if choice == "compiled":
+            raise SimulationError(f"fast simulator: the compiled neuron update is not built ({err}); install a C "
+                                  "compiler and reinstall (make setup, or pip install -e .), or use "
+                                  "neuron_update='numpy'") from None
+        return None
+    return _neuron
+
+
 class _Pop:
     """A population of the unrolled network, prepared for the chunk loop (NHWC, the run's float dtype)."""
 
@@ -195,6 +217,9 @@ class _Pop:
         self.theta = np.ascontiguousarray(np.transpose(theta, (1, 2, 0)), dtype)
         self.bias = np.ascontiguousarray(np.transpose(bias, (1, 2, 0)), dtype)
         self.neuron = dict(leak=float(pop.leak), reset=pop.reset, v_min=pop.v_min, v_max=pop.v_max)
+        #: the same options as :func:`itnet_neuro.sim.kernels._neuron.fire_chunk` takes them
+        self.compiled_options = (1.0 - float(pop.leak), bool(pop.leak), pop.reset == "zero", pop.v_min is not None,
+                                 float(pop.v_min or 0.0), pop.v_max is not None, float(pop.v_max or 0.0))
         self.v_init = float(pop.v_init)
         #: the population whose current this one's is exactly minus (a signed pair's negative half:
         #: :func:`_mirrors`); its ops are not run again
@@ -306,10 +331,11 @@ def _prepared(net: Network, dtype, prepare, regenerated) -> list[_Pop]:
 
 def run(spec: RunSpec, *, record: bool = False, hardware=None, seed: int = 0, batch_size: int | None = None,
         chunk_ticks: int | None = None, max_memory: int | None = None, show_progress: bool | None = None,
-        precision: str = "float32", kernels: str = "auto", **_) -> SimResult:
+        precision: str = "float32", kernels: str = "auto", neuron_update: str = "auto", **_) -> SimResult:
     """Simulate ``spec`` (see the module docstring). ``hardware`` adds its trial-to-trial noise
     (:meth:`itnet_neuro.sim.hardware.Hardware.input_noise`); ``kernels``: ``"numpy"``,
-    ``"tensorflow"`` or ``"auto"`` (:func:`choose_kernels`)."""
+    ``"tensorflow"`` or ``"auto"`` (:func:`choose_kernels`); ``neuron_update``: ``"compiled"``, ``"numpy"``
+    or ``"auto"`` (:func:`compiled_update`)."""
     net = spec.unrolled
     ticks = spec.ticks
     images = spec.inputs.shape[0]
@@ -320,8 +346,10 @@ def run(spec: RunSpec, *, record: bool = False, hardware=None, seed: int = 0, ba
     if precision not in ("float32", "float64"):
         raise SimulationError(f"fast simulator: precision must be 'float32' or 'float64', got {precision!r}")
     fdt = np.float32 if precision == "float32" else np.float64
+    update = compiled_update(neuron_update)
     pops = _prepared(net, fdt, kernel_factory(kernels), spec.regenerated)
     whole = _Run(spec, pops, fdt, batch, chunk, record, hardware, lg)
+    whole.update = update
     bar = progress(total=-(-images // batch) * -(-ticks // chunk) * len(whole.stages), desc="fast", unit="chunk",
                    disable=None if show_progress is None else not show_progress)
     first_tick_after_s = process_age()  # issue 17: start-up as the user sees it, interpreter included
@@ -333,6 +361,7 @@ def run(spec: RunSpec, *, record: bool = False, hardware=None, seed: int = 0, ba
         whole.regen_spikes += sum(regenerated_spikes(m, spec.window_ticks, ticks) for m in st.window.values())
     bar.close()
     info = {"batch_size": batch, "chunk_ticks": chunk, "threads": os.cpu_count(), "kernels": kernels,
+            "neuron_update": "numpy" if update is None else "compiled",
             "mirrored_populations": sum(p.mirror is not None for p in pops), "first_tick_after_s": first_tick_after_s}
     if spec.regenerated:
         info["state_buffer_spikes"] = whole.regen_spikes
@@ -354,6 +383,8 @@ class _Run:
         self.synops = {c.name: 0.0 for c in net.connections}
         self.regen_spikes = 0.0
         self.lg = lg
+        #: the compiled neuron update (:func:`compiled_update`), or None for :func:`fire`
+        self.update = None
         images, ticks = spec.inputs.shape[0], spec.ticks
         # channels-first, as results keep them: the counts are a whole-run array (GBs for the paper preset),
         # written one grid tick at a time rather than transposed as a whole at the end
@@ -422,19 +453,36 @@ class _Batch:
                 self._currents(p, raw)
             else:
                 self._count_regenerated(p)
-            s = fire(self._with_bias(p, raw), self.v[p.name], p.theta, **p.neuron)
-            self._emitted(p, s)
+            self._emitted(p, self._fire(p, raw))
         for name in list(self.buf):
             self.tails[name] = _tail(self.tails[name], self.buf.pop(name), run.dmax)
 
-    def _with_bias(self, p: _Pop, raw: np.ndarray) -> np.ndarray:
-        """The current ``p`` integrates: the ops' sum ``raw`` (minus it for a mirrored half) times the
-        chip's noise factors, plus the bias; in place unless ``raw`` is still needed by the next population."""
+    def _fire(self, p: _Pop, raw: np.ndarray) -> np.ndarray:
+        """The chunk's spikes of ``p`` from the ops' sum ``raw`` (minus it for a mirrored half), uint8
+        ``(B, Tc, H, W, C)``: the compiled update (:data:`_Run.update`) where the chip adds no noise, else
+        :func:`fire` on :meth:`_with_bias` — the same spikes."""
+        run, v = self.run, self.v[p.name]
+        factors = self._noise(p)
+        if run.update is None or factors is not None:
+            return fire(self._with_bias(p, raw, factors), v, p.theta, **p.neuron)
+        s = np.empty(raw.shape, np.uint8)
+        n, nb, tc = p.pop.size, self.nb, self.tc
+        run.update.fire_chunk(raw.reshape(nb, tc, n), p.bias.reshape(n), p.mirror is not None, v.reshape(nb, n),
+                              p.theta.reshape(n), s.reshape(nb, tc, n), *p.compiled_options)
+        return s
+
+    def _noise(self, p: _Pop) -> np.ndarray | None:
+        """The chip's trial-to-trial noise factors on ``p``'s synaptic input in this chunk (NHWC), or None."""
         run = self.run
-        factors = None
-        if run.hardware is not None:  # trial-to-trial noise on the synaptic input
-            f = run.hardware.input_noise(p.name, range(self.b0, self.b1), range(self.t0, self.t1), p.pop.shape)
-            factors = None if f is None else np.moveaxis(f, 2, -1).astype(run.fdt)
+        if run.hardware is None:
+            return None
+        f = run.hardware.input_noise(p.name, range(self.b0, self.b1), range(self.t0, self.t1), p.pop.shape)
+        return None if f is None else np.moveaxis(f, 2, -1).astype(run.fdt)
+
+    def _with_bias(self, p: _Pop, raw: np.ndarray, factors: np.ndarray | None) -> np.ndarray:
+        """The current ``p`` integrates: the ops' sum ``raw`` (minus it for a mirrored half) times the
+        chip's noise ``factors``, plus the bias; in place unless ``raw`` is still needed by the next population."""
+        run = self.run
         if not p.follower and p.mirror is None:
             if factors is not None:
                 raw *= factors

@@ -1,0 +1,87 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""The IF neuron update of a whole chunk in one compiled pass (issue 17; used by :mod:`itnet_neuro.sim.fast`).
+
+numpy runs :func:`itnet_neuro.sim.fast.fire` as four or five whole-array passes per tick (add the bias, add the
+current, compare, reset), each a separate call; here a block of ``BLOCK`` neurons is updated for every
+tick of the chunk while its membranes, thresholds and biases stay in the L1 cache. The arithmetic is the
+numpy path's, operation for operation, in the same order and precision, so spikes and membranes are bit
+for bit the same (setup.py compiles with ``-ffp-contract=off``: no fused multiply-add may merge two
+roundings into one):
+
+    c = bias + raw            (bias - raw for a mirrored half: itnet_neuro.sim.fast._mirrors)
+    v = v * keep              (only with a leak)
+    v = v + c
+    v = min(max(v, v_min), v_max)   (only the bounds that are set)
+    s = v >= theta
+    v = v - theta * s  (reset="subtract")   or   v = v * (not s)  (reset="zero")
+"""
+
+from cython cimport floating
+
+cdef enum:
+    BLOCK = 2048  # neurons: membranes, thresholds and biases of a block take 24 KiB in float32
+
+cdef extern from "_neuron_kernel.h" nogil:
+    # no leak, no bounds, subtractive reset (every converted ItNet layer): the loop the compiler vectorizes
+    void itnet_plain_f32(const float* r, const float* bias, float* v, const float* th, unsigned char* s,
+                         Py_ssize_t m, float sign)
+    void itnet_plain_f64(const double* r, const double* bias, double* v, const double* th, unsigned char* s,
+                         Py_ssize_t m, double sign)
+
+
+cdef inline void _plain(const floating* r, const floating* bias, floating* v, const floating* theta,
+                        unsigned char* s, Py_ssize_t m, floating sign) noexcept nogil:
+    if floating is float:
+        itnet_plain_f32(r, bias, v, theta, s, m, sign)
+    else:
+        itnet_plain_f64(r, bias, v, theta, s, m, sign)
+
+
+cdef inline void _general(const floating* r, const floating* bias, floating* v, const floating* theta,
+                          unsigned char* s, Py_ssize_t m, floating sign, bint leak, floating keep,
+                          bint reset_zero, bint has_min, floating v_min, bint has_max,
+                          floating v_max) noexcept nogil:
+    """Every neuron option of itnet_neuro.ir.graph (leak, bounds, reset to zero)."""
+    cdef Py_ssize_t i
+    cdef floating x, fired
+    for i in range(m):
+        x = v[i]
+        if leak:
+            x = x * keep
+        x = x + (bias[i] + sign * r[i])
+        if has_min and x < v_min:
+            x = v_min
+        if has_max and x > v_max:
+            x = v_max
+        fired = x >= theta[i]
+        s[i] = <unsigned char>fired
+        v[i] = x * (1 - fired) if reset_zero else x - theta[i] * fired
+
+
+def fire_chunk(const floating[:, :, ::1] raw, const floating[::1] bias, bint negate, floating[:, ::1] v,
+               const floating[::1] theta, unsigned char[:, :, ::1] spikes, double keep, bint leak,
+               bint reset_zero, bint has_min, double v_min, bint has_max, double v_max):
+    """Spikes of one chunk into ``spikes`` ``(B, Tc, N)`` (0/1) from the ops' sum ``raw`` ``(B, Tc, N)`` (``negate``:
+    minus it); ``v`` ``(B, N)`` is updated in place; ``keep`` = 1 - leak."""
+    cdef Py_ssize_t nb = raw.shape[0], tc = raw.shape[1], n = raw.shape[2]
+    cdef Py_ssize_t b, k, lo, m
+    cdef floating sign = -1 if negate else 1
+    cdef bint plain = not (leak or reset_zero or has_min or has_max)
+    if v.shape[0] != nb or v.shape[1] != n or spikes.shape[0] != nb or spikes.shape[1] != tc \
+            or spikes.shape[2] != n or bias.shape[0] != n or theta.shape[0] != n:
+        raise ValueError("fire_chunk: raw, v, spikes, bias and theta disagree in shape")
+    if n == 0 or tc == 0:
+        return
+    with nogil:
+        for b in range(nb):
+            lo = 0
+            while lo < n:
+                m = min(<Py_ssize_t>BLOCK, n - lo)
+                for k in range(tc):
+                    if plain:
+                        _plain(&raw[b, k, lo], &bias[lo], &v[b, lo], &theta[lo], &spikes[b, k, lo], m, sign)
+                    else:
+                        _general(&raw[b, k, lo], &bias[lo], &v[b, lo], &theta[lo], &spikes[b, k, lo], m, sign,
+                                 leak, <floating>keep, reset_zero, has_min, <floating>v_min, has_max,
+                                 <floating>v_max)
+                lo += m
