@@ -123,8 +123,8 @@ def test_both_kernel_sets_equal_reference(kernels, update, net_name, schedule, b
     kw = dict(schedule=schedule, record=True, state_buffer=buffer, window_ticks=5 if buffer else None)
     ref = simulate(net, x, 24, backend="reference", **kw)
     fast = simulate(net, x, 24, backend="fast", chunk_ticks=7, kernels=kernels,
-                    neuron_update=_update_or_skip(update), **kw)
-    assert (fast.info["kernels"], fast.info["neuron_update"]) == (kernels, update)
+                    neuron_update=_update_or_skip(update), workers=2, **kw)  # 3 images: shares of 1 and 2
+    assert (fast.info["kernels"], fast.info["neuron_update"], fast.info["workers"]) == (kernels, update, 2)
     _assert_same(ref, fast)
     assert sum(ref.spikes_per_population.values()) > 100
 
@@ -132,12 +132,14 @@ def test_both_kernel_sets_equal_reference(kernels, update, net_name, schedule, b
 @pytest.mark.parametrize("kernels", KERNELS)
 @pytest.mark.parametrize("encoding", ["current", "poisson"])
 def test_batch_equals_images_one_by_one(kernels, encoding):
-    """A batch of 5 gives every image the spikes it gets alone (batch 1), counts and synaptic ops summed."""
+    """A batch of 5 split between 3 worker threads gives every image the spikes it gets alone (batch 1),
+    counts and synaptic ops summed."""
     net = random_convnet(6, iterations=3)
     net = dataclasses.replace(net, input=dataclasses.replace(net.input, encoding=encoding))
     x = dyadic_input((5,) + net.input.shape, seed=7)
-    together = simulate(net, x, 30, backend="fast", record=True, batch_size=5, chunk_ticks=11, kernels=kernels)
-    assert together.info["batch_size"] == 5
+    together = simulate(net, x, 30, backend="fast", record=True, batch_size=5, chunk_ticks=11, kernels=kernels,
+                        workers=3)
+    assert (together.info["batch_size"], together.info["workers"]) == (5, 3)
     alone = simulate(net, x, 30, backend="fast", record=True, batch_size=1, chunk_ticks=11, kernels=kernels)
     assert alone.info["batch_size"] == 1
     if encoding == "current":  # the poisson draw is per run, not per image: compare the runs as wholes
@@ -148,6 +150,9 @@ def test_batch_equals_images_one_by_one(kernels, encoding):
     for name, tr in alone.trains.items():
         np.testing.assert_array_equal(together.trains[name], tr, err_msg=name)
     assert together.synaptic_ops == pytest.approx(alone.synaptic_ops, rel=1e-12)
+    assert together.spikes_per_population == alone.spikes_per_population
+    for name, c in alone.counts.items():
+        np.testing.assert_array_equal(together.counts[name], c, err_msg=name)
     assert sum(together.spikes_per_population.values()) > 100
 
 
@@ -270,3 +275,23 @@ def test_compiled_update_refuses_what_it_cannot_do():
         compiled_update("compiled").fire_chunk(np.zeros((1, 2, 4), np.float32), f, False, np.zeros((1, 3), np.float32),
                                                 f, np.zeros((1, 2, 4), np.uint8), 1.0, False, False, False, 0.0,
                                                 False, 0.0)
+
+
+def test_a_failing_worker_stops_the_run(monkeypatch):
+    """An error in one worker's share is raised by simulate, and the other worker stops at its next chunk."""
+    from itnet_neuro.sim import fast
+
+    net = random_convnet(6, iterations=3)
+    x = dyadic_input((4,) + net.input.shape, seed=7)
+    seen, fire = [], fast._Batch._fire
+
+    def failing(self, p, raw):
+        seen.append((self.b0, self.t0))
+        if self.b0 == 2 and self.t0 > 1:
+            raise RuntimeError("worker failed")
+        return fire(self, p, raw)
+
+    monkeypatch.setattr(fast._Batch, "_fire", failing)
+    with pytest.raises(RuntimeError, match="worker failed"):
+        simulate(net, x, 400, backend="fast", batch_size=4, chunk_ticks=4, workers=2, kernels="numpy")
+    assert max(t for b, t in seen if b == 0) < 400 - 4  # the other share did not run to the end

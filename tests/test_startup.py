@@ -100,11 +100,12 @@ def test_entry_point_with_tensorflow_loaded_exits_with_the_code_after_atexit():
 def test_cli_run_on_tensorflow_kernels_completes(tiny_file, tmp_path):
     out = tmp_path / "r.json"
     proc = subprocess.run([sys.executable, "-m", "itnet_neuro", "simulate", str(tiny_file), "--chip", "ideal",
-                           "--kernels", "tensorflow", "--images", "1", "--ticks", "16", "-o", str(out)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+                           "--kernels", "tensorflow", "--workers", "2", "--images", "3", "--ticks", "16", "-o",
+                           str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.rstrip().endswith(f"wrote {out}")
-    assert json.loads(out.read_text())["simulator"]["kernels"] == "tensorflow"
+    sim = json.loads(out.read_text())["simulator"]
+    assert (sim["kernels"], sim["workers"]) == ("tensorflow", 2)
 
 
 def test_the_hdf5_check_walks_the_same_bytes_once(tmp_path, monkeypatch):

@@ -82,6 +82,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--kernels", default=None, choices=("auto", "numpy", "tensorflow"),
                         help="fast: the ops' kernels (default auto: numpy for short runs, which then never import "
                              "TensorFlow; TensorFlow's for long ones)")
+    parser.add_argument("--workers", type=args.positive_int, default=None,
+                        help="fast: threads that share out a batch's images (default: one per CPU)")
     parser.add_argument("--brian2-target", default=None, choices=("numpy", "cython"),
                         help="brian2: code generation target (default numpy; cython compiles one extension per "
                              "generated code object on the first run, cached afterwards)")
@@ -96,6 +98,7 @@ def _backend_options(args) -> tuple[dict, str | None]:
     opts = {}
     for flag, value, backend, key in (("--precision", args.precision, "fast", "precision"),
                                       ("--kernels", args.kernels, "fast", "kernels"),
+                                      ("--workers", args.workers, "fast", "workers"),
                                       ("--brian2-target", args.brian2_target, "brian2", "target")):
         if value is not None:
             if args.backend != backend:

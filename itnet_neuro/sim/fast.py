@@ -39,6 +39,7 @@ refused with the batch size that would.
 from __future__ import annotations
 
 import os
+import threading
 
 import numpy as np
 
@@ -61,7 +62,8 @@ def estimate_memory(net: Network, batch: int, chunk: int, grid_points: int, *, i
     :func:`_mirrors`), the frames and op output of its largest input and, with the
     numpy kernels, their temporaries (the largest convolution's unfolded input, :func:`_unfolded_size`,
     a padded input, :func:`_padded_size`, and one more current-sized array). Per chunk: the shared
-    presynaptic frames (:data:`FRAME_CACHE_BYTES`). For the whole run (``images``, default ``batch``): the
+    presynaptic frames (:data:`FRAME_CACHE_BYTES`, shared out between the workers of :func:`run`, which split a
+    batch's images: nothing is repeated per worker). For the whole run (``images``, default ``batch``): the
     readout counts on the grid (uint32), the spike-encoded input (float32, ``ticks`` of it) and, with
     ``record``, every spike train (uint8).
     """
@@ -109,8 +111,9 @@ def _unfolded_size(net: Network) -> int:
 
 
 def _plan_batch(net: Network, images: int, ticks: int, grid_points: int, batch_size, chunk_ticks, max_memory,
-                **whole_run):
-    """``(batch, chunk)`` that fit the memory budget, or :class:`SimulationError` with what would fit.
+                workers: int = 1, **whole_run):
+    """``(batch, chunk)`` that fit the memory budget, or :class:`SimulationError` with what would fit; a
+    batch's images are split between ``workers``.
 
     ``whole_run``: ``record``, ``spike_input``, ``precision``, ``kernels`` as :func:`estimate_memory` takes them.
     """
@@ -127,7 +130,8 @@ def _plan_batch(net: Network, images: int, ticks: int, grid_points: int, batch_s
         while batch > 1 and need(batch, min(want_chunk, 16)) > limit:
             batch = max(1, batch // 2)
     if not chunk_ticks:
-        want_chunk = min(ticks, max(8, min(64, FRAMES_PER_CHUNK // batch)))
+        share = -(-batch // max(1, min(workers, batch)))  # images per worker
+        want_chunk = min(ticks, max(8, FRAMES_PER_CHUNK // share))
     if need(batch, 1) > limit:
         fit = _largest(lambda b: need(b, 1) <= limit, batch)
         n_fit = _largest(lambda n: need(1, 1, n) <= limit, images)
@@ -142,11 +146,13 @@ def _plan_batch(net: Network, images: int, ticks: int, grid_points: int, batch_s
     return batch, chunk
 
 
-#: Frames (images × ticks) per chunk when the caller names no chunk length: fewer calls per tick on
-#: longer chunks, but arrays past a few hundred MB run out of cache and fault their pages in. Measured on
-#: the shipped model (issue 17, TensorFlow's kernels, ms per image-tick): batch 24 — chunks of 8 ticks
-#: 3.0, 16 ticks 2.4, 64 ticks 3.2; batch 8 — 16 ticks 22, 64 ticks 20 ms per tick.
-FRAMES_PER_CHUNK = 512
+#: Frames (images × ticks) per chunk and worker when the caller names no chunk length: fewer calls per tick
+#: on longer chunks, but arrays past a few hundred MB run out of cache and fault their pages in. Measured
+#: on the shipped model (issue 17, TensorFlow's kernels, hand measurements, ms per tick, two runs each):
+#: 1 image — chunks of 64 ticks 2.6 and 3.4, 256 ticks 2.1 and 2.4, 512 ticks 1.7 and 2.5; 8 images in
+#: 2 workers — 32 ticks 13.4 and 11.6, 64 ticks 10.9 and 10.1, 128 ticks 10.8 and 14.1. Before the workers
+#: and the compiled update: batch 24, chunks of 8 ticks 3.0, 16 ticks 2.4, 64 ticks 3.2 ms per image-tick.
+FRAMES_PER_CHUNK = 256
 
 
 def fire(current: np.ndarray, v: np.ndarray, theta: np.ndarray, leak: float = 0.0, reset: str = "subtract",
@@ -331,53 +337,104 @@ def _prepared(net: Network, dtype, prepare, regenerated) -> list[_Pop]:
 
 def run(spec: RunSpec, *, record: bool = False, hardware=None, seed: int = 0, batch_size: int | None = None,
         chunk_ticks: int | None = None, max_memory: int | None = None, show_progress: bool | None = None,
-        precision: str = "float32", kernels: str = "auto", neuron_update: str = "auto", **_) -> SimResult:
+        precision: str = "float32", kernels: str = "auto", neuron_update: str = "auto", workers: int | None = None,
+        **_) -> SimResult:
     """Simulate ``spec`` (see the module docstring). ``hardware`` adds its trial-to-trial noise
     (:meth:`itnet_neuro.sim.hardware.Hardware.input_noise`); ``kernels``: ``"numpy"``,
     ``"tensorflow"`` or ``"auto"`` (:func:`choose_kernels`); ``neuron_update``: ``"compiled"``, ``"numpy"``
-    or ``"auto"`` (:func:`compiled_update`)."""
+    or ``"auto"`` (:func:`compiled_update`); ``workers``: threads that each run a share of a batch's images
+    (default :func:`default_workers`)."""
     net = spec.unrolled
     ticks = spec.ticks
     images = spec.inputs.shape[0]
     lg = local_grid(spec)
     kernels = choose_kernels(kernels, net, images * ticks)
+    workers = default_workers() if workers is None else int(workers)
+    if workers < 1:
+        raise SimulationError(f"fast simulator: workers must be at least 1, got {workers}")
     batch, chunk = _plan_batch(net, images, ticks, len(lg), batch_size, chunk_ticks, max_memory, record=record,
-                               spike_input=spec.input_spikes is not None, precision=precision, kernels=kernels)
+                               spike_input=spec.input_spikes is not None, precision=precision, kernels=kernels,
+                               workers=workers)
     if precision not in ("float32", "float64"):
         raise SimulationError(f"fast simulator: precision must be 'float32' or 'float64', got {precision!r}")
     fdt = np.float32 if precision == "float32" else np.float64
     update = compiled_update(neuron_update)
     pops = _prepared(net, fdt, kernel_factory(kernels), spec.regenerated)
-    whole = _Run(spec, pops, fdt, batch, chunk, record, hardware, lg)
+    shares = [_shares(b0, min(images, b0 + batch), workers) for b0 in range(0, images, batch)]
+    whole = _Run(spec, pops, fdt, -(-batch // len(shares[0])), chunk, record, hardware, lg, len(shares[0]))
     whole.update = update
-    bar = progress(total=-(-images // batch) * -(-ticks // chunk) * len(whole.stages), desc="fast", unit="chunk",
+    bar = progress(total=sum(map(len, shares)) * -(-ticks // chunk) * len(whole.stages), desc="fast", unit="chunk",
                    disable=None if show_progress is None else not show_progress)
     first_tick_after_s = process_age()  # issue 17: start-up as the user sees it, interpreter included
-    for b0 in range(0, images, batch):
-        st = _Batch(whole, b0, min(images, b0 + batch))
-        for stage, t0 in ((s, t) for s in whole.stages for t in range(1, ticks + 1, chunk)):
-            st.chunk(stage, t0, min(ticks + 1, t0 + chunk))
-            bar.update(1)
-        whole.regen_spikes += sum(regenerated_spikes(m, spec.window_ticks, ticks) for m in st.window.values())
+    _run_shares(whole, shares, bar)
     bar.close()
     info = {"batch_size": batch, "chunk_ticks": chunk, "threads": os.cpu_count(), "kernels": kernels,
-            "neuron_update": "numpy" if update is None else "compiled",
+            "workers": len(shares[0]), "neuron_update": "numpy" if update is None else "compiled",
             "mirrored_populations": sum(p.mirror is not None for p in pops), "first_tick_after_s": first_tick_after_s}
     if spec.regenerated:
         info["state_buffer_spikes"] = whole.regen_spikes
     return finish_result(spec, "fast", whole.counts, lg, whole.spikes_total, whole.synops, whole.trains, info)
 
 
+def default_workers() -> int:
+    """Threads for the images of a batch: one per CPU this process may use (:func:`os.sched_getaffinity`).
+
+    Each worker runs its share of the images' chunk loop on its own; numpy's large ufuncs and matrix
+    products, TensorFlow's ops and the compiled update release the GIL. Measured on the shipped model,
+    8 images on 2 CPUs (issue 17, hand measurement, ms per tick): TensorFlow's kernels 16.7 in one worker,
+    10.8 in two; numpy's 51.6 and 28.1 (OpenBLAS's own threads mostly waited).
+    """
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+def _shares(b0: int, b1: int, workers: int) -> list[tuple[int, int]]:
+    """Images ``b0 … b1-1`` split into at most ``workers`` contiguous shares of (nearly) equal size."""
+    k = max(1, min(workers, b1 - b0))
+    edges = [b0 + (b1 - b0) * i // k for i in range(k + 1)]
+    return list(zip(edges[:-1], edges[1:]))
+
+
+def _run_shares(whole: "_Run", shares: list[list[tuple[int, int]]], bar) -> None:
+    """Every batch, its shares of images run by the workers side by side, their counts added in order. An
+    error or Ctrl-C in any thread stops the others at their next chunk and is raised here."""
+    from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+
+    if len(shares[0]) == 1:  # one worker: no thread at all
+        for (b0, b1), in shares:
+            st = _Batch(whole, b0, b1)
+            st.all_chunks(bar)
+            whole.add(st)
+        return
+    with ThreadPoolExecutor(len(shares[0]), thread_name_prefix="fast") as pool:
+        try:
+            for share in shares:
+                done = [_Batch(whole, b0, b1, slot) for slot, (b0, b1) in enumerate(share)]
+                futures = [pool.submit(st.all_chunks, bar) for st in done]
+                wait(futures, return_when=FIRST_EXCEPTION)
+                for f in futures:
+                    if f.done() and f.exception() is not None:
+                        raise f.exception()
+                for f, st in zip(futures, done):
+                    f.result()
+                    whole.add(st)
+        except BaseException:
+            whole.cancelled = True
+            raise
+
+
 class _Run:
-    """What a whole run keeps: the prepared populations, the counts it returns, shared scratch memory."""
+    """What a whole run keeps: the prepared populations, the counts it returns, each worker's scratch memory."""
 
     def __init__(self, spec: RunSpec, pops: list[_Pop], fdt, batch: int, chunk: int, record: bool, hardware,
-                 lg: np.ndarray):
+                 lg: np.ndarray, workers: int = 1):
         net = spec.unrolled
         self.spec, self.net, self.pops, self.fdt, self.hardware = spec, net, pops, fdt, hardware
         self.index = {p.name: p for p in pops}
         self.last_use = {conn.pre: p.index for p in pops for conn, _ in p.incoming}
         self.dmax = max((c.delay for c in net.connections), default=1)
+        self.chunk = chunk
+        self.lock = threading.Lock()  # the progress bar's, shared by the workers
+        self.cancelled = False  # set when a worker failed or the user interrupted: the others stop
         self.per_pre = synapses_per_pre_neuron(net)
         self.spikes_total = {p.name: 0.0 for p in pops}
         self.synops = {c.name: 0.0 for c in net.connections}
@@ -401,16 +458,31 @@ class _Run:
                         and self.stage_of[c.pre] < self.stage_of[c.post]}
         # one current buffer for every population and chunk (a fresh array each time costs a page fault per
         # 4 KiB: a third of the paper preset's CPU time was the kernel's), one more for a mirrored pair
-        self.scratch = np.empty(batch * chunk * max(p.pop.size for p in pops), fdt)
-        self.pair_scratch = np.empty(batch * chunk * max([p.pop.size for p in pops if p.follower] or [0]), fdt)
+        # (``batch``: the images of one worker's share)
+        self.scratch = [np.empty(batch * chunk * max(p.pop.size for p in pops), fdt) for _ in range(workers)]
+        self.pair_scratch = [np.empty(batch * chunk * max([p.pop.size for p in pops if p.follower] or [0]), fdt)
+                             for _ in range(workers)]
+
+    def add(self, st: "_Batch") -> None:
+        """Add what a finished share of images counted (in share order: the sums do not depend on timing)."""
+        for name, n in st.spikes_total.items():
+            self.spikes_total[name] += n
+        for name, n in st.synops.items():
+            self.synops[name] += n
+        self.regen_spikes += sum(regenerated_spikes(m, self.spec.window_ticks, self.spec.ticks)
+                                 for m in st.window.values())
 
 
 class _Batch:
-    """The state of one batch of images (membranes, delay tails, running counts) and its chunk loop."""
+    """The state of one worker's share of a batch of images (membranes, delay tails, running counts, what it
+    counted) and its chunk loop; ``slot``: the worker's scratch memory in :class:`_Run`."""
 
-    def __init__(self, run: _Run, b0: int, b1: int):
+    def __init__(self, run: _Run, b0: int, b1: int, slot: int = 0):
         spec, net, fdt = run.spec, run.net, run.fdt
         self.run, self.b0, self.b1, self.nb = run, b0, b1, b1 - b0
+        self.scratch, self.pair_scratch = run.scratch[slot], run.pair_scratch[slot]
+        self.spikes_total = dict.fromkeys(run.spikes_total, 0.0)
+        self.synops = dict.fromkeys(run.synops, 0.0)
         nb = self.nb
         self.x = np.ascontiguousarray(np.transpose(spec.inputs[b0:b1], (0, 2, 3, 1)))
         self.in_spikes = (None if spec.input_spikes is None
@@ -437,19 +509,29 @@ class _Batch:
                     events = float(np.count_nonzero(self.x)) * run.spec.ticks
                 else:
                     events = float(np.count_nonzero(self.in_spikes))
-                run.synops[conn.name] += events * run.per_pre[conn.name]
+                self.synops[conn.name] += events * run.per_pre[conn.name]
         return out
+
+    def all_chunks(self, bar) -> None:
+        """Every stage and chunk of the run for these images; ``bar`` advanced once per chunk."""
+        run, ticks = self.run, self.run.spec.ticks
+        for stage, t0 in ((s, t) for s in run.stages for t in range(1, ticks + 1, run.chunk)):
+            if run.cancelled:
+                return
+            self.chunk(stage, t0, min(ticks + 1, t0 + run.chunk))
+            with run.lock:
+                bar.update(1)
 
     def chunk(self, stage: list[_Pop], t0: int, t1: int) -> None:
         """Ticks ``t0 … t1-1`` of the populations of ``stage``, in order."""
         run = self.run
         self.t0, self.t1, self.tc = t0, t1, t1 - t0
         self.buf: dict[str, np.ndarray] = {}
-        self.frames_of = _FrameCache()
+        self.frames_of = _FrameCache(FRAME_CACHE_BYTES // len(run.scratch))
         raw = None
         for p in stage:
             if p.mirror is None:
-                raw = run.scratch[:self.nb * self.tc * p.pop.size].reshape((self.nb, self.tc) + p.nhwc)
+                raw = self.scratch[:self.nb * self.tc * p.pop.size].reshape((self.nb, self.tc) + p.nhwc)
                 self._currents(p, raw)
             else:
                 self._count_regenerated(p)
@@ -488,7 +570,7 @@ class _Batch:
                 raw *= factors
             raw += p.bias
             return raw
-        cur = run.pair_scratch[:raw.size].reshape(raw.shape)
+        cur = self.pair_scratch[:raw.size].reshape(raw.shape)
         if factors is not None:
             np.multiply(raw, factors, out=cur)
             src = cur
@@ -516,7 +598,7 @@ class _Batch:
             pair = p.fused.get(conn.name)
             nz, x_nz, n_events = self._frames(conn) if pair is None else self._difference(conn, *pair)
             if conn.name in run.spec.regenerated:
-                run.synops[conn.name] += n_events * run.per_pre[conn.name]
+                self.synops[conn.name] += n_events * run.per_pre[conn.name]
             if x_nz is None:
                 continue
             y = np.asarray(prep(x_nz))
@@ -538,7 +620,7 @@ class _Batch:
         run = self.run
         for conn, _ in p.incoming:
             if conn.name in run.spec.regenerated:
-                run.synops[conn.name] += self._frames(conn)[2] * run.per_pre[conn.name]
+                self.synops[conn.name] += self._frames(conn)[2] * run.per_pre[conn.name]
 
     def _frames(self, conn):
         """``(nz, x, events)`` of :class:`_FrameCache` for what ``conn`` delivers in this chunk."""
@@ -588,10 +670,10 @@ class _Batch:
         run, spec, t0, t1 = self.run, self.run.spec, self.t0, self.t1
         self.buf[p.name] = s
         count = float(np.count_nonzero(s))
-        run.spikes_total[p.name] += count
+        self.spikes_total[p.name] += count
         for name in p.outgoing:
             if name not in spec.regenerated:
-                run.synops[name] += count * run.per_pre[name]
+                self.synops[name] += count * run.per_pre[name]
         if p.name in run.carried:
             self.kept[p.name][:, t0 - 1:t1 - 1] = s
         if p.name in run.counted and t1 > spec.ticks - spec.window_ticks + 1:
@@ -664,7 +746,11 @@ class _FrameCache(dict):
     key → ``(nz, x, events)`` — ``nz`` the mask of the ``B·Tc`` frames holding a spike (None: all
     do), ``x`` those frames in the kernels' dtype (None: no spike), ``events`` the spikes in them
     (counted only where asked: the state buffer's, whose synaptic events no population counts).
-    Holds at most :data:`FRAME_CACHE_BYTES`, oldest entries leaving first."""
+    Holds at most ``limit`` bytes of frames (one more entry if it alone is larger), oldest entries leaving first."""
+
+    def __init__(self, limit: int):
+        super().__init__()
+        self.limit, self.nbytes = limit, 0
 
     def put(self, key, parts: list[np.ndarray], dtype, count: bool = False) -> None:
         """Store the frames whose concatenation along the tick axis is ``parts`` (``(B, t_i, ...)`` each:
@@ -686,9 +772,11 @@ class _FrameCache(dict):
             x, nz = x.reshape((-1,) + shape), None
         else:
             x = np.concatenate(parts, axis=1).reshape((-1,) + shape)[nz].astype(dtype)
-        while self and sum(e[1].nbytes for e in self.values() if e[1] is not None) > FRAME_CACHE_BYTES:
-            del self[next(iter(self))]
         self[key] = (nz, x, events)
+        self.nbytes += 0 if x is None else x.nbytes
+        while len(self) > 1 and self.nbytes > self.limit:
+            old = self.pop(next(iter(self)))[1]
+            self.nbytes -= 0 if old is None else old.nbytes
 
 
 def _nonempty(frames: np.ndarray) -> np.ndarray:
