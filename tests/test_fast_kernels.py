@@ -262,6 +262,27 @@ def test_compiled_update_is_numpys_bit_for_bit(neuron, dtype):
         assert 0.02 < want.mean() < 0.5  # neurons fire and stay silent: not vacuous
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_compiled_pair_difference_is_numpys_bit_for_bit(dtype):
+    """``s⁺ − s⁻·r`` of a fused pair's frames (:func:`itnet_neuro.sim.fast._pair_inputs`) against numpy's two
+    ufuncs, on float ``r`` per channel and on slices along images and ticks (a delay tail, a chunk's start)."""
+    from itnet_neuro.sim.fast import compiled_update
+
+    _update_or_skip("compiled")
+    rng = np.random.default_rng(5)
+    plus, minus = ((rng.uniform(size=(3, 9, 5, 6, 7)) < 0.3).astype(np.uint8) for _ in range(2))
+    r = rng.uniform(0.3, 3.0, 7).astype(dtype)
+    want = plus[:, 2:8] - minus[:, 2:8] * r
+    out = np.full((3, 10, 5, 6, 7), np.nan, dtype)
+    compiled_update("compiled").pair_difference(plus[:, 2:8].reshape(3, 6, -1), minus[:, 2:8].reshape(3, 6, -1), r,
+                                                out[:, 1:7].reshape(3, 6, -1))
+    np.testing.assert_array_equal(out[:, 1:7].view(np.uint8), want.astype(dtype).view(np.uint8))
+    assert np.isnan(out[:, [0, 7, 8, 9]]).all()  # nothing outside the slice written
+    with pytest.raises(ValueError, match="disagree in shape"):
+        compiled_update("compiled").pair_difference(plus.reshape(3, 9, -1), minus.reshape(3, 9, -1), r[:4],
+                                                    np.zeros((3, 9, 210), dtype))
+
+
 def test_compiled_update_refuses_what_it_cannot_do():
     from itnet_neuro.errors import SimulationError
     from itnet_neuro.sim.fast import compiled_update

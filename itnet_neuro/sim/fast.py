@@ -637,11 +637,15 @@ class _Batch:
         if key not in self.frames_of:
             plus, minus = self._parts(a), self._parts(b)
             x = np.empty((self.nb, self.tc) + plus[0].shape[2:], self.run.fdt)
-            k = 0
+            rf, update, k = r.astype(self.run.fdt), self.run.update, 0
             for q, m in zip(plus, minus):
                 part = x[:, k:k + q.shape[1]]
-                np.multiply(m, r.astype(self.run.fdt), out=part)
-                np.subtract(q, part, out=part)
+                if update is not None and q.dtype == m.dtype == np.uint8:  # one pass, numpy's arithmetic
+                    flat = (q.shape[0], q.shape[1], -1)
+                    update.pair_difference(q.reshape(flat), m.reshape(flat), rf, part.reshape(flat))
+                else:
+                    np.multiply(m, rf, out=part)
+                    np.subtract(q, part, out=part)
                 k += q.shape[1]
             self.frames_of.put(key, [x], self.run.fdt)
         return self.frames_of[key]

@@ -85,3 +85,33 @@ def fire_chunk(const floating[:, :, ::1] raw, const floating[::1] bias, bint neg
                                  leak, <floating>keep, reset_zero, has_min, <floating>v_min, has_max,
                                  <floating>v_max)
                 lo += m
+
+
+cdef inline void _difference_row(const unsigned char* q, const unsigned char* m, const floating* r,
+                                 floating* out, Py_ssize_t n, Py_ssize_t c) noexcept nogil:
+    cdef Py_ssize_t i, j, p
+    for p in range(n // c):
+        i = p * c
+        for j in range(c):
+            out[i + j] = <floating>q[i + j] - <floating>m[i + j] * r[j]
+
+
+def pair_difference(const unsigned char[:, :, :] plus, const unsigned char[:, :, :] minus, const floating[::1] r,
+                    floating[:, :, :] out):
+    """``out = plus - minus * r`` (``r`` per channel, the last of the ``N = H·W·C`` values of a frame): a signed
+    pair's spike frames ``(B, T, N)`` as one op reads them (:func:`itnet_neuro.sim.fast._pair_inputs`), in one
+    pass. numpy's arithmetic: the spike as a float times ``r``, rounded, subtracted from the other spike.
+    The frames may be slices along B and T (a delay tail, a chunk's first ticks); each frame is contiguous."""
+    cdef Py_ssize_t nb = plus.shape[0], t = plus.shape[1], n = plus.shape[2], c = r.shape[0]
+    cdef Py_ssize_t b, k
+    if minus.shape[0] != nb or minus.shape[1] != t or minus.shape[2] != n or out.shape[0] != nb \
+            or out.shape[1] != t or out.shape[2] != n or c == 0 or n % c:
+        raise ValueError("pair_difference: plus, minus, out and r disagree in shape")
+    if n > 1 and (plus.strides[2] != 1 or minus.strides[2] != 1 or out.strides[2] != sizeof(floating)):
+        raise ValueError("pair_difference: each frame must be contiguous")
+    if n == 0:
+        return
+    with nogil:
+        for b in range(nb):
+            for k in range(t):
+                _difference_row(&plus[b, k, 0], &minus[b, k, 0], &r[0], &out[b, k, 0], n, c)
