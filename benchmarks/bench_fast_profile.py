@@ -6,10 +6,11 @@ For each batch size and kernel set (numpy, TensorFlow), in this one process afte
 
 * **per tick**: the difference of two run lengths (``--ticks`` short and long, each run twice, the
   faster kept) divided by the difference in ticks — the process's CPU seconds (all threads) and wall
-  seconds; set-up and finishing cancel out;
-* **per op and population**: one run of the long length with a timer around every kernel call (by op
-  and kernel size), around ``fire`` (the neuron update), and the rest (``other``: currents, frames,
-  counting), in CPU seconds of the process per tick; the ten slowest populations.
+  seconds, the simulator's default workers; set-up and finishing cancel out;
+* **per op and population**: one run of the long length in one worker (so that CPU time can be
+  attributed) with a timer around every kernel call (by op and kernel size), around the neuron update
+  (compiled or numpy's, with the bias), and the rest (``other``: currents, frames, counting), in CPU
+  seconds of the process per tick; the ten slowest populations.
 
 The machine is shared: the load average is recorded before and after; compare runs of one file,
 not absolute times across files.
@@ -46,12 +47,12 @@ def _network(model: str | None):
     return convert_model(SHIPPED_MODEL).network, "itnet_neuro/resources/itnet_small_shared.h5 (shipped)"
 
 
-def _run(net, x, hw, ticks: int, batch: int, kernels: str):
+def _run(net, x, hw, ticks: int, batch: int, kernels: str, workers: int | None = None):
     from itnet_neuro.sim.core import simulate
 
     c, w = time.process_time(), time.perf_counter()
     res = simulate(net, x, ticks, backend="fast", hardware=hw, show_progress=False, batch_size=batch,
-                   kernels=kernels)
+                   kernels=kernels, workers=workers)
     return time.process_time() - c, time.perf_counter() - w, res
 
 
@@ -71,7 +72,8 @@ def per_tick(net, x, hw, batch: int, kernels: str, short: int, long: int) -> dic
 
 
 class _Timers:
-    """Wraps the kernels' ``prepare`` and ``fire`` of :mod:`itnet_neuro.sim.fast` with CPU timers."""
+    """Wraps the kernels' ``prepare`` and the neuron update (``_Batch._fire``: the compiled one or numpy's,
+    bias included) of :mod:`itnet_neuro.sim.fast` with CPU timers."""
 
     def __init__(self):
         self.by_op = collections.defaultdict(float)
@@ -80,7 +82,7 @@ class _Timers:
     def install(self, kernels: str):
         from itnet_neuro.sim import fast
 
-        orig_factory, orig_fire = fast.kernel_factory, fast.fire
+        orig_factory, orig_fire = fast.kernel_factory, fast._Batch._fire
 
         def factory(k):
             prepare = orig_factory(k)
@@ -101,21 +103,21 @@ class _Timers:
 
             return timed_prepare
 
-        def fire(cur, v, theta, **kw):
+        def fire(batch, p, raw):
             t = time.process_time()
-            s = orig_fire(cur, v, theta, **kw)
+            s = orig_fire(batch, p, raw)
             self.by_op["fire (neuron update)"] += time.process_time() - t
             return s
 
-        fast.kernel_factory, fast.fire = factory, fire
-        return lambda: (setattr(fast, "kernel_factory", orig_factory), setattr(fast, "fire", orig_fire))
+        fast.kernel_factory, fast._Batch._fire = factory, fire
+        return lambda: (setattr(fast, "kernel_factory", orig_factory), setattr(fast._Batch, "_fire", orig_fire))
 
 
 def per_op(net, x, hw, batch: int, kernels: str, ticks: int) -> dict:
     timers = _Timers()
     restore = timers.install(kernels)
     try:
-        cpu, _, _ = _run(net, x, hw, ticks, batch, kernels)
+        cpu, _, _ = _run(net, x, hw, ticks, batch, kernels, workers=1)  # one thread: CPU time is attributable
     finally:
         restore()
     ms = {k: round(v / ticks * 1e3, 2) for k, v in sorted(timers.by_op.items(), key=lambda kv: -kv[1])}
