@@ -131,7 +131,7 @@ def _plan_batch(net: Network, images: int, ticks: int, grid_points: int, batch_s
             batch = max(1, batch // 2)
     if not chunk_ticks:
         share = -(-batch // max(1, min(workers, batch)))  # images per worker
-        want_chunk = min(ticks, max(8, FRAMES_PER_CHUNK // share))
+        want_chunk = min(ticks, max(8, FRAMES_PER_CHUNK[whole_run.get("kernels", "tensorflow")] // share))
     if need(batch, 1) > limit:
         fit = _largest(lambda b: need(b, 1) <= limit, batch)
         n_fit = _largest(lambda n: need(1, 1, n) <= limit, images)
@@ -146,13 +146,14 @@ def _plan_batch(net: Network, images: int, ticks: int, grid_points: int, batch_s
     return batch, chunk
 
 
-#: Frames (images × ticks) per chunk and worker when the caller names no chunk length: fewer calls per tick
-#: on longer chunks, but arrays past a few hundred MB run out of cache and fault their pages in. Measured
-#: on the shipped model (issue 17, TensorFlow's kernels, hand measurements, ms per tick, two runs each):
-#: 1 image — chunks of 64 ticks 2.6 and 3.4, 256 ticks 2.1 and 2.4, 512 ticks 1.7 and 2.5; 8 images in
-#: 2 workers — 32 ticks 13.4 and 11.6, 64 ticks 10.9 and 10.1, 128 ticks 10.8 and 14.1. Before the workers
-#: and the compiled update: batch 24, chunks of 8 ticks 3.0, 16 ticks 2.4, 64 ticks 3.2 ms per image-tick.
-FRAMES_PER_CHUNK = 256
+#: Frames (images × ticks) per chunk and worker, by kernel set, when the caller names no chunk length:
+#: fewer calls per tick on longer chunks, but larger arrays run out of cache (numpy's kernels unfold a
+#: convolution's input, so they want shorter chunks). Measured on the shipped model (issue 17, hand
+#: measurements, warm, best of 3): TensorFlow's, 1 image × 256 ticks — chunks of 64 ticks 0.86 s, 128
+#: 0.63 s, 256 0.64 s; 8 images in 2 workers, ms per tick — 32 ticks 13.4 and 11.6, 64 ticks 10.9 and
+#: 10.1, 128 ticks 10.8 and 14.1 (two runs each). numpy's, 1 image × 256 ticks — 64 ticks 0.93 s, 128
+#: 1.09 s, 256 1.48 s; 8 images × 128 ticks in 2 workers — 16 ticks 3.5 s, 32 ticks 3.9 s, 64 ticks 4.4 s.
+FRAMES_PER_CHUNK = {"tensorflow": 256, "numpy": 64}
 
 
 def fire(current: np.ndarray, v: np.ndarray, theta: np.ndarray, leak: float = 0.0, reset: str = "subtract",
