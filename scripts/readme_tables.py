@@ -446,13 +446,19 @@ def _per_tick_text(pt: dict | None) -> list[str]:
     if not pt or "runs" not in pt:
         return []
     runs = {(r["backend"], r["images"]): r for r in pt["runs"]}
-    fast = [f"×{n}: {pt['fast_over_floor'][str(n)]}× the floor" for b, n in runs if b == "fast"
+    def ratio(key, n):
+        span = pt.get(key + "_range", {}).get(str(n))
+        return f"{pt[key][str(n)]}×" + (f" ({span[0]}–{span[1]})" if span and span[0] != span[1] else "")
+
+    fast = [f"×{n}: {ratio('fast_over_floor', n)} the floor" for b, n in runs if b == "fast"
             and str(n) in pt.get("fast_over_floor", {})]
-    nengo = [f"×{n}: {v}×" for n, v in pt["nengo_over_fast"].items()]
+    nengo = [f"×{n}: {ratio('nengo_over_fast', n)}" for n in pt["nengo_over_fast"]]
     ticks = "; ".join(f"{b} ×{n} {r['ticks'][0]} and {r['ticks'][1]} ticks" for (b, n), r in runs.items())
+    rounds = (f"; the median of {len(pt['rounds'])} rounds, each its own process, with the range in brackets"
+              if len(pt.get("rounds", [])) > 1 else "")
     return [f"Per tick, as the difference of a short and a long warm run in one process on the shipped model "
             f"({ticks}; fast on TensorFlow's kernels, best of 3; nengo's stepping without its build, best of "
-            f"2; nengo simulates ×8 one image after the other): `fast` " + ", ".join(fast)
+            f"2; nengo simulates ×8 one image after the other{rounds}): `fast` " + ", ".join(fast)
             + "; `nengo` per tick over `fast`'s: " + ", ".join(nengo) + "."]
 
 
