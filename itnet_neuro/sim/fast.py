@@ -131,7 +131,8 @@ def _plan_batch(net: Network, images: int, ticks: int, grid_points: int, batch_s
             batch = max(1, batch // 2)
     if not chunk_ticks:
         share = -(-batch // max(1, min(workers, batch)))  # images per worker
-        want_chunk = min(ticks, max(8, FRAMES_PER_CHUNK[whole_run.get("kernels", "tensorflow")] // share))
+        frames = FRAMES_PER_CHUNK[whole_run.get("kernels", "tensorflow")]
+        want_chunk = min(ticks, MAX_CHUNK_TICKS, max(8, frames // share))
     if need(batch, 1) > limit:
         fit = _largest(lambda b: need(b, 1) <= limit, batch)
         n_fit = _largest(lambda n: need(1, 1, n) <= limit, images)
@@ -154,6 +155,10 @@ def _plan_batch(net: Network, images: int, ticks: int, grid_points: int, batch_s
 #: 10.1, 128 ticks 10.8 and 14.1 (two runs each). numpy's, 1 image × 256 ticks — 64 ticks 0.93 s, 128
 #: 1.09 s, 256 1.48 s; 8 images × 128 ticks in 2 workers — 16 ticks 3.5 s, 32 ticks 3.9 s, 64 ticks 4.4 s.
 FRAMES_PER_CHUNK = {"tensorflow": 256, "numpy": 64}
+#: ... and at most this many ticks: on the 4-layer CNN of benchmarks/bench_snntoolbox.py (1 image, 10
+#: images one by one, TensorFlow's kernels, ms per image-tick from 100 → 200 ticks, three runs) chunks of
+#: 64 ticks took 0.10–0.11, 128 ticks 0.12, the whole run (100 and 200 ticks) 0.19–0.25.
+MAX_CHUNK_TICKS = 128
 
 
 def fire(current: np.ndarray, v: np.ndarray, theta: np.ndarray, leak: float = 0.0, reset: str = "subtract",
