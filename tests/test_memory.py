@@ -87,7 +87,8 @@ fast._plan_batch = spy
 simulate(net, x, ticks, backend="fast", record=record)
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 (b, c), a = plan["out"], plan["args"]
-est = fast.estimate_memory(a[0], b, c, a[3], images=a[1], ticks=a[2], **plan["kw"])
+kw = {k: v for k, v in plan["kw"].items() if k != "workers"}  # how the batch is shared out, not its memory
+est = fast.estimate_memory(a[0], b, c, a[3], images=a[1], ticks=a[2], **kw)
 print(json.dumps({"measured": peak - base, "estimate": est}))
 """
 
