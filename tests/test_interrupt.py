@@ -29,8 +29,11 @@ def _start(argv, cwd, delay=None):
     env.pop("ITNET_NEURO_TEST_WRITE_DELAY", None)
     if delay:
         env["ITNET_NEURO_TEST_WRITE_DELAY"] = str(delay)
+    # SIGINT as at a terminal: a shell starts background jobs with SIGINT ignored, and the child would inherit
+    # that (a clean-clone `.ci/run` started with `&` then slept through the test's 120 s write delay)
     return subprocess.Popen([sys.executable, "-m", "itnet_neuro", *argv], cwd=cwd, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def _temporaries(final: Path) -> list[Path]:
