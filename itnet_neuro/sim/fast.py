@@ -367,15 +367,15 @@ def run(spec: RunSpec, *, record: bool = False, hardware=None, seed: int = 0, ba
     update = compiled_update(neuron_update)
     pops = _prepared(net, fdt, kernel_factory(kernels), spec.regenerated)
     shares = [_shares(b0, min(images, b0 + batch), workers) for b0 in range(0, images, batch)]
-    whole = _Run(spec, pops, fdt, -(-batch // len(shares[0])), chunk, record, hardware, lg, len(shares[0]))
-    whole.update = update
+    workers = len(shares[0])  # no more than the first (largest) batch has images
+    whole = _Run(spec, pops, fdt, -(-batch // workers), chunk, record, hardware, lg, workers, update)
     bar = progress(total=sum(map(len, shares)) * -(-ticks // chunk) * len(whole.stages), desc="fast", unit="chunk",
                    disable=None if show_progress is None else not show_progress)
     first_tick_after_s = process_age()  # issue 17: start-up as the user sees it, interpreter included
     _run_shares(whole, shares, bar)
     bar.close()
     info = {"batch_size": batch, "chunk_ticks": chunk, "threads": os.cpu_count(), "kernels": kernels,
-            "workers": len(shares[0]), "neuron_update": "numpy" if update is None else "compiled",
+            "workers": workers, "neuron_update": "numpy" if update is None else "compiled",
             "mirrored_populations": sum(p.mirror is not None for p in pops), "first_tick_after_s": first_tick_after_s}
     if spec.regenerated:
         info["state_buffer_spikes"] = whole.regen_spikes
@@ -432,7 +432,7 @@ class _Run:
     """What a whole run keeps: the prepared populations, the counts it returns, each worker's scratch memory."""
 
     def __init__(self, spec: RunSpec, pops: list[_Pop], fdt, batch: int, chunk: int, record: bool, hardware,
-                 lg: np.ndarray, workers: int = 1):
+                 lg: np.ndarray, workers: int = 1, update=None):
         net = spec.unrolled
         self.spec, self.net, self.pops, self.fdt, self.hardware = spec, net, pops, fdt, hardware
         self.index = {p.name: p for p in pops}
@@ -447,7 +447,7 @@ class _Run:
         self.regen_spikes = 0.0
         self.lg = lg
         #: the compiled neuron update (:func:`compiled_update`), or None for :func:`fire`
-        self.update = None
+        self.update = update
         images, ticks = spec.inputs.shape[0], spec.ticks
         # channels-first, as results keep them: the counts are a whole-run array (GBs for the paper preset),
         # written one grid tick at a time rather than transposed as a whole at the end
