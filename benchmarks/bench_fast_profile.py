@@ -103,9 +103,9 @@ class _Timers:
 
             return timed_prepare
 
-        def fire(batch, p, raw):
+        def fire(batch, p, *args):
             t = time.process_time()
-            s = orig_fire(batch, p, raw)
+            s = orig_fire(batch, p, *args)
             self.by_op["fire (neuron update)"] += time.process_time() - t
             return s
 

@@ -263,6 +263,59 @@ def test_compiled_update_is_numpys_bit_for_bit(neuron, dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("with_rows", [False, True])
+def test_compiled_update_adds_the_last_term_as_numpy_does(dtype, with_rows):
+    """``fire_chunk(raw, …, extra=y, rows=…)`` fires exactly as ``fire_chunk`` on numpy's ``raw += y`` (row
+    ``rows[f]`` of ``y`` on frame ``f``, nothing where it is -1): float data, both signs, several blocks."""
+    from itnet_neuro.sim.fast import compiled_update
+
+    fire_chunk = compiled_update(_update_or_skip("compiled")).fire_chunk
+    rng = np.random.default_rng(8)
+    b, t, n = 2, 9, 4500
+    raw = rng.normal(0.05, 0.4, (b, t, n)).astype(dtype)
+    bias, theta = rng.normal(0, 0.05, n).astype(dtype), rng.uniform(0.3, 1.7, n).astype(dtype)
+    keep = rng.uniform(size=b * t) < 0.6 if with_rows else np.ones(b * t, bool)
+    y = rng.normal(0.0, 0.3, (int(keep.sum()), n)).astype(dtype)
+    rows = np.where(keep, np.cumsum(keep) - 1, -1).astype(np.int64)
+    summed = raw.copy().reshape(b * t, n)
+    summed[keep] += y
+    options = (1.0, False, False, False, 0.0, False, 0.0)
+    for negate in (False, True):
+        v0 = rng.uniform(-0.5, 1.0, (b, n)).astype(dtype)
+        want_v, want = v0.copy(), np.empty(raw.shape, np.uint8)
+        fire_chunk(summed.reshape(raw.shape), bias, negate, want_v, theta, want, *options)
+        got_v, got = v0.copy(), np.empty(raw.shape, np.uint8)
+        fire_chunk(raw, bias, negate, got_v, theta, got, *options, extra=y, **({"rows": rows} if with_rows else {}))
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(got_v.view(np.uint8), want_v.view(np.uint8))
+        assert 0.02 < want.mean() < 0.5
+    with pytest.raises(ValueError, match="rows must name a row"):
+        fire_chunk(raw, bias, False, v0, theta, got, *options, extra=y, rows=np.full(b * t, y.shape[0], np.int64))
+
+
+@pytest.mark.parametrize("kernels", ["numpy", "tensorflow"])
+def test_compiled_update_runs_float_networks_as_numpys_does(kernels):
+    """Whole runs on float (not dyadic) weights, where the order of every addition shows: the compiled update
+    (which adds a population's last op as it reads the others' sum) gives numpy's update's spikes exactly —
+    populations of one, two and three inputs, and the first ticks' empty frames the ops skip."""
+    import dataclasses as dc
+
+    _update_or_skip("compiled")
+    net = random_convnet(5, iterations=3)
+    rng = np.random.default_rng(2)
+    net = dc.replace(net, connections=tuple(dc.replace(c, weight=c.weight * rng.uniform(0.9, 1.1, c.weight.shape))
+                                            for c in net.connections))
+    x = rng.uniform(0, 1, (3,) + net.input.shape)
+    runs = [simulate(net, x, 30, backend="fast", record=True, chunk_ticks=7, kernels=kernels, neuron_update=u)
+            for u in ("numpy", "compiled")]
+    assert runs[1].info["neuron_update"] == "compiled"
+    _assert_same(runs[0], runs[1])
+    assert sum(runs[0].spikes_per_population.values()) > 100
+    fan_in = {p.name: len(net.incoming(p.name)) for p in net.populations}
+    assert {1, 2} <= set(fan_in.values()), fan_in
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_compiled_pair_difference_is_numpys_bit_for_bit(dtype):
     """``s⁺ − s⁻·r`` of a fused pair's frames (:func:`itnet_neuro.sim.fast._pair_inputs`) against numpy's two
     ufuncs, on float ``r`` per channel and on slices along images and ticks (a delay tail, a chunk's start)."""
@@ -306,11 +359,11 @@ def test_a_failing_worker_stops_the_run(monkeypatch):
     x = dyadic_input((4,) + net.input.shape, seed=7)
     seen, fire = [], fast._Batch._fire
 
-    def failing(self, p, raw):
+    def failing(self, p, *args):
         seen.append((self.b0, self.t0))
         if self.b0 == 2 and self.t0 > 1:
             raise RuntimeError("worker failed")
-        return fire(self, p, raw)
+        return fire(self, p, *args)
 
     monkeypatch.setattr(fast._Batch, "_fire", failing)
     with pytest.raises(RuntimeError, match="worker failed"):

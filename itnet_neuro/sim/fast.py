@@ -534,29 +534,30 @@ class _Batch:
         self.t0, self.t1, self.tc = t0, t1, t1 - t0
         self.buf: dict[str, np.ndarray] = {}
         self.frames_of = _FrameCache(FRAME_CACHE_BYTES // len(run.scratch))
-        raw = None
+        total = None
         for p in stage:
+            factors = self._noise(p)
             if p.mirror is None:
                 raw = self.scratch[:self.nb * self.tc * p.pop.size].reshape((self.nb, self.tc) + p.nhwc)
-                self._currents(p, raw)
+                total = self._currents(p, raw, fuse=run.update is not None and factors is None)
             else:
                 self._count_regenerated(p)
-            self._emitted(p, self._fire(p, raw))
+            self._emitted(p, self._fire(p, total, factors))
         for name in list(self.buf):
             self.tails[name] = _tail(self.tails[name], self.buf.pop(name), run.dmax)
 
-    def _fire(self, p: _Pop, raw: np.ndarray) -> np.ndarray:
-        """The chunk's spikes of ``p`` from the ops' sum ``raw`` (minus it for a mirrored half), uint8
-        ``(B, Tc, H, W, C)``: the compiled update (:data:`_Run.update`) where the chip adds no noise, else
-        :func:`fire` on :meth:`_with_bias` — the same spikes."""
+    def _fire(self, p: _Pop, total: "_Sum", factors: np.ndarray | None) -> np.ndarray:
+        """The chunk's spikes of ``p`` from the ops' sum ``total`` (minus it for a mirrored half), uint8
+        ``(B, Tc, H, W, C)``: the compiled update (:data:`_Run.update`) where the chip adds no noise
+        (``factors`` None), else :func:`fire` on :meth:`_with_bias` — the same spikes."""
         run, v = self.run, self.v[p.name]
-        factors = self._noise(p)
         if run.update is None or factors is not None:
-            return fire(self._with_bias(p, raw, factors), v, p.theta, **p.neuron)
-        s = np.empty(raw.shape, np.uint8)
+            return fire(self._with_bias(p, total.whole(), factors), v, p.theta, **p.neuron)
+        s = np.empty(total.base.shape, np.uint8)
         n, nb, tc = p.pop.size, self.nb, self.tc
-        run.update.fire_chunk(raw.reshape(nb, tc, n), p.bias.reshape(n), p.mirror is not None, v.reshape(nb, n),
-                              p.theta.reshape(n), s.reshape(nb, tc, n), *p.compiled_options)
+        run.update.fire_chunk(total.base.reshape(nb, tc, n), p.bias.reshape(n), p.mirror is not None,
+                              v.reshape(nb, n), p.theta.reshape(n), s.reshape(nb, tc, n), *p.compiled_options,
+                              **total.extra_args(n))
         return s
 
     def _noise(self, p: _Pop) -> np.ndarray | None:
@@ -585,19 +586,16 @@ class _Batch:
         # minus the sum plus the bias is the bias minus the sum, bit for bit (IEEE negation is exact)
         return np.subtract(p.bias, src, out=cur) if p.mirror else np.add(src, p.bias, out=cur)
 
-    def _currents(self, p: _Pop, raw: np.ndarray) -> None:
-        """Sum of ``p``'s incoming ops over the chunk into ``raw`` ``(B, Tc, H, W, C)``, no bias."""
+    def _currents(self, p: _Pop, raw: np.ndarray, fuse: bool) -> "_Sum":
+        """Sum of ``p``'s incoming ops over the chunk, no bias, in ``raw`` ``(B, Tc, H, W, C)`` or, with ``fuse``
+        (the compiled update will read it), partly left to the update (:class:`_Sum`)."""
         run, tc, filled = self.run, self.tc, False
         flat = raw.reshape((-1,) + p.nhwc)
         full = p.nhwc[2]
+        pending = None  # the latest op's output, added when the next one comes (or by the update)
         for (conn, prep), (lo, hi) in zip(p.incoming, p.slices):
             if conn.pre == run.net.input.name and self.in_spikes is None:
-                if not filled:
-                    raw.fill(0)
-                    filled = True
-                first = max(conn.delay - self.t0, 0)  # local index of the first tick t >= d
-                if first < tc:
-                    raw[:, first:, ..., lo:hi] += self.const_in[conn.name][:, None]
+                filled = self._add_input(raw, conn, lo, hi, filled)
                 continue
             if conn.name in p.skipped:
                 continue
@@ -607,19 +605,26 @@ class _Batch:
                 self.synops[conn.name] += n_events * run.per_pre[conn.name]
             if x_nz is None:
                 continue
-            y = np.asarray(prep(x_nz))
-            if not filled and nz is None and (lo, hi) == (0, full):
-                np.copyto(flat, y)  # 0 + y is y: no zero fill, no second pass
-            else:
-                if not filled:
-                    raw.fill(0)
-                if nz is None:
-                    flat[..., lo:hi] += y
-                else:
-                    flat[nz, ..., lo:hi] += y
-            filled = True
+            if pending is not None:
+                filled = _add_term(flat, filled, *pending)
+            pending = (nz, np.asarray(prep(x_nz)), lo, hi, full)
+        total = _Sum(raw)
+        if pending is not None and fuse and total.takes(pending, filled):
+            return total
+        if pending is not None:
+            filled = _add_term(flat, filled, *pending)
         if not filled:
             raw.fill(0)
+        return total
+
+    def _add_input(self, raw: np.ndarray, conn, lo: int, hi: int, filled: bool) -> bool:
+        """Add the input's constant current (``encoding="current"``) from tick ``conn.delay`` on."""
+        if not filled:
+            raw.fill(0)
+        first = max(conn.delay - self.t0, 0)  # local index of the first tick t >= d
+        if first < self.tc:
+            raw[:, first:, ..., lo:hi] += self.const_in[conn.name][:, None]
+        return True
 
     def _count_regenerated(self, p: _Pop) -> None:
         """A mirrored half runs no ops; the state buffer's events it receives are still counted."""
@@ -749,6 +754,65 @@ def kernel_factory(kernels: str):
         return (light if conn.op in NUMPY_ALWAYS else chosen)(net, conn, dtype)
 
     return prepare
+
+
+def _add_term(flat: np.ndarray, filled: bool, nz, y: np.ndarray, lo: int, hi: int, full: int) -> bool:
+    """Add one op's output ``y`` (its frames ``nz``, None: all; channels ``lo:hi``) into the frames ``flat``, which
+    hold nothing yet unless ``filled``; returns True (now filled)."""
+    if not filled and nz is None and (lo, hi) == (0, full):
+        np.copyto(flat, y)  # 0 + y is y: no zero fill, no second pass
+        return True
+    if not filled:
+        flat.fill(0)
+    if nz is None:
+        flat[..., lo:hi] += y
+    else:
+        flat[nz, ..., lo:hi] += y
+    return True
+
+
+class _Sum:
+    """A population's summed input for one chunk: ``base`` ``(B, Tc, H, W, C)`` plus, when the compiled update is
+    to add it as it reads (one pass over memory less), the last op's output ``extra`` on the frames ``rows``.
+    The same sum as numpy's in the same order: ``((y₁ + y₂) + …) + y_k``."""
+
+    def __init__(self, raw: np.ndarray):
+        self.raw, self.base, self.extra, self.nz = raw, raw, None, None
+
+    def takes(self, pending, filled: bool) -> bool:
+        """Take the op output ``pending`` (:meth:`_Batch._currents`) as the term the update adds, if it covers
+        every channel in the run's dtype; ``filled``: whether ``raw`` holds the other ops' sum yet."""
+        nz, y, lo, hi, full = pending
+        if (lo, hi) != (0, full) or y.dtype != self.raw.dtype or not y.flags.c_contiguous:
+            return False
+        if not filled and nz is None:  # the only term: the update reads it directly
+            self.base = y.reshape(self.raw.shape)
+            return True
+        if not filled:
+            self.raw.fill(0)  # numpy's 0 + y on the frames the op ran on, 0 on the others
+        self.extra, self.nz = y.reshape(y.shape[0], -1), nz
+        return True
+
+    def extra_args(self, n: int) -> dict:
+        """``extra`` and ``rows`` of :func:`itnet_neuro.sim.kernels._neuron.fire_chunk`."""
+        if self.extra is None:
+            return {}
+        if self.nz is None:
+            return {"extra": self.extra}
+        rows = np.full(self.nz.size, -1, np.int64)
+        rows[self.nz] = np.arange(self.extra.shape[0])
+        return {"extra": self.extra, "rows": rows}
+
+    def whole(self) -> np.ndarray:
+        """The sum as one array (numpy's update, or a mirrored half with noise): ``raw`` with ``extra`` added."""
+        if self.extra is not None:
+            flat = self.raw.reshape((-1, self.extra.shape[1]))
+            if self.nz is None:
+                flat += self.extra
+            else:
+                flat[self.nz] += self.extra
+            self.base, self.extra, self.nz = self.raw, None, None
+        return self.base
 
 
 class _FrameCache(dict):

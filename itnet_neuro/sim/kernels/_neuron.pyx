@@ -8,6 +8,7 @@ numpy path's, operation for operation, in the same order and precision, so spike
 for bit the same (setup.py compiles with ``-ffp-contract=off``: no fused multiply-add may merge two
 roundings into one):
 
+    raw = raw + extra         (only with a fused last term: fire_chunk's ``extra``)
     c = bias + raw            (bias - raw for a mirrored half: itnet_neuro.sim.fast._mirrors)
     v = v * keep              (only with a leak)
     v = v + c
@@ -27,6 +28,15 @@ cdef extern from "_neuron_kernel.h" nogil:
                          Py_ssize_t m, float sign)
     void itnet_plain_f64(const double* r, const double* bias, double* v, const double* th, unsigned char* s,
                          Py_ssize_t m, double sign)
+    void itnet_add_f32(float* acc, const float* r, const float* e, Py_ssize_t m)
+    void itnet_add_f64(double* acc, const double* r, const double* e, Py_ssize_t m)
+
+
+cdef inline void _add(floating* acc, const floating* r, const floating* e, Py_ssize_t m) noexcept nogil:
+    if floating is float:
+        itnet_add_f32(acc, r, e, m)
+    else:
+        itnet_add_f64(acc, r, e, m)
 
 
 cdef inline void _plain(const floating* r, const floating* bias, floating* v, const floating* theta,
@@ -60,16 +70,26 @@ cdef inline void _general(const floating* r, const floating* bias, floating* v, 
 
 def fire_chunk(const floating[:, :, ::1] raw, const floating[::1] bias, bint negate, floating[:, ::1] v,
                const floating[::1] theta, unsigned char[:, :, ::1] spikes, double keep, bint leak,
-               bint reset_zero, bint has_min, double v_min, bint has_max, double v_max):
+               bint reset_zero, bint has_min, double v_min, bint has_max, double v_max,
+               const floating[:, ::1] extra=None, const long long[::1] rows=None):
     """Spikes of one chunk into ``spikes`` ``(B, Tc, N)`` (0/1) from the ops' sum ``raw`` ``(B, Tc, N)`` (``negate``:
-    minus it); ``v`` ``(B, N)`` is updated in place; ``keep`` = 1 - leak."""
+    minus it); ``v`` ``(B, N)`` is updated in place; ``keep`` = 1 - leak.
+
+    ``extra`` ``(R, N)``: one more op's output, added to ``raw`` as it is read (``raw + extra``, numpy's
+    ``raw += extra`` without its pass over memory); row ``rows[b·Tc + k]`` belongs to frame ``(b, k)``, -1 for
+    a frame the op skipped (``rows`` None: row ``b·Tc + k``)."""
     cdef Py_ssize_t nb = raw.shape[0], tc = raw.shape[1], n = raw.shape[2]
-    cdef Py_ssize_t b, k, lo, m
+    cdef Py_ssize_t b, k, lo, m, row
     cdef floating sign = -1 if negate else 1
     cdef bint plain = not (leak or reset_zero or has_min or has_max)
+    cdef bint has_extra = extra is not None, has_rows = rows is not None
+    cdef floating acc[BLOCK]
+    cdef const floating* r
     if v.shape[0] != nb or v.shape[1] != n or spikes.shape[0] != nb or spikes.shape[1] != tc \
             or spikes.shape[2] != n or bias.shape[0] != n or theta.shape[0] != n:
         raise ValueError("fire_chunk: raw, v, spikes, bias and theta disagree in shape")
+    if has_extra:
+        _check_extra(extra.shape[0], extra.shape[1], n, nb * tc, rows if has_rows else None)
     if n == 0 or tc == 0:
         return
     with nogil:
@@ -78,13 +98,33 @@ def fire_chunk(const floating[:, :, ::1] raw, const floating[::1] bias, bint neg
             while lo < n:
                 m = min(<Py_ssize_t>BLOCK, n - lo)
                 for k in range(tc):
+                    r = &raw[b, k, lo]
+                    if has_extra:
+                        row = rows[b * tc + k] if has_rows else b * tc + k
+                        if row >= 0:
+                            _add(acc, r, &extra[row, lo], m)
+                            r = acc
                     if plain:
-                        _plain(&raw[b, k, lo], &bias[lo], &v[b, lo], &theta[lo], &spikes[b, k, lo], m, sign)
+                        _plain(r, &bias[lo], &v[b, lo], &theta[lo], &spikes[b, k, lo], m, sign)
                     else:
-                        _general(&raw[b, k, lo], &bias[lo], &v[b, lo], &theta[lo], &spikes[b, k, lo], m, sign,
+                        _general(r, &bias[lo], &v[b, lo], &theta[lo], &spikes[b, k, lo], m, sign,
                                  leak, <floating>keep, reset_zero, has_min, <floating>v_min, has_max,
                                  <floating>v_max)
                 lo += m
+
+
+def _check_extra(Py_ssize_t n_rows, Py_ssize_t width, Py_ssize_t n, Py_ssize_t frames, rows):
+    if width != n:
+        raise ValueError("fire_chunk: extra must have one column per neuron")
+    if rows is None:
+        if n_rows != frames:
+            raise ValueError("fire_chunk: without rows, extra needs one row per frame")
+        return
+    import numpy as np
+
+    rows = np.asarray(rows)
+    if rows.shape[0] != frames or (frames and (rows.max() >= n_rows or rows.min() < -1)):
+        raise ValueError("fire_chunk: rows must name a row of extra (or -1) for every frame")
 
 
 cdef inline void _difference_row(const unsigned char* q, const unsigned char* m, const floating* r,

@@ -28,3 +28,15 @@ ITNET_CLONES static void NAME(const T *restrict r, const T *restrict bias, T *re
 
 ITNET_PLAIN(itnet_plain_f32, float)
 ITNET_PLAIN(itnet_plain_f64, double)
+
+/* acc = r + e: the last op's output added as the update reads the sum of the others (fast.py's fused
+ * last term), one float rounding per element, as numpy's `raw += y` */
+#define ITNET_ADD(NAME, T)                                                                            \
+ITNET_CLONES static void NAME(T *restrict acc, const T *restrict r, const T *restrict e, ptrdiff_t m)  \
+{                                                                                                     \
+    for (ptrdiff_t i = 0; i < m; i++)                                                                 \
+        acc[i] = r[i] + e[i];                                                                         \
+}
+
+ITNET_ADD(itnet_add_f32, float)
+ITNET_ADD(itnet_add_f64, double)
