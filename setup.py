@@ -1,8 +1,9 @@
-"""Build the optional compiled neuron update (itnet_neuro/sim/kernels/_neuron.pyx; issue 17).
+"""Build the optional compiled loops of the ``fast`` simulator (issue 17): the neuron update
+(itnet_neuro/sim/kernels/_neuron.pyx) and the resampling of spike frames (_resample.pyx).
 
-Everything else is declared in pyproject.toml. The extension is optional: without a C compiler the
-install still succeeds and the ``fast`` simulator runs its numpy neuron update, with the same spikes
-(itnet_neuro.sim.kernels.compiled says which one a run used).
+Everything else is declared in pyproject.toml. The extensions are optional: without a C compiler the
+install still succeeds and the ``fast`` simulator runs numpy's neuron update (with the same spikes;
+results.json ``simulator.neuron_update`` says which one a run used) and numpy's resampling.
 """
 
 from setuptools import Extension, setup
@@ -17,4 +18,7 @@ except ImportError:  # pyproject.toml's build requirements install Cython; a bar
 FLAGS = ["-O3", "-ffp-contract=off", "-fno-fast-math", "-fno-trapping-math"]
 neuron = Extension("itnet_neuro.sim.kernels._neuron", ["itnet_neuro/sim/kernels/_neuron.pyx"],
                    extra_compile_args=FLAGS, depends=["itnet_neuro/sim/kernels/_neuron_kernel.h"], optional=True)
-setup(ext_modules=cythonize([neuron], quiet=True) if cythonize else [])
+resample = Extension("itnet_neuro.sim.kernels._resample", ["itnet_neuro/sim/kernels/_resample.pyx"],
+                     extra_compile_args=FLAGS, depends=["itnet_neuro/sim/kernels/_resample_kernel.h"],
+                     optional=True)
+setup(ext_modules=cythonize([neuron, resample], quiet=True) if cythonize else [])

@@ -315,6 +315,39 @@ def test_compiled_update_runs_float_networks_as_numpys_does(kernels):
     assert {1, 2} <= set(fan_in.values()), fan_in
 
 
+@pytest.mark.parametrize("mode", ["bilinear", "nearest"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_compiled_resampling_equals_the_separable_matrices(mode, dtype, monkeypatch):
+    """The compiled resampling (two taps per axis and pixel) against numpy's products with the separable
+    matrices of resize_matrix (the numpy path it replaces, also run here): up, down, by odd factors; exact on
+    dyadic frames, within rounding on float ones."""
+    from itnet_neuro.sim.kernels import blas_ops
+
+    if blas_ops._compiled_resample() is None:
+        pytest.skip("the compiled resampling is not built here (no C compiler at install time)")
+    rng = np.random.default_rng(4)
+    for (h, w), (ho, wo) in [((6, 8), (12, 16)), ((3, 4), (12, 16)), ((12, 16), (6, 8)), ((5, 7), (9, 4)),
+                             ((4, 4), (4, 9))]:
+        conn = Connection("r", "x", "y", "resize", rng.uniform(0.5, 2.0, 5), mode=mode)
+        kernels = [blas_ops.resize(conn, (5, h, w), (5, ho, wo), np.dtype(dtype))]
+        monkeypatch.setattr(blas_ops, "_compiled_resample", lambda: None)
+        kernels.append(blas_ops.resize(conn, (5, h, w), (5, ho, wo), np.dtype(dtype)))
+        monkeypatch.undo()
+        spikes = (rng.uniform(size=(3, h, w, 5)) < 0.3).astype(dtype)
+        dyadic_gain = Connection("r", "x", "y", "resize", np.array([0.5, 1, 1.5, 2, 0.25]), mode=mode)
+        exact = [blas_ops.resize(dyadic_gain, (5, h, w), (5, ho, wo), np.dtype(dtype))]
+        monkeypatch.setattr(blas_ops, "_compiled_resample", lambda: None)
+        exact.append(blas_ops.resize(dyadic_gain, (5, h, w), (5, ho, wo), np.dtype(dtype)))
+        monkeypatch.undo()
+        if (ho, wo) != (9, 4):  # 5 → 9 has non-dyadic weights
+            np.testing.assert_array_equal(exact[0](spikes), exact[1](spikes), err_msg=f"{(h, w)} → {(ho, wo)}")
+        x = rng.normal(size=(3, h, w, 5)).astype(dtype)
+        np.testing.assert_allclose(kernels[0](x), kernels[1](x), rtol=1e-5 if dtype == np.float32 else 1e-12,
+                                   atol=1e-6 if dtype == np.float32 else 1e-12)
+    with pytest.raises(ValueError, match="3 taps"):
+        blas_ops.taps(np.array([[0.2, 0.3, 0.5]]))
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_compiled_pair_difference_is_numpys_bit_for_bit(dtype):
     """``s⁺ − s⁻·r`` of a fused pair's frames (:func:`itnet_neuro.sim.fast._pair_inputs`) against numpy's two

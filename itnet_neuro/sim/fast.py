@@ -733,7 +733,7 @@ def choose_kernels(kernels: str, net: Network, image_ticks: int) -> str:
 #: TensorFlow's per-call conversions cost more than the op. Measured on the shipped model's connections,
 #: 320 spike frames each (batch 8 × 40 ticks, 10 % spikes, 2 cores, issue 17): identity 7.2 ms numpy
 #: against 15.9 ms TensorFlow, resize 26.7 against 34.4 ms (conv2d, depthwise and avgpool: TensorFlow's
-#: are faster).
+#: are faster). numpy's resampling is now a compiled loop where it was built (blas_ops._two_taps).
 NUMPY_ALWAYS = ("identity", "resize")
 
 
