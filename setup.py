@@ -1,9 +1,9 @@
 """Build the optional compiled loops of the ``fast`` simulator (issue 17): the neuron update
-(itnet_neuro/sim/kernels/_neuron.pyx) and the resampling of spike frames (_resample.pyx).
+(itnet_neuro/sim/kernels/_neuron.pyx) and the ops on spike frames that library kernels run slowly at ItNet sizes (_ops.pyx).
 
 Everything else is declared in pyproject.toml. The extensions are optional: without a C compiler the
 install still succeeds and the ``fast`` simulator runs numpy's neuron update (with the same spikes;
-results.json ``simulator.neuron_update`` says which one a run used) and numpy's resampling.
+results.json ``simulator.neuron_update`` says which one a run used) and numpy's or TensorFlow's ops.
 """
 
 from setuptools import Extension, setup
@@ -18,7 +18,7 @@ except ImportError:  # pyproject.toml's build requirements install Cython; a bar
 FLAGS = ["-O3", "-ffp-contract=off", "-fno-fast-math", "-fno-trapping-math"]
 neuron = Extension("itnet_neuro.sim.kernels._neuron", ["itnet_neuro/sim/kernels/_neuron.pyx"],
                    extra_compile_args=FLAGS, depends=["itnet_neuro/sim/kernels/_neuron_kernel.h"], optional=True)
-resample = Extension("itnet_neuro.sim.kernels._resample", ["itnet_neuro/sim/kernels/_resample.pyx"],
-                     extra_compile_args=FLAGS, depends=["itnet_neuro/sim/kernels/_resample_kernel.h"],
+ops = Extension("itnet_neuro.sim.kernels._ops", ["itnet_neuro/sim/kernels/_ops.pyx"],
+                     extra_compile_args=FLAGS, depends=["itnet_neuro/sim/kernels/_ops_kernel.h"],
                      optional=True)
-setup(ext_modules=cythonize([neuron, resample], quiet=True) if cythonize else [])
+setup(ext_modules=cythonize([neuron, ops], quiet=True) if cythonize else [])

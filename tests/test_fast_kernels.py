@@ -323,20 +323,20 @@ def test_compiled_resampling_equals_the_separable_matrices(mode, dtype, monkeypa
     dyadic frames, within rounding on float ones."""
     from itnet_neuro.sim.kernels import blas_ops
 
-    if blas_ops._compiled_resample() is None:
+    if blas_ops.compiled_ops() is None:
         pytest.skip("the compiled resampling is not built here (no C compiler at install time)")
     rng = np.random.default_rng(4)
     for (h, w), (ho, wo) in [((6, 8), (12, 16)), ((3, 4), (12, 16)), ((12, 16), (6, 8)), ((5, 7), (9, 4)),
                              ((4, 4), (4, 9))]:
         conn = Connection("r", "x", "y", "resize", rng.uniform(0.5, 2.0, 5), mode=mode)
         kernels = [blas_ops.resize(conn, (5, h, w), (5, ho, wo), np.dtype(dtype))]
-        monkeypatch.setattr(blas_ops, "_compiled_resample", lambda: None)
+        monkeypatch.setattr(blas_ops, "compiled_ops", lambda: None)
         kernels.append(blas_ops.resize(conn, (5, h, w), (5, ho, wo), np.dtype(dtype)))
         monkeypatch.undo()
         spikes = (rng.uniform(size=(3, h, w, 5)) < 0.3).astype(dtype)
         dyadic_gain = Connection("r", "x", "y", "resize", np.array([0.5, 1, 1.5, 2, 0.25]), mode=mode)
         exact = [blas_ops.resize(dyadic_gain, (5, h, w), (5, ho, wo), np.dtype(dtype))]
-        monkeypatch.setattr(blas_ops, "_compiled_resample", lambda: None)
+        monkeypatch.setattr(blas_ops, "compiled_ops", lambda: None)
         exact.append(blas_ops.resize(dyadic_gain, (5, h, w), (5, ho, wo), np.dtype(dtype)))
         monkeypatch.undo()
         if (ho, wo) != (9, 4):  # 5 → 9 has non-dyadic weights
@@ -346,6 +346,69 @@ def test_compiled_resampling_equals_the_separable_matrices(mode, dtype, monkeypa
                                    atol=1e-6 if dtype == np.float32 else 1e-12)
     with pytest.raises(ValueError, match="3 taps"):
         blas_ops.taps(np.array([[0.2, 0.3, 0.5]]))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_compiled_windows_are_numpys_bit_for_bit(dtype, monkeypatch):
+    """Depthwise convolution (multipliers 1 and 2) and average pooling by the compiled loop against numpy's
+    tap-by-tap kernels on float data, 18 channels (a block of 16 in registers and a scalar tail), strided
+    and not, square and not, bit for bit."""
+    from itnet_neuro.sim.kernels import blas_ops
+
+    if blas_ops.compiled_ops() is None:
+        pytest.skip("the compiled ops are not built here (no C compiler at install time)")
+    rng = np.random.default_rng(6)
+    for op, kernel, stride, m in [("depthwise", (3, 3), (1, 1), 1), ("depthwise", (3, 3), (1, 2), 2),
+                                  ("depthwise", (2, 3), (3, 1), 1), ("avgpool", (2, 2), (2, 2), 1),
+                                  ("avgpool", (3, 3), (1, 2), 1)]:
+        net = _single_op_net(op, kernel, stride, c=18, m=m)
+        c = net.connections[0]
+        assert blas_ops.compiled_window_fits(c, net.shape_of(c.pre), dtype)
+        compiled = blas_ops.prepare(net, c, dtype)
+        monkeypatch.setattr(blas_ops, "compiled_ops", lambda: None)
+        numpy_kernel = blas_ops.prepare(net, c, dtype)
+        monkeypatch.undo()
+        x = rng.normal(size=(3,) + tuple(np.roll(net.shape_of(c.pre), -1))).astype(dtype)
+        np.testing.assert_array_equal(compiled(x).view(np.uint8), numpy_kernel(x).view(np.uint8),
+                                      err_msg=f"{op} {kernel} {stride} ×{m}")
+
+
+def _window_chain(c: int, h: int = 8, w: int = 12) -> Network:
+    """input → identity → a → depthwise 3×3 → b → average pool 2×2 / 2 → d: windows on spiking populations."""
+    rng = np.random.default_rng(9)
+
+    def pop(name, hh, ww):
+        return Population(name, (c, hh, ww), threshold=rng.uniform(0.75, 1.25, (1, c)), bias=rng.normal(0, 0.05, (1, c)),
+                          decode_scale=1.0)
+
+    conns = (Connection("x_a", "x", "a", "identity", rng.uniform(0.3, 0.9, c)),
+             Connection("a_b", "a", "b", "depthwise", rng.normal(0, 0.6, (c, 1, 3, 3)), kernel=(3, 3), padding=(1, 1, 1, 1)),
+             Connection("b_d", "b", "d", "avgpool", rng.uniform(1.0, 2.0, c), kernel=(2, 2), stride=(2, 2)))
+    ro = Readout("r", 0, (ReadoutTerm("d", np.ones((1, c))),), np.zeros(1))
+    return Network("windows", InputSpec("x", (c, h, w)), (pop("a", h, w), pop("b", h, w), pop("d", h // 2, w // 2)),
+                   conns, (ro,))
+
+
+def test_compiled_windows_run_in_fast_as_the_reference_does():
+    """With TensorFlow's kernels, 16-channel depthwise convolutions and average pools run on the compiled
+    window loop (kernel_factory); a whole run equals the reference loop spike for spike (dyadic)."""
+    from itnet_neuro.sim.fast import kernel_factory
+    from itnet_neuro.sim.kernels import blas_ops
+
+    if blas_ops.compiled_ops() is None:
+        pytest.skip("the compiled ops are not built here (no C compiler at install time)")
+    net = dyadic(_window_chain(18))
+    windows = [c for c in net.connections if c.op in ("depthwise", "avgpool")]
+    assert len(windows) == 2 and all(blas_ops.compiled_window_fits(c, net.shape_of(c.pre), np.float32)
+                                     for c in windows)
+    kernels = [kernel_factory("tensorflow")(net, c) for c in windows]
+    assert [k.__qualname__.split(".")[0] for k in kernels] == ["_compiled_window", "avgpool"]
+    assert {k.__module__ for k in kernels} == {"itnet_neuro.sim.kernels.blas_ops"}
+    x = dyadic_input((2,) + net.input.shape, seed=3)
+    ref = simulate(net, x, 20, backend="reference", record=True)
+    got = simulate(net, x, 20, backend="fast", record=True, kernels="tensorflow", chunk_ticks=6)
+    _assert_same(ref, got)
+    assert min(ref.spikes_per_population.values()) > 20, ref.spikes_per_population
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -735,11 +735,14 @@ def choose_kernels(kernels: str, net: Network, image_ticks: int) -> str:
 #: against 15.9 ms TensorFlow, resize 26.7 against 34.4 ms (conv2d, depthwise and avgpool: TensorFlow's
 #: are faster). numpy's resampling is now a compiled loop where it was built (blas_ops._two_taps).
 NUMPY_ALWAYS = ("identity", "resize")
+#: ... and these where the compiled window loop takes them (blas_ops.compiled_window_fits): TensorFlow's
+#: depthwise kernel spends most of a call on set-up at ItNet sizes.
+COMPILED_WINDOWS = ("depthwise", "avgpool")
 
 
 def kernel_factory(kernels: str):
     """``prepare(net, conn, dtype)`` of the kernel set ``kernels`` (:data:`KERNELS`; with TensorFlow's,
-    the ops of :data:`NUMPY_ALWAYS` on numpy's)."""
+    the ops of :data:`NUMPY_ALWAYS` and the compiled windows of :data:`COMPILED_WINDOWS` on numpy's)."""
     import importlib
 
     if kernels not in KERNELS:
@@ -748,10 +751,12 @@ def kernel_factory(kernels: str):
     chosen = importlib.import_module(KERNELS[kernels]).prepare
     if kernels == "numpy":
         return chosen
-    light = importlib.import_module(KERNELS["numpy"]).prepare
+    blas = importlib.import_module(KERNELS["numpy"])
 
     def prepare(net, conn, dtype=np.float32):
-        return (light if conn.op in NUMPY_ALWAYS else chosen)(net, conn, dtype)
+        light = conn.op in NUMPY_ALWAYS or (conn.op in COMPILED_WINDOWS
+                                            and blas.compiled_window_fits(conn, net.shape_of(conn.pre), dtype))
+        return (blas.prepare if light else chosen)(net, conn, dtype)
 
     return prepare
 

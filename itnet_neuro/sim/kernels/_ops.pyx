@@ -1,21 +1,33 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
-"""Resampling (``resize``) of spike frames in one compiled pass (issue 17; used by
-:mod:`itnet_neuro.sim.kernels.blas_ops`).
+"""Compiled ops on spike frames (issue 17; used by :mod:`itnet_neuro.sim.kernels.blas_ops`, NHWC, without the
+GIL): resampling and depthwise windows (depthwise convolution, average pooling), the ops whose library
+kernels spend most of their time on overhead at the sizes of an ItNet.
 
-Each output pixel of a bilinear resampling (half-pixel centres, no antialiasing: ``tf.image.resize``)
+Resampling (``resize``): each output pixel of a bilinear resampling (half-pixel centres, no antialiasing: ``tf.image.resize``)
 reads at most two input rows and two input columns, so the separable matrices of
 :func:`itnet_neuro.ir.ops.resize_matrix` are mostly zeros; numpy applied them as thousands of small
 matrix products per chunk. Here every output pixel is its two width taps, then its two height taps,
-then the channel's gain, vectorized across channels (NHWC), without the GIL.
+then the channel's gain, vectorized across channels.
+
+Depthwise windows (``window``): TensorFlow's depthwise convolution ran at 1–8 GMAC/s on 128 frames of 3×4 to
+12×16 pixels and 48 channels (0.6–1.3 ms a call, issue 17, hand measurement), mostly per-call set-up; here each
+output pixel sums its taps inside the input, vectorized across channels, in the order of
+:func:`itnet_neuro.sim.kernels.blas_ops.depthwise` (bit for bit the same).
 """
 
 from cython cimport floating
 
-cdef extern from "_resample_kernel.h" nogil:
+cdef extern from "_ops_kernel.h" nogil:
     void itnet_pixel_f32(const float* x00, const float* x01, const float* x10, const float* x11, float ww0,
                          float ww1, float wh0, float wh1, const float* gain, float* out, Py_ssize_t c)
     void itnet_pixel_f64(const double* x00, const double* x01, const double* x10, const double* x11, double ww0,
                          double ww1, double wh0, double wh1, const double* gain, double* out, Py_ssize_t c)
+    void itnet_window_f32(const float* x, const float* w, float* out, Py_ssize_t h, Py_ssize_t wd, Py_ssize_t c,
+                          Py_ssize_t ho, Py_ssize_t wo, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
+                          Py_ssize_t top, Py_ssize_t left)
+    void itnet_window_f64(const double* x, const double* w, double* out, Py_ssize_t h, Py_ssize_t wd, Py_ssize_t c,
+                          Py_ssize_t ho, Py_ssize_t wo, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
+                          Py_ssize_t top, Py_ssize_t left)
 
 
 cdef inline void _pixel(const floating* x00, const floating* x01, const floating* x10, const floating* x11,
@@ -54,3 +66,26 @@ def resample(const floating[:, :, :, ::1] x, const long long[:, ::1] rows, const
                     q0, q1 = cols[j, 0], cols[j, 1]
                     _pixel(&x[b, r0, q0, 0], &x[b, r0, q1, 0], &x[b, r1, q0, 0], &x[b, r1, q1, 0],
                            col_w[j, 0], col_w[j, 1], row_w[i, 0], row_w[i, 1], &gain[0], &out[b, i, j, 0], c)
+
+
+def window(const floating[:, :, :, ::1] x, const floating[:, :, ::1] w, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t top,
+           Py_ssize_t left, floating[:, :, :, ::1] out):
+    """Depthwise window op: ``out[b, i, j, c] = Σ w[ky, kx, c]·x[b, i·sh + ky − top, j·sw + kx − left, c]`` over the
+    taps inside ``x`` (zero padding: the others add nothing), ``x`` ``(B, H, W, C)``, ``w`` ``(kH, kW, C)``."""
+    cdef Py_ssize_t nb = x.shape[0], h = x.shape[1], wd = x.shape[2], c = x.shape[3]
+    cdef Py_ssize_t kh = w.shape[0], kw = w.shape[1], ho = out.shape[1], wo = out.shape[2], b
+    if out.shape[0] != nb or out.shape[3] != c or w.shape[2] != c or sh < 1 or sw < 1:
+        raise ValueError("window: x, w and out disagree in shape (or a stride is below 1)")
+    if nb == 0 or ho == 0 or wo == 0 or c == 0:
+        return
+    if h == 0 or wd == 0 or kh == 0 or kw == 0:
+        out[...] = 0
+        return
+    with nogil:
+        for b in range(nb):
+            if floating is float:
+                itnet_window_f32(&x[b, 0, 0, 0], &w[0, 0, 0], &out[b, 0, 0, 0], h, wd, c, ho, wo, kh,
+                                 kw, sh, sw, top, left)
+            else:
+                itnet_window_f64(&x[b, 0, 0, 0], &w[0, 0, 0], &out[b, 0, 0, 0], h, wd, c, ho, wo, kh,
+                                 kw, sh, sw, top, left)
