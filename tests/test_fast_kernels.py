@@ -262,35 +262,48 @@ def test_compiled_update_is_numpys_bit_for_bit(neuron, dtype):
         assert 0.02 < want.mean() < 0.5  # neurons fire and stay silent: not vacuous
 
 
+TERM_CASES = [(True, [(False, False)]), (False, [(False, False)]), (False, [(True, False)]),
+              (True, [(True, True), (False, False)]), (False, [(False, True), (True, False), (True, True)]),
+              (False, [(True, True), (False, True)])]
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("with_rows", [False, True])
-def test_compiled_update_adds_the_last_term_as_numpy_does(dtype, with_rows):
-    """``fire_chunk(raw, …, extra=y, rows=…)`` fires exactly as ``fire_chunk`` on numpy's ``raw += y`` (row
-    ``rows[f]`` of ``y`` on frame ``f``, nothing where it is -1): float data, both signs, several blocks."""
-    from itnet_neuro.sim.fast import compiled_update
+@pytest.mark.parametrize("has_base, terms", TERM_CASES)
+def test_compiled_update_adds_terms_as_numpy_does(dtype, has_base, terms):
+    """``fire_chunk(raw, …, terms=[(y, rows, gain), …], has_base=…)`` fires exactly as ``fire_chunk`` on the sum
+    numpy's path builds (fast._add_term, one op after the other: copy, zero fill, ``+= y`` on the frames an op
+    ran on, an identity's ``x * gain`` first): float data, both signs, several blocks; ``terms``: per op,
+    (skips frames, identity gain)."""
+    from itnet_neuro.sim.fast import _add_term, compiled_update
 
     fire_chunk = compiled_update(_update_or_skip("compiled")).fire_chunk
     rng = np.random.default_rng(8)
     b, t, n = 2, 9, 4500
     raw = rng.normal(0.05, 0.4, (b, t, n)).astype(dtype)
     bias, theta = rng.normal(0, 0.05, n).astype(dtype), rng.uniform(0.3, 1.7, n).astype(dtype)
-    keep = rng.uniform(size=b * t) < 0.6 if with_rows else np.ones(b * t, bool)
-    y = rng.normal(0.0, 0.3, (int(keep.sum()), n)).astype(dtype)
-    rows = np.where(keep, np.cumsum(keep) - 1, -1).astype(np.int64)
-    summed = raw.copy().reshape(b * t, n)
-    summed[keep] += y
+    summed, filled, args = raw.copy().reshape(b * t, n), has_base, []
+    for skips, identity in terms:
+        keep = rng.uniform(size=b * t) < 0.6 if skips else np.ones(b * t, bool)
+        y = rng.normal(0.0, 0.3, (int(keep.sum()), n)).astype(dtype)
+        gain = rng.uniform(0.2, 1.5, n).astype(dtype) if identity else None
+        rows = np.where(keep, np.cumsum(keep) - 1, -1).astype(np.int64) if skips else None
+        args.append((y, rows, gain))
+        filled = _add_term(summed, filled, keep if skips else None, y * gain if identity else y, 0, n, n)
     options = (1.0, False, False, False, 0.0, False, 0.0)
     for negate in (False, True):
         v0 = rng.uniform(-0.5, 1.0, (b, n)).astype(dtype)
         want_v, want = v0.copy(), np.empty(raw.shape, np.uint8)
         fire_chunk(summed.reshape(raw.shape), bias, negate, want_v, theta, want, *options)
         got_v, got = v0.copy(), np.empty(raw.shape, np.uint8)
-        fire_chunk(raw, bias, negate, got_v, theta, got, *options, extra=y, **({"rows": rows} if with_rows else {}))
+        fire_chunk(raw, bias, negate, got_v, theta, got, *options, terms=args, has_base=has_base)
         np.testing.assert_array_equal(got, want)
         np.testing.assert_array_equal(got_v.view(np.uint8), want_v.view(np.uint8))
         assert 0.02 < want.mean() < 0.5
+    y, _, _ = args[0]
     with pytest.raises(ValueError, match="rows must name a row"):
-        fire_chunk(raw, bias, False, v0, theta, got, *options, extra=y, rows=np.full(b * t, y.shape[0], np.int64))
+        fire_chunk(raw, bias, False, v0, theta, got, *options, terms=[(y, np.full(b * t, y.shape[0], np.int64), None)])
+    with pytest.raises(ValueError, match="C-contiguous"):
+        fire_chunk(raw, bias, False, v0, theta, got, *options, terms=[(y.astype(np.float16), None, None)])
 
 
 @pytest.mark.parametrize("kernels", ["numpy", "tensorflow"])

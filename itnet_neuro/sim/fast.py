@@ -240,6 +240,9 @@ class _Pop:
         incoming = net.incoming(pop.name)
         self.incoming = [(conn, None if mirror else prepare(net, conn, dtype)) for conn in incoming]
         self.slices = [(c.post_offset, c.post_offset + net.out_channels(c)) for c in incoming]
+        #: an identity op's gain per neuron (NHWC, flat), for the compiled update to apply (fast._Sum)
+        self.gains = {c.name: np.tile(np.asarray(c.weight, dtype).reshape(-1), h * w) for c in incoming
+                      if c.op == "identity" and not mirror and net.out_channels(c) == pop.shape[0]}
         self.outgoing = [c.name for c in net.outgoing(pop.name)]
         self.index = -1
         #: connection from a signed pair's positive half → (the one from its negative half, r): one op on
@@ -553,11 +556,11 @@ class _Batch:
         run, v = self.run, self.v[p.name]
         if run.update is None or factors is not None:
             return fire(self._with_bias(p, total.whole(), factors), v, p.theta, **p.neuron)
-        s = np.empty(total.base.shape, np.uint8)
+        s = np.empty(total.raw.shape, np.uint8)
         n, nb, tc = p.pop.size, self.nb, self.tc
-        run.update.fire_chunk(total.base.reshape(nb, tc, n), p.bias.reshape(n), p.mirror is not None,
+        run.update.fire_chunk(total.raw.reshape(nb, tc, n), p.bias.reshape(n), p.mirror is not None,
                               v.reshape(nb, n), p.theta.reshape(n), s.reshape(nb, tc, n), *p.compiled_options,
-                              **total.extra_args(n))
+                              **total.update_args(n))
         return s
 
     def _noise(self, p: _Pop) -> np.ndarray | None:
@@ -589,13 +592,11 @@ class _Batch:
     def _currents(self, p: _Pop, raw: np.ndarray, fuse: bool) -> "_Sum":
         """Sum of ``p``'s incoming ops over the chunk, no bias, in ``raw`` ``(B, Tc, H, W, C)`` or, with ``fuse``
         (the compiled update will read it), partly left to the update (:class:`_Sum`)."""
-        run, tc, filled = self.run, self.tc, False
-        flat = raw.reshape((-1,) + p.nhwc)
-        full = p.nhwc[2]
-        pending = None  # the latest op's output, added when the next one comes (or by the update)
+        run, total = self.run, _Sum(raw, fuse)
         for (conn, prep), (lo, hi) in zip(p.incoming, p.slices):
             if conn.pre == run.net.input.name and self.in_spikes is None:
-                filled = self._add_input(raw, conn, lo, hi, filled)
+                total.fold()
+                total.filled = self._add_input(raw, conn, lo, hi, total.filled)
                 continue
             if conn.name in p.skipped:
                 continue
@@ -603,19 +604,9 @@ class _Batch:
             nz, x_nz, n_events = self._frames(conn) if pair is None else self._difference(conn, *pair)
             if conn.name in run.spec.regenerated:
                 self.synops[conn.name] += n_events * run.per_pre[conn.name]
-            if x_nz is None:
-                continue
-            if pending is not None:
-                filled = _add_term(flat, filled, *pending)
-            pending = (nz, np.asarray(prep(x_nz)), lo, hi, full)
-        total = _Sum(raw)
-        if pending is not None and fuse and total.takes(pending, filled):
-            return total
-        if pending is not None:
-            filled = _add_term(flat, filled, *pending)
-        if not filled:
-            raw.fill(0)
-        return total
+            if x_nz is not None:
+                total.add(nz, x_nz, prep, lo, hi, p.gains.get(conn.name))
+        return total.done()
 
     def _add_input(self, raw: np.ndarray, conn, lo: int, hi: int, filled: bool) -> bool:
         """Add the input's constant current (``encoding="current"``) from tick ``conn.delay`` on."""
@@ -777,47 +768,69 @@ def _add_term(flat: np.ndarray, filled: bool, nz, y: np.ndarray, lo: int, hi: in
 
 
 class _Sum:
-    """A population's summed input for one chunk: ``base`` ``(B, Tc, H, W, C)`` plus, when the compiled update is
-    to add it as it reads (one pass over memory less), the last op's output ``extra`` on the frames ``rows``.
-    The same sum as numpy's in the same order: ``((y₁ + y₂) + …) + y_k``."""
+    """A population's summed input for one chunk: ``raw`` ``(B, Tc, H, W, C)`` (holding something only if
+    ``filled``) plus the ops' outputs the compiled update adds as it reads them, ``terms`` — a pass over memory
+    fewer per op, and none at all for an identity op (the update multiplies its frames by the gain). The same
+    sum as numpy's, in the same order and roundings: ``((y₁ + y₂) + …) + y_k`` (:func:`_add_term`).
+    Without ``fuse`` (numpy's update, or the chip's noise) every op is added into ``raw`` as it comes."""
 
-    def __init__(self, raw: np.ndarray):
-        self.raw, self.base, self.extra, self.nz = raw, raw, None, None
+    #: op outputs computed ahead and kept for the update at once: the memory estimate's current and op output
+    COMPUTED = 2
+    #: terms the compiled update takes (``MAX_TERMS`` of :mod:`itnet_neuro.sim.kernels._neuron`)
+    TERMS = 8
 
-    def takes(self, pending, filled: bool) -> bool:
-        """Take the op output ``pending`` (:meth:`_Batch._currents`) as the term the update adds, if it covers
-        every channel in the run's dtype; ``filled``: whether ``raw`` holds the other ops' sum yet."""
-        nz, y, lo, hi, full = pending
-        if (lo, hi) != (0, full) or y.dtype != self.raw.dtype or not y.flags.c_contiguous:
-            return False
-        if not filled and nz is None:  # the only term: the update reads it directly
-            self.base = y.reshape(self.raw.shape)
-            return True
-        if not filled:
-            self.raw.fill(0)  # numpy's 0 + y on the frames the op ran on, 0 on the others
-        self.extra, self.nz = y.reshape(y.shape[0], -1), nz
-        return True
+    def __init__(self, raw: np.ndarray, fuse: bool):
+        self.raw, self.fuse, self.filled, self.base = raw, fuse, False, None
+        self.flat = raw.reshape((-1,) + raw.shape[2:])
+        self.terms: list[tuple] = []  # (nz, y, prep, gain): y the op's output, or its frames when gain is set
 
-    def extra_args(self, n: int) -> dict:
-        """``extra`` and ``rows`` of :func:`itnet_neuro.sim.kernels._neuron.fire_chunk`."""
-        if self.extra is None:
-            return {}
-        if self.nz is None:
-            return {"extra": self.extra}
-        rows = np.full(self.nz.size, -1, np.int64)
-        rows[self.nz] = np.arange(self.extra.shape[0])
-        return {"extra": self.extra, "rows": rows}
+    def add(self, nz, x: np.ndarray, prep, lo: int, hi: int, gain: np.ndarray | None) -> None:
+        """One op's frames ``x`` (on the frames ``nz``, None: all) and kernel ``prep``, driving channels ``lo:hi``;
+        ``gain``: per neuron, for an identity op the update may multiply itself."""
+        whole = (lo, hi) == (0, self.raw.shape[-1])
+        lazy_gain = gain is not None and self.fuse and whole and x.dtype == self.raw.dtype and x.flags.c_contiguous
+        y = x if lazy_gain else np.asarray(prep(x))
+        term = (nz, y, prep, gain if lazy_gain else None)
+        if not (self.fuse and whole and y.dtype == self.raw.dtype and y.flags.c_contiguous):
+            self.fold()
+            self.filled = _add_term(self.flat, self.filled, nz, y, lo, hi, self.raw.shape[-1])
+            return
+        computed = sum(t[3] is None for t in self.terms) + (term[3] is None)
+        if computed > self.COMPUTED or len(self.terms) == self.TERMS:
+            self.fold()
+        self.terms.append(term)
+
+    def fold(self) -> None:
+        """Add the kept terms into ``raw``, in order (an identity's frames through its kernel first)."""
+        for nz, y, prep, gain in self.terms:
+            y = np.asarray(prep(y)) if gain is not None else y
+            self.filled = _add_term(self.flat, self.filled, nz, y, 0, self.raw.shape[-1], self.raw.shape[-1])
+        self.terms = []
+
+    def done(self) -> "_Sum":
+        """Finish: fold what the update cannot take; a sum of nothing is zero."""
+        if not self.fuse:
+            self.fold()
+        if not self.filled and not self.terms:
+            self.raw.fill(0)
+            self.filled = True
+        return self
+
+    def update_args(self, n: int) -> dict:
+        """``terms`` and ``has_base`` of :func:`itnet_neuro.sim.kernels._neuron.fire_chunk`."""
+        terms = []
+        for nz, y, _, gain in self.terms:
+            rows = None
+            if nz is not None:
+                rows = np.full(nz.size, -1, np.int64)
+                rows[nz] = np.arange(y.shape[0])
+            terms.append((y.reshape(y.shape[0], n), rows, gain))
+        return {"terms": terms, "has_base": self.filled}
 
     def whole(self) -> np.ndarray:
-        """The sum as one array (numpy's update, or a mirrored half with noise): ``raw`` with ``extra`` added."""
-        if self.extra is not None:
-            flat = self.raw.reshape((-1, self.extra.shape[1]))
-            if self.nz is None:
-                flat += self.extra
-            else:
-                flat[self.nz] += self.extra
-            self.base, self.extra, self.nz = self.raw, None, None
-        return self.base
+        """The sum as one array (numpy's update, or a mirrored half with noise)."""
+        self.fold()
+        return self.raw
 
 
 class _FrameCache(dict):

@@ -8,7 +8,7 @@ numpy path's, operation for operation, in the same order and precision, so spike
 for bit the same (setup.py compiles with ``-ffp-contract=off``: no fused multiply-add may merge two
 roundings into one):
 
-    raw = raw + extra         (only with a fused last term: fire_chunk's ``extra``)
+    raw = ((raw + y₁) + y₂) + …   (only with ``terms``: the ops' outputs the update adds as it reads, fire_chunk)
     c = bias + raw            (bias - raw for a mirrored half: itnet_neuro.sim.fast._mirrors)
     v = v * keep              (only with a leak)
     v = v + c
@@ -30,13 +30,69 @@ cdef extern from "_neuron_kernel.h" nogil:
                          Py_ssize_t m, double sign)
     void itnet_add_f32(float* acc, const float* r, const float* e, Py_ssize_t m)
     void itnet_add_f64(double* acc, const double* r, const double* e, Py_ssize_t m)
+    void itnet_add_gain_f32(float* acc, const float* r, const float* e, const float* g, Py_ssize_t m)
+    void itnet_add_gain_f64(double* acc, const double* r, const double* e, const double* g, Py_ssize_t m)
+    void itnet_scale_f32(float* acc, const float* e, const float* g, Py_ssize_t m)
+    void itnet_scale_f64(double* acc, const double* e, const double* g, Py_ssize_t m)
+
+cdef enum:
+    MAX_TERMS = 8  # op outputs fire_chunk adds as it reads
 
 
-cdef inline void _add(floating* acc, const floating* r, const floating* e, Py_ssize_t m) noexcept nogil:
+cdef inline void _add(floating* acc, const floating* r, const floating* e, const floating* g,
+                      Py_ssize_t m) noexcept nogil:
+    """acc = r + e (g NULL) or r + e·g."""
     if floating is float:
-        itnet_add_f32(acc, r, e, m)
+        if g == NULL:
+            itnet_add_f32(acc, r, e, m)
+        else:
+            itnet_add_gain_f32(acc, r, e, g, m)
     else:
-        itnet_add_f64(acc, r, e, m)
+        if g == NULL:
+            itnet_add_f64(acc, r, e, m)
+        else:
+            itnet_add_gain_f64(acc, r, e, g, m)
+
+
+cdef inline void _scale(floating* acc, const floating* e, const floating* g, Py_ssize_t m) noexcept nogil:
+    if floating is float:
+        itnet_scale_f32(acc, e, g, m)
+    else:
+        itnet_scale_f64(acc, e, g, m)
+
+
+cdef inline const floating* _summed(const floating* base, Py_ssize_t nt, const floating** ys,
+                                    const long long** rows, const floating** gains, Py_ssize_t f, Py_ssize_t n,
+                                    Py_ssize_t lo, Py_ssize_t m, floating* zeros, floating* buf0,
+                                    floating* buf1) noexcept nogil:
+    """The sum one block of frame ``f`` integrates: ``base`` (NULL: nothing yet) plus every term present on the
+    frame, in numpy's order and roundings (fast._add_term): the first term with no ``rows`` and no base is taken
+    as it is (numpy copies it); a frame that a term with ``rows`` skips gets nothing from it, a sum that has
+    nothing yet starts from 0 (numpy's zero fill). ``buf0``/``buf1`` alternate so no loop reads what it writes."""
+    cdef const floating* src = base
+    cdef floating* dst
+    cdef Py_ssize_t t, row
+    cdef bint which = 0
+    for t in range(nt):
+        row = rows[t][f] if rows[t] != NULL else f
+        if row < 0:
+            if src == NULL:
+                src = zeros
+            continue
+        if src == NULL:
+            if rows[t] == NULL and gains[t] == NULL:
+                src = ys[t] + row * n + lo
+                continue
+            if rows[t] == NULL:
+                _scale(buf0, ys[t] + row * n + lo, gains[t] + lo, m)
+                src, which = buf0, 1
+                continue
+            src = zeros
+        dst = buf1 if which else buf0
+        which = not which
+        _add(dst, src, ys[t] + row * n + lo, gains[t] + lo if gains[t] != NULL else NULL, m)
+        src = dst
+    return zeros if src == NULL else src
 
 
 cdef inline void _plain(const floating* r, const floating* bias, floating* v, const floating* theta,
@@ -71,39 +127,55 @@ cdef inline void _general(const floating* r, const floating* bias, floating* v, 
 def fire_chunk(const floating[:, :, ::1] raw, const floating[::1] bias, bint negate, floating[:, ::1] v,
                const floating[::1] theta, unsigned char[:, :, ::1] spikes, double keep, bint leak,
                bint reset_zero, bint has_min, double v_min, bint has_max, double v_max,
-               const floating[:, ::1] extra=None, const long long[::1] rows=None):
+               list terms=None, bint has_base=True):
     """Spikes of one chunk into ``spikes`` ``(B, Tc, N)`` (0/1) from the ops' sum ``raw`` ``(B, Tc, N)`` (``negate``:
     minus it); ``v`` ``(B, N)`` is updated in place; ``keep`` = 1 - leak.
 
-    ``extra`` ``(R, N)``: one more op's output, added to ``raw`` as it is read (``raw + extra``, numpy's
-    ``raw += extra`` without its pass over memory); row ``rows[b·Tc + k]`` belongs to frame ``(b, k)``, -1 for
-    a frame the op skipped (``rows`` None: row ``b·Tc + k``)."""
+    ``terms``: more ops' outputs ``(y, rows, gain)``, added to ``raw`` in order as it is read (numpy's
+    ``raw += y`` without its pass over memory): ``y`` ``(R, N)``, its row ``rows[b·Tc + k]`` on frame ``(b, k)``,
+    -1 where the op skipped the frame (``rows`` None: row ``b·Tc + k``), times ``gain`` ``(N,)`` if not None
+    (an identity op: numpy's ``x * gain`` rounded before the addition). ``has_base`` False: ``raw``'s values are
+    not read (only its shape), the terms are the whole sum."""
     cdef Py_ssize_t nb = raw.shape[0], tc = raw.shape[1], n = raw.shape[2]
-    cdef Py_ssize_t b, k, lo, m, row
+    cdef Py_ssize_t b, k, lo, m, nt = 0
     cdef floating sign = -1 if negate else 1
     cdef bint plain = not (leak or reset_zero or has_min or has_max)
-    cdef bint has_extra = extra is not None, has_rows = rows is not None
-    cdef floating acc[BLOCK]
+    cdef floating zeros[BLOCK]
+    cdef floating buf0[BLOCK]
+    cdef floating buf1[BLOCK]
+    cdef const floating* ys[MAX_TERMS]
+    cdef const long long* rows[MAX_TERMS]
+    cdef const floating* gains[MAX_TERMS]
     cdef const floating* r
+    cdef const floating[:, ::1] yv
+    cdef const long long[::1] rv
+    cdef const floating[::1] gv
     if v.shape[0] != nb or v.shape[1] != n or spikes.shape[0] != nb or spikes.shape[1] != tc \
             or spikes.shape[2] != n or bias.shape[0] != n or theta.shape[0] != n:
         raise ValueError("fire_chunk: raw, v, spikes, bias and theta disagree in shape")
-    if has_extra:
-        _check_extra(extra.shape[0], extra.shape[1], n, nb * tc, rows if has_rows else None)
+    views = _term_views(terms or [], raw, n, nb * tc)  # kept alive for the pointers below
+    nt = len(views)
+    for k in range(nt):
+        yv = views[k][0]
+        ys[k], rows[k], gains[k] = &yv[0, 0] if yv.shape[0] else NULL, NULL, NULL
+        if views[k][1] is not None:
+            rv = views[k][1]
+            rows[k] = &rv[0] if rv.shape[0] else NULL
+        if views[k][2] is not None:
+            gv = views[k][2]
+            gains[k] = &gv[0]
     if n == 0 or tc == 0:
         return
+    for k in range(BLOCK):
+        zeros[k] = 0
     with nogil:
         for b in range(nb):
             lo = 0
             while lo < n:
                 m = min(<Py_ssize_t>BLOCK, n - lo)
                 for k in range(tc):
-                    r = &raw[b, k, lo]
-                    if has_extra:
-                        row = rows[b * tc + k] if has_rows else b * tc + k
-                        if row >= 0:
-                            _add(acc, r, &extra[row, lo], m)
-                            r = acc
+                    r = _summed(&raw[b, k, lo] if has_base else NULL, nt, ys, rows, gains, b * tc + k, n, lo, m,
+                                zeros, buf0, buf1)
                     if plain:
                         _plain(r, &bias[lo], &v[b, lo], &theta[lo], &spikes[b, k, lo], m, sign)
                     else:
@@ -113,18 +185,30 @@ def fire_chunk(const floating[:, :, ::1] raw, const floating[::1] bias, bint neg
                 lo += m
 
 
-def _check_extra(Py_ssize_t n_rows, Py_ssize_t width, Py_ssize_t n, Py_ssize_t frames, rows):
-    if width != n:
-        raise ValueError("fire_chunk: extra must have one column per neuron")
-    if rows is None:
-        if n_rows != frames:
-            raise ValueError("fire_chunk: without rows, extra needs one row per frame")
-        return
+def _term_views(list terms, like, Py_ssize_t n, Py_ssize_t frames):
+    """Check ``fire_chunk``'s terms; ``(y, rows, gain)`` as contiguous arrays of ``like``'s float type."""
     import numpy as np
 
-    rows = np.asarray(rows)
-    if rows.shape[0] != frames or (frames and (rows.max() >= n_rows or rows.min() < -1)):
-        raise ValueError("fire_chunk: rows must name a row of extra (or -1) for every frame")
+    if len(terms) > MAX_TERMS:
+        raise ValueError(f"fire_chunk: at most {MAX_TERMS} terms")
+    dtype, out = np.asarray(like).dtype, []
+    for y, rows, gain in terms:
+        y = np.asarray(y)
+        if y.dtype != dtype or y.ndim != 2 or y.shape[1] != n or not y.flags.c_contiguous:
+            raise ValueError("fire_chunk: a term must be a C-contiguous (rows, N) array of raw's dtype")
+        if rows is None:
+            if y.shape[0] != frames:
+                raise ValueError("fire_chunk: without rows, a term needs one row per frame")
+        else:
+            rows = np.ascontiguousarray(rows, np.int64)
+            if rows.shape != (frames,) or (frames and (rows.max() >= y.shape[0] or rows.min() < -1)):
+                raise ValueError("fire_chunk: rows must name a row of its term (or -1) for every frame")
+        if gain is not None:
+            gain = np.ascontiguousarray(gain, dtype)
+            if gain.shape != (n,):
+                raise ValueError("fire_chunk: a term's gain needs one value per neuron")
+        out.append((y, rows, gain))
+    return out
 
 
 cdef inline void _difference_row(const unsigned char* q, const unsigned char* m, const floating* r,

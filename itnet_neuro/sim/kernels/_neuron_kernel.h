@@ -29,14 +29,25 @@ ITNET_CLONES static void NAME(const T *restrict r, const T *restrict bias, T *re
 ITNET_PLAIN(itnet_plain_f32, float)
 ITNET_PLAIN(itnet_plain_f64, double)
 
-/* acc = r + e: the last op's output added as the update reads the sum of the others (fast.py's fused
- * last term), one float rounding per element, as numpy's `raw += y` */
-#define ITNET_ADD(NAME, T)                                                                            \
+/* acc = r + e and acc = r + e * g, g per neuron: one op's output added to the sum of the others as the update
+ * reads them (fast.py's _Sum), one rounding per operation, as numpy's `raw += y` and `raw += x * gain` */
+#define ITNET_ADD(NAME, NAME_G, NAME_S, T)                                                            \
 ITNET_CLONES static void NAME(T *restrict acc, const T *restrict r, const T *restrict e, ptrdiff_t m)  \
 {                                                                                                     \
     for (ptrdiff_t i = 0; i < m; i++)                                                                 \
         acc[i] = r[i] + e[i];                                                                         \
+}                                                                                                     \
+ITNET_CLONES static void NAME_G(T *restrict acc, const T *restrict r, const T *restrict e,              \
+                                const T *restrict g, ptrdiff_t m)                                     \
+{                                                                                                     \
+    for (ptrdiff_t i = 0; i < m; i++)                                                                 \
+        acc[i] = r[i] + e[i] * g[i];                                                                  \
+}                                                                                                     \
+ITNET_CLONES static void NAME_S(T *restrict acc, const T *restrict e, const T *restrict g, ptrdiff_t m) \
+{                                                                                                     \
+    for (ptrdiff_t i = 0; i < m; i++)                                                                 \
+        acc[i] = e[i] * g[i];                                                                         \
 }
 
-ITNET_ADD(itnet_add_f32, float)
-ITNET_ADD(itnet_add_f64, double)
+ITNET_ADD(itnet_add_f32, itnet_add_gain_f32, itnet_scale_f32, float)
+ITNET_ADD(itnet_add_f64, itnet_add_gain_f64, itnet_scale_f64, double)
