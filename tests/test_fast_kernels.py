@@ -425,6 +425,38 @@ def test_compiled_windows_run_in_fast_as_the_reference_does():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("empty", [0.0, 0.03, 0.5, 1.0])
+def test_compiled_frame_cast_keeps_numpys_frames(dtype, empty):
+    """The compiled cast of a delay tail and a chunk's spikes (slices, not copies) gives numpy's frames: every
+    frame when few are empty (the empty ones then too, all zeros), else only the nonempty ones, and which."""
+    from itnet_neuro.sim.fast import SKIP_EMPTY_ONE_IN, _cast_frames, _compiled_ops, _frames_numpy
+
+    ops = _compiled_ops()
+    if ops is None:
+        pytest.skip("the compiled ops are not built here (no C compiler at install time)")
+    rng = np.random.default_rng(11)
+    tail, now = ((rng.uniform(size=(3, 10, 4, 5, 6)) < 0.2).astype(np.uint8) for _ in range(2))
+    blank = rng.uniform(size=(3, 10)) < empty
+    tail[blank], now[blank] = 0, 0
+    parts = [tail[:, 8:], now[:, :7]]  # 2 + 7 ticks
+    shape = (3, 9, 4, 5, 6)
+    nz, x = _cast_frames(ops, parts, shape, dtype)
+    nz_np, x_np = _frames_numpy(parts, shape, dtype)
+    if x_np is None:
+        assert x is None and nz is None
+        return
+    everything = np.concatenate(parts, axis=1).reshape(27, 4, 5, 6).astype(dtype)
+    n_empty = 27 - int(np.count_nonzero(everything.reshape(27, -1).any(axis=1)))
+    if n_empty * SKIP_EMPTY_ONE_IN < 27:
+        assert nz is None
+        np.testing.assert_array_equal(x, everything)
+    else:
+        np.testing.assert_array_equal(nz, nz_np)
+        np.testing.assert_array_equal(x, x_np)
+    assert x.ctypes.data % 64 == 0  # TensorFlow wraps it without a copy
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_compiled_pair_difference_is_numpys_bit_for_bit(dtype):
     """``s⁺ − s⁻·r`` of a fused pair's frames (:func:`itnet_neuro.sim.fast._pair_inputs`) against numpy's two
     ufuncs, on float ``r`` per channel and on slices along images and ticks (a delay tail, a chunk's start)."""

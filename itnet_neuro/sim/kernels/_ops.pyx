@@ -1,7 +1,8 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
-"""Compiled ops on spike frames (issue 17; used by :mod:`itnet_neuro.sim.kernels.blas_ops`, NHWC, without the
-GIL): resampling and depthwise windows (depthwise convolution, average pooling), the ops whose library
-kernels spend most of their time on overhead at the sizes of an ItNet.
+"""Compiled ops on spike frames (issue 17; used by :mod:`itnet_neuro.sim.kernels.blas_ops` and
+:mod:`itnet_neuro.sim.fast`, NHWC, without the GIL): resampling and depthwise windows (depthwise convolution,
+average pooling), the ops whose library kernels spend most of their time on overhead at the sizes of an
+ItNet, and the cast of spike frames to float with a note of which hold a spike (``cast_frames``).
 
 Resampling (``resize``): each output pixel of a bilinear resampling (half-pixel centres, no antialiasing: ``tf.image.resize``)
 reads at most two input rows and two input columns, so the separable matrices of
@@ -18,6 +19,8 @@ output pixel sums its taps inside the input, vectorized across channels, in the 
 from cython cimport floating
 
 cdef extern from "_ops_kernel.h" nogil:
+    int itnet_cast_f32(const unsigned char* s, float* out, Py_ssize_t n)
+    int itnet_cast_f64(const unsigned char* s, double* out, Py_ssize_t n)
     void itnet_pixel_f32(const float* x00, const float* x01, const float* x10, const float* x11, float ww0,
                          float ww1, float wh0, float wh1, const float* gain, float* out, Py_ssize_t c)
     void itnet_pixel_f64(const double* x00, const double* x01, const double* x10, const double* x11, double ww0,
@@ -89,3 +92,30 @@ def window(const floating[:, :, :, ::1] x, const floating[:, :, ::1] w, Py_ssize
             else:
                 itnet_window_f64(&x[b, 0, 0, 0], &w[0, 0, 0], &out[b, 0, 0, 0], h, wd, c, ho, wo, kh,
                                  kw, sh, sw, top, left)
+
+
+def cast_frames(list parts, floating[:, :, ::1] out, unsigned char[:, ::1] nonempty):
+    """``out`` ``(B, T, N)`` = the uint8 spike frames ``parts`` (``(B, t_i, N)`` each, every frame contiguous)
+    one after the other along the ticks, as floats; ``nonempty[b, k]`` = 1 where frame ``(b, k)`` holds a spike.
+    One pass where numpy made two (a reduction for the empty frames, then the cast). Returns the nonempty
+    frames' number."""
+    cdef Py_ssize_t nb = out.shape[0], t = out.shape[1], n = out.shape[2], k0 = 0, b, k, count = 0
+    cdef const unsigned char[:, :, :] part
+    if nonempty.shape[0] != nb or nonempty.shape[1] != t or sum(p.shape[1] for p in parts) != t:
+        raise ValueError("cast_frames: parts, out and nonempty disagree in shape")
+    for p in parts:
+        part = p
+        if part.shape[0] != nb or part.shape[2] != n:
+            raise ValueError("cast_frames: parts, out and nonempty disagree in shape")
+        if n > 1 and part.strides[2] != 1:
+            raise ValueError("cast_frames: each frame of a part must be contiguous")
+        with nogil:
+            for b in range(nb):
+                for k in range(part.shape[1]):
+                    if floating is float:
+                        nonempty[b, k0 + k] = itnet_cast_f32(&part[b, k, 0] if n else NULL, &out[b, k0 + k, 0] if n else NULL, n)
+                    else:
+                        nonempty[b, k0 + k] = itnet_cast_f64(&part[b, k, 0] if n else NULL, &out[b, k0 + k, 0] if n else NULL, n)
+                    count += nonempty[b, k0 + k]
+        k0 += part.shape[1]
+    return count

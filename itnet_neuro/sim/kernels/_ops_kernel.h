@@ -68,3 +68,18 @@ ITNET_RS_CLONES static void NAME(const T *restrict x, const T *restrict w, T *re
 
 ITNET_WINDOW(itnet_window_f32, float)
 ITNET_WINDOW(itnet_window_f64, double)
+
+/* One spike frame cast to the kernels' float type; returns whether it holds a spike (fast._FrameCache) */
+#define ITNET_CAST(NAME, T)                                                                           \
+ITNET_RS_CLONES static int NAME(const unsigned char *restrict s, T *restrict out, ptrdiff_t n)           \
+{                                                                                                     \
+    unsigned char any = 0;                                                                            \
+    for (ptrdiff_t i = 0; i < n; i++) {                                                               \
+        out[i] = (T)s[i];                                                                             \
+        any |= s[i];                                                                                  \
+    }                                                                                                 \
+    return any != 0;                                                                                  \
+}
+
+ITNET_CAST(itnet_cast_f32, float)
+ITNET_CAST(itnet_cast_f64, double)
