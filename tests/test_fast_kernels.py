@@ -468,9 +468,15 @@ def test_compiled_pair_difference_is_numpys_bit_for_bit(dtype):
     r = rng.uniform(0.3, 3.0, 7).astype(dtype)
     want = plus[:, 2:8] - minus[:, 2:8] * r
     out = np.full((3, 10, 5, 6, 7), np.nan, dtype)
-    compiled_update("compiled").pair_difference(plus[:, 2:8].reshape(3, 6, -1), minus[:, 2:8].reshape(3, 6, -1), r,
-                                                out[:, 1:7].reshape(3, 6, -1))
+    plus[1, 3], minus[1, 3], minus[2, 5] = 0, 0, 0  # an empty frame, and one where only the plus half spiked
+    want = plus[:, 2:8] - minus[:, 2:8] * r
+    nonempty = np.full((3, 8), 7, np.uint8)
+    count = compiled_update("compiled").pair_difference(plus[:, 2:8].reshape(3, 6, -1), minus[:, 2:8].reshape(3, 6, -1),
+                                                        r, out[:, 1:7].reshape(3, 6, -1), nonempty[:, 1:7])
     np.testing.assert_array_equal(out[:, 1:7].view(np.uint8), want.astype(dtype).view(np.uint8))
+    spiked = (plus[:, 2:8] | minus[:, 2:8]).reshape(3, 6, -1).any(axis=2)
+    np.testing.assert_array_equal(nonempty[:, 1:7], spiked)
+    assert count == spiked.sum() == 17 and (nonempty[:, [0, 7]] == 7).all()
     assert np.isnan(out[:, [0, 7, 8, 9]]).all()  # nothing outside the slice written
     with pytest.raises(ValueError, match="disagree in shape"):
         compiled_update("compiled").pair_difference(plus.reshape(3, 9, -1), minus.reshape(3, 9, -1), r[:4],

@@ -640,16 +640,22 @@ class _Batch:
             plus, minus = self._parts(a), self._parts(b)
             x = aligned_empty((self.nb, self.tc) + plus[0].shape[2:], self.run.fdt)
             rf, update, k = r.astype(self.run.fdt), self.run.update, 0
+            nonempty = np.empty((self.nb, self.tc), np.uint8)
             for q, m in zip(plus, minus):
                 part = x[:, k:k + q.shape[1]]
                 if update is not None and q.dtype == m.dtype == np.uint8:  # one pass, numpy's arithmetic
                     flat = (q.shape[0], q.shape[1], -1)
-                    update.pair_difference(q.reshape(flat), m.reshape(flat), rf, part.reshape(flat))
+                    update.pair_difference(q.reshape(flat), m.reshape(flat), rf, part.reshape(flat),
+                                           nonempty[:, k:k + q.shape[1]])
                 else:
                     np.multiply(m, rf, out=part)
                     np.subtract(q, part, out=part)
+                    nonempty = None
                 k += q.shape[1]
-            self.frames_of.put(key, [x], self.run.fdt)
+            if nonempty is None:
+                self.frames_of.put(key, [x], self.run.fdt)
+            else:  # the frames are already floats, and the update noted which hold a spike
+                self.frames_of.store(key, *_selected(x, nonempty), 0.0)
         return self.frames_of[key]
 
     def _parts(self, conn) -> list[np.ndarray]:
@@ -856,6 +862,10 @@ class _FrameCache(dict):
             nz, x = _cast_frames(ops, parts, (nb, tc) + shape, dtype)
         else:
             nz, x = _frames_numpy(parts, (nb, tc) + shape, dtype)
+        self.store(key, nz, x, events)
+
+    def store(self, key, nz, x, events: float) -> None:
+        """Store ``(nz, x, events)`` under ``key``; the oldest entries leave while over the limit."""
         self[key] = (nz, x, events)
         self.nbytes += 0 if x is None else x.nbytes
         while len(self) > 1 and self.nbytes > self.limit:
@@ -897,15 +907,22 @@ def _cast_frames(ops, parts: list[np.ndarray], shape, dtype) -> tuple:
     nb, tc, frame = shape[0], shape[1], shape[2:]
     x = aligned_empty(shape, dtype)
     nonempty = np.empty((nb, tc), np.uint8)
-    n_nz = ops.cast_frames([p.reshape(nb, p.shape[1], -1) for p in parts], x.reshape(nb, tc, -1), nonempty)
-    x = x.reshape((-1,) + frame)
+    ops.cast_frames([p.reshape(nb, p.shape[1], -1) for p in parts], x.reshape(nb, tc, -1), nonempty)
+    return _selected(x, nonempty)
+
+
+def _selected(x: np.ndarray, nonempty: np.ndarray) -> tuple:
+    """``(nz, x)`` of :class:`_FrameCache` from every frame ``x`` ``(B, Tc, ...)`` and which hold a spike,
+    ``nonempty`` ``(B, Tc)`` uint8: the empty frames left out if one in :data:`SKIP_EMPTY_ONE_IN` is."""
+    frames = x.reshape((-1,) + x.shape[2:])
+    nz = nonempty.reshape(-1).view(bool)
+    n_nz = int(np.count_nonzero(nz))
     if n_nz == 0:
         return None, None
-    if (nb * tc - n_nz) * SKIP_EMPTY_ONE_IN < nb * tc:
-        return None, x
-    nz = nonempty.reshape(-1).view(bool)
-    kept = aligned_empty((n_nz,) + frame, dtype)
-    np.compress(nz, x, axis=0, out=kept)
+    if (nz.size - n_nz) * SKIP_EMPTY_ONE_IN < nz.size:
+        return None, frames
+    kept = aligned_empty((n_nz,) + frames.shape[1:], x.dtype)
+    np.compress(nz, frames, axis=0, out=kept)
     return nz, kept
 
 

@@ -211,31 +211,42 @@ def _term_views(list terms, like, Py_ssize_t n, Py_ssize_t frames):
     return out
 
 
-cdef inline void _difference_row(const unsigned char* q, const unsigned char* m, const floating* r,
+cdef inline bint _difference_row(const unsigned char* q, const unsigned char* m, const floating* r,
                                  floating* out, Py_ssize_t n, Py_ssize_t c) noexcept nogil:
     cdef Py_ssize_t i, j, p
+    cdef unsigned char any = 0
     for p in range(n // c):
         i = p * c
         for j in range(c):
             out[i + j] = <floating>q[i + j] - <floating>m[i + j] * r[j]
+            any |= q[i + j] | m[i + j]
+    return any != 0
 
 
 def pair_difference(const unsigned char[:, :, :] plus, const unsigned char[:, :, :] minus, const floating[::1] r,
-                    floating[:, :, :] out):
+                    floating[:, :, :] out, unsigned char[:, :] nonempty=None):
     """``out = plus - minus * r`` (``r`` per channel, the last of the ``N = H·W·C`` values of a frame): a signed
     pair's spike frames ``(B, T, N)`` as one op reads them (:func:`itnet_neuro.sim.fast._pair_inputs`), in one
     pass. numpy's arithmetic: the spike as a float times ``r``, rounded, subtracted from the other spike.
-    The frames may be slices along B and T (a delay tail, a chunk's first ticks); each frame is contiguous."""
+    The frames may be slices along B and T (a delay tail, a chunk's first ticks); each frame is contiguous.
+    ``nonempty`` ``(B, T)``, if given: 1 where either half spiked in the frame. Returns those frames' number."""
     cdef Py_ssize_t nb = plus.shape[0], t = plus.shape[1], n = plus.shape[2], c = r.shape[0]
-    cdef Py_ssize_t b, k
+    cdef Py_ssize_t b, k, count = 0
+    cdef bint flags = nonempty is not None
+    cdef bint hit
     if minus.shape[0] != nb or minus.shape[1] != t or minus.shape[2] != n or out.shape[0] != nb \
-            or out.shape[1] != t or out.shape[2] != n or c == 0 or n % c:
-        raise ValueError("pair_difference: plus, minus, out and r disagree in shape")
+            or out.shape[1] != t or out.shape[2] != n or c == 0 or n % c \
+            or (flags and (nonempty.shape[0] != nb or nonempty.shape[1] != t)):
+        raise ValueError("pair_difference: plus, minus, out, nonempty and r disagree in shape")
     if n > 1 and (plus.strides[2] != 1 or minus.strides[2] != 1 or out.strides[2] != sizeof(floating)):
         raise ValueError("pair_difference: each frame must be contiguous")
     if n == 0:
-        return
+        return 0
     with nogil:
         for b in range(nb):
             for k in range(t):
-                _difference_row(&plus[b, k, 0], &minus[b, k, 0], &r[0], &out[b, k, 0], n, c)
+                hit = _difference_row(&plus[b, k, 0], &minus[b, k, 0], &r[0], &out[b, k, 0], n, c)
+                count += hit
+                if flags:
+                    nonempty[b, k] = hit
+    return count
