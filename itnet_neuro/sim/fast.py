@@ -13,7 +13,11 @@ spikes then follow from the neuron update of :mod:`itnet_neuro.sim.core`, one ti
 each tick one vectorized step over every neuron and image of the batch (add, compare, subtract where
 it spiked) — exact by construction. Where ``pip install`` found a C compiler that update is one compiled
 pass over the chunk (:mod:`itnet_neuro.sim.kernels._neuron`, :func:`compiled_update`) instead of numpy's
-five passes per tick, with numpy's arithmetic bit for bit. (The closed form of DESIGN.md §7,
+five passes per tick, with numpy's arithmetic bit for bit; it also adds up the population's op outputs as
+it reads them (:class:`_Sum`: an identity op is its frames times a gain), and the frames reach TensorFlow
+64-byte aligned, so without a copy. The compiled ops of :mod:`itnet_neuro.sim.kernels._ops` cast the spike
+frames to float while noting the empty ones, resample, and run the depthwise windows that TensorFlow's
+kernels run slowly at ItNet sizes. (The closed form of DESIGN.md §7,
 ``c(t) = max(0, max_τ floor((v + S(τ)) / θ))``, was the previous rule: a cumulative sum, a division, a
 running maximum and a gathered tick-by-tick fallback for the neurons it did not cover; numpy runs it
 as seven float64 passes over the chunk against three here, and it measured about 6× slower on the
@@ -59,7 +63,8 @@ def estimate_memory(net: Network, batch: int, chunk: int, grid_points: int, *, i
     the delay tails, the running readout counts. Per image and tick of a chunk: one uint8 spike frame per
     neuron (all chunk buffers alive, the worst case), and for the largest population its current (in
     the same dtype) and spikes, the current of the largest signed pair's half (a mirrored pair's,
-    :func:`_mirrors`), the frames and op output of its largest input and, with the
+    :func:`_mirrors`), the frames of its largest input, two op outputs (:class:`_Sum` keeps two for the
+    compiled update to add as it reads them) and, with the
     numpy kernels, their temporaries (the largest convolution's unfolded input, :func:`_unfolded_size`,
     a padded input, :func:`_padded_size`, and one more current-sized array). Per chunk: the shared
     presynaptic frames (:data:`FRAME_CACHE_BYTES`, shared out between the workers of :func:`run`, which split a
@@ -81,8 +86,8 @@ def estimate_memory(net: Network, batch: int, chunk: int, grid_points: int, *, i
     unfolded = _unfolded_size(net) + _padded_size(net) + largest if kernels == "numpy" else 0
     pair = max([p.size for p in net.populations if p.pair is not None] or [0])
     per_image = total * (fbytes + dmax) + ro_size * 4 + net.input.size * fbytes
-    per_tick = (total + largest * (fbytes + 1) + largest_pre * fbytes * 2 + largest * fbytes + unfolded * fbytes
-                + pair * fbytes)
+    per_tick = (total + largest * (fbytes + 1) + largest_pre * fbytes * 2 + 2 * largest * fbytes
+                + unfolded * fbytes + pair * fbytes)
     whole = images * (ro_size * 4 * grid_points + (ticks * net.input.size * 4 if spike_input else 0)
                       + (ticks * total if record else 0))
     return int(batch * (per_image + chunk * per_tick) + whole) + FRAME_CACHE_BYTES + (200 << 20)
@@ -786,7 +791,7 @@ class _Sum:
     TERMS = 8
 
     def __init__(self, raw: np.ndarray, fuse: bool):
-        self.raw, self.fuse, self.filled, self.base = raw, fuse, False, None
+        self.raw, self.fuse, self.filled = raw, fuse, False
         self.flat = raw.reshape((-1,) + raw.shape[2:])
         self.terms: list[tuple] = []  # (nz, y, prep, gain): y the op's output, or its frames when gain is set
 
