@@ -6,9 +6,10 @@ W_post, C_out)`` — and the same semantics (that module's docstring; the op tab
 :mod:`itnet_neuro.ir.ops` is the reference), written with numpy's matrix product so that a run
 needs no TensorFlow: importing it costs 4–7 s on 2 cores, more than simulating the shipped model for
 a few hundred ticks (issue 17). A convolution is one matrix product per kernel tap
-(``(B·H_out·W_out, C_in) @ (C_in, C_out)``), summed; a depthwise convolution one multiply-add per
-tap; resampling two small matrix products, or, where ``pip install`` built it, the compiled loop of
-:mod:`itnet_neuro.sim.kernels._ops` (two taps per axis and output pixel).
+(``(B·H_out·W_out, C_in) @ (C_in, C_out)``), summed; a depthwise convolution (and average pooling) one
+multiply-add per tap; resampling two small matrix products. Where ``pip install`` built
+:mod:`itnet_neuro.sim.kernels._ops`, resampling (two taps per axis and output pixel) and the depthwise windows
+of :data:`WINDOW_LANES` channels or more run its compiled loops instead.
 """
 
 from __future__ import annotations
@@ -214,8 +215,8 @@ def taps(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _two_taps(compiled, ah: np.ndarray, aw: np.ndarray, gain: np.ndarray):
     """Resampling by the compiled loop: each output pixel's two width taps, then its two height taps. numpy's
-    separable products took 2.1 ms for 256 frames of 6×8×16 → 12×16 on 2 cores, mostly the overhead of
-    thousands of tiny products (issue 17, hand measurement)."""
+    separable products took 2.1–8.2 ms for 256 frames of 6×8×16 → 12×16 on 2 cores, mostly the overhead of
+    thousands of tiny products; this loop 0.48 ms (issue 17, hand measurements)."""
     (rows, row_w), (cols, col_w) = taps(ah), taps(aw)
     out_hw = (ah.shape[0], aw.shape[0])
 
