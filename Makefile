@@ -9,7 +9,8 @@ export PYTHONUNBUFFERED := 1
 .PHONY: setup demo test test-all bench clean
 
 $(STAMP): pyproject.toml constraints.txt setup.py itnet_neuro/sim/kernels/_neuron.pyx itnet_neuro/sim/kernels/_neuron_kernel.h \
-		itnet_neuro/sim/kernels/_ops.pyx itnet_neuro/sim/kernels/_ops_kernel.h
+		itnet_neuro/sim/kernels/_ops.pyx itnet_neuro/sim/kernels/_ops_kernel.h \
+		itnet_neuro/sim/kernels/_clones.h
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e '.[all]'
 	touch $(STAMP)

@@ -2,16 +2,7 @@
  * the compiler vectorizes them (the spike is a select, not a branch: a branch on one neuron in ten
  * firing is mispredicted often enough to cost more than the arithmetic). See _neuron.pyx for the
  * arithmetic they must keep: numpy's operations, in numpy's order and precision. */
-#include <stddef.h>
-
-/* GCC on x86-64 Linux builds the loops twice, for AVX2 and for the baseline, and picks one at load time
- * (1.2-1.3x in a hand microbenchmark on chunks of 196,608 neurons); the arithmetic is the same IEEE single or
- * double either way. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define ITNET_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define ITNET_CLONES
-#endif
+#include "_clones.h"
 
 #define ITNET_PLAIN(NAME, T)                                                                          \
 ITNET_CLONES static void NAME(const T *restrict r, const T *restrict bias, T *restrict v,                  \

@@ -1,17 +1,11 @@
 /* The innermost loops of itnet_neuro/sim/kernels/_ops.pyx in C, for `restrict`: one output pixel of a
  * resampling or a depthwise window, every channel, so that the compiler vectorizes across channels (NHWC). */
-#include <stddef.h>
-
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define ITNET_RS_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define ITNET_RS_CLONES
-#endif
+#include "_clones.h"
 
 /* out = (wh0·(ww0·x00 + ww1·x01) + wh1·(ww0·x10 + ww1·x11)) · gain: the width taps first, then the height
  * taps, as the separable matrices of itnet_neuro.ir.ops.resize_matrix apply them */
 #define ITNET_PIXEL(NAME, T)                                                                          \
-ITNET_RS_CLONES static void NAME(const T *restrict x00, const T *restrict x01, const T *restrict x10,    \
+ITNET_CLONES static void NAME(const T *restrict x00, const T *restrict x01, const T *restrict x10,    \
                                  const T *restrict x11, T ww0, T ww1, T wh0, T wh1,                    \
                                  const T *restrict gain, T *restrict out, ptrdiff_t c)                  \
 {                                                                                                     \
@@ -31,7 +25,7 @@ ITNET_PIXEL(itnet_pixel_f64, double)
  * ITNET_LANES channels the sum stays in registers over all taps (one store per block, not one per tap). */
 #define ITNET_LANES 16
 #define ITNET_WINDOW(NAME, T)                                                                         \
-ITNET_RS_CLONES static void NAME(const T *restrict x, const T *restrict w, T *restrict out, ptrdiff_t h,  \
+ITNET_CLONES static void NAME(const T *restrict x, const T *restrict w, T *restrict out, ptrdiff_t h,  \
                                  ptrdiff_t wd, ptrdiff_t c, ptrdiff_t ho, ptrdiff_t wo, ptrdiff_t kh,   \
                                  ptrdiff_t kw, ptrdiff_t sh, ptrdiff_t sw, ptrdiff_t top, ptrdiff_t left) \
 {                                                                                                     \
@@ -71,7 +65,7 @@ ITNET_WINDOW(itnet_window_f64, double)
 
 /* One spike frame cast to the kernels' float type; returns whether it holds a spike (fast._FrameCache) */
 #define ITNET_CAST(NAME, T)                                                                           \
-ITNET_RS_CLONES static int NAME(const unsigned char *restrict s, T *restrict out, ptrdiff_t n)           \
+ITNET_CLONES static int NAME(const unsigned char *restrict s, T *restrict out, ptrdiff_t n)           \
 {                                                                                                     \
     unsigned char any = 0;                                                                            \
     for (ptrdiff_t i = 0; i < n; i++) {                                                               \
