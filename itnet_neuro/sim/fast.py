@@ -51,6 +51,7 @@ from itnet_neuro.errors import SimulationError
 from itnet_neuro.ir.graph import Network
 from itnet_neuro.sim.core import (RunSpec, SimResult, finish_result, local_grid, regenerated_spikes, regular_train,
                                   synapses_per_pre_neuron)
+from itnet_neuro.sim.kernels.buffers import aligned_empty, pooled
 from itnet_neuro.utils import process_age, progress
 
 
@@ -68,7 +69,8 @@ def estimate_memory(net: Network, batch: int, chunk: int, grid_points: int, *, i
     numpy kernels, their temporaries (the largest convolution's unfolded input, :func:`_unfolded_size`,
     a padded input, :func:`_padded_size`, and one more current-sized array). Per chunk: the shared
     presynaptic frames (:data:`FRAME_CACHE_BYTES`, shared out between the workers of :func:`run`, which split a
-    batch's images: nothing is repeated per worker). For the whole run (``images``, default ``batch``): the
+    batch's images: nothing is repeated per worker), and the buffers kept for the next chunk's arrays
+    (:data:`POOL_BYTES`, shared out the same way; no more than a chunk's frames and spikes). For the whole run (``images``, default ``batch``): the
     readout counts on the grid (uint32), the spike-encoded input (float32, ``ticks`` of it) and, with
     ``record``, every spike train (uint8).
     """
@@ -90,7 +92,8 @@ def estimate_memory(net: Network, batch: int, chunk: int, grid_points: int, *, i
                 + unfolded * fbytes + pair * fbytes)
     whole = images * (ro_size * 4 * grid_points + (ticks * net.input.size * 4 if spike_input else 0)
                       + (ticks * total if record else 0))
-    return int(batch * (per_image + chunk * per_tick) + whole) + FRAME_CACHE_BYTES + (200 << 20)
+    pool = min(POOL_BYTES, batch * chunk * total * (2 * fbytes + 1))  # frames, a pair's difference, spikes
+    return int(batch * (per_image + chunk * per_tick) + whole) + FRAME_CACHE_BYTES + pool + (200 << 20)
 
 
 def _padded_size(net: Network) -> int:
@@ -529,12 +532,13 @@ class _Batch:
     def all_chunks(self, bar) -> None:
         """Every stage and chunk of the run for these images; ``bar`` advanced once per chunk."""
         run, ticks = self.run, self.run.spec.ticks
-        for stage, t0 in ((s, t) for s in run.stages for t in range(1, ticks + 1, run.chunk)):
-            if run.cancelled:
-                return
-            self.chunk(stage, t0, min(ticks + 1, t0 + run.chunk))
-            with run.lock:
-                bar.update(1)
+        with pooled(POOL_BYTES // len(run.scratch)):
+            for stage, t0 in ((s, t) for s in run.stages for t in range(1, ticks + 1, run.chunk)):
+                if run.cancelled:
+                    return
+                self.chunk(stage, t0, min(ticks + 1, t0 + run.chunk))
+                with run.lock:
+                    bar.update(1)
 
     def chunk(self, stage: list[_Pop], t0: int, t1: int) -> None:
         """Ticks ``t0 … t1-1`` of the populations of ``stage``, in order."""
@@ -561,7 +565,7 @@ class _Batch:
         run, v = self.run, self.v[p.name]
         if run.update is None or factors is not None:
             return fire(self._with_bias(p, total.whole(), factors), v, p.theta, **p.neuron)
-        s = np.empty(total.raw.shape, np.uint8)
+        s = aligned_empty(total.raw.shape, np.uint8)
         n, nb, tc = p.pop.size, self.nb, self.tc
         run.update.fire_chunk(total.raw.reshape(nb, tc, n), p.bias.reshape(n), p.mirror is not None,
                               v.reshape(nb, n), p.theta.reshape(n), s.reshape(nb, tc, n), *p.compiled_options,
@@ -938,18 +942,6 @@ def _compiled_ops():
     return compiled_ops()
 
 
-def aligned_empty(shape, dtype, align: int = 64) -> np.ndarray:
-    """``np.empty(shape, dtype)`` starting on an ``align``-byte boundary. TensorFlow wraps a 64-byte aligned
-    numpy array without copying it and copies any other (its ``EIGEN_MAX_ALIGN_BYTES`` check); numpy's
-    large arrays start 16 bytes into a page. Converting 128 frames of 96×128×16 float32: 12–18 ms unaligned,
-    0.03–0.05 ms aligned (issue 17, hand measurement)."""
-    dtype = np.dtype(dtype)
-    n = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    raw = np.empty(n + align, np.uint8)
-    start = -raw.ctypes.data % align
-    return raw[start:start + n].view(dtype).reshape(shape)
-
-
 def _nonempty(frames: np.ndarray) -> np.ndarray:
     """``(B, T)`` bool: which frames of ``frames`` ``(B, T, ...)`` are not all zero. uint8 frames are read 8
     at a time as uint64 (their maximum is nonzero exactly when a byte is): 3x faster than ``any``."""
@@ -963,6 +955,9 @@ def _nonempty(frames: np.ndarray) -> np.ndarray:
 
 #: Bytes of presynaptic frames :class:`_FrameCache` keeps within one chunk (:func:`estimate_memory`).
 FRAME_CACHE_BYTES = 64 << 20
+#: Bytes of buffers the workers keep for the next chunk's arrays (:mod:`itnet_neuro.sim.kernels.buffers`),
+#: shared out between them (:func:`estimate_memory`).
+POOL_BYTES = 128 << 20
 
 
 def _count_on_grid(s: np.ndarray, running: np.ndarray, out: np.ndarray, lg: np.ndarray, t0: int) -> None:

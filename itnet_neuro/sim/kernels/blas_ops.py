@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from itnet_neuro.sim.kernels import KernelRegistry
+from itnet_neuro.sim.kernels.buffers import aligned_empty
 
 #: The ``fast`` simulator's numpy kernels, by op (:func:`itnet_neuro.sim.fast.run`, ``kernels="numpy"``).
 BLAS = KernelRegistry("fast (numpy kernels)")
@@ -122,7 +123,7 @@ def _compiled_window(compiled, conn, w: np.ndarray, m: int, out_hw):
         x = np.ascontiguousarray(x, w.dtype)
         if m > 1:
             x = np.repeat(x, m, axis=3)  # output channel c·m + j reads input channel c
-        out = np.empty((x.shape[0],) + out_hw + (x.shape[3],), w.dtype)
+        out = aligned_empty((x.shape[0],) + out_hw + (x.shape[3],), w.dtype)
         compiled.window(x, w, sh, sw, top, left, out)
         return out
 
@@ -222,7 +223,7 @@ def _two_taps(compiled, ah: np.ndarray, aw: np.ndarray, gain: np.ndarray):
 
     def apply(x):
         x = np.ascontiguousarray(x, gain.dtype)
-        out = np.empty((x.shape[0],) + out_hw + (x.shape[3],), gain.dtype)
+        out = aligned_empty((x.shape[0],) + out_hw + (x.shape[3],), gain.dtype)
         compiled.resample(x, rows, row_w, cols, col_w, gain, out)
         return out
 
