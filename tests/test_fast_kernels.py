@@ -256,8 +256,9 @@ def test_compiled_update_is_numpys_bit_for_bit(neuron, dtype):
             want[:, k] = s
         got_v, got = v0.copy(), np.empty(raw.shape, np.uint8)
         options = (1.0 - leak, bool(leak), zero, lo is not None, lo or 0.0, hi is not None, hi or 0.0)
-        compiled_update("compiled").fire_chunk(raw, bias, negate, got_v, theta, got, *options)
+        fired = compiled_update("compiled").fire_chunk(raw, bias, negate, got_v, theta, got, *options)
         np.testing.assert_array_equal(got, want)
+        assert fired == int(want.sum())
         np.testing.assert_array_equal(got_v.view(np.uint8), v.astype(dtype).view(np.uint8))
         assert 0.02 < want.mean() < 0.5  # neurons fire and stay silent: not vacuous
 
@@ -516,3 +517,24 @@ def test_a_failing_worker_stops_the_run(monkeypatch):
     with pytest.raises(RuntimeError, match="worker failed"):
         simulate(net, x, 400, backend="fast", batch_size=4, chunk_ticks=4, workers=2, kernels="numpy")
     assert max(t for b, t in seen if b == 0) < 400 - 4  # the other share did not run to the end
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, bool])
+def test_grid_counts_are_the_cumulative_spikes(dtype):
+    """_count_on_grid (the compiled accumulation where built) against np.cumsum: the counts at the grid ticks
+    inside a chunk, channels first, and the running count after it; a chunk with no grid tick only adds."""
+    from itnet_neuro.sim.fast import _count_on_grid
+
+    rng = np.random.default_rng(2)
+    s = (rng.random((3, 13, 4, 5, 6)) < 0.3).astype(dtype)
+    before = rng.integers(0, 50, (3, 4, 5, 6)).astype(np.uint32)
+    lg = np.array([3, 9, 10, 11, 22, 40])  # grid ticks; this chunk holds ticks 9 … 21
+    running, out = before.copy(), np.zeros((3, 6, 6, 4, 5), np.uint32)
+    _count_on_grid(s, running, out, lg, 9)
+    total = before[:, None] + np.cumsum(s, axis=1, dtype=np.uint32)
+    for g, tick in enumerate(lg):
+        want = np.moveaxis(total[:, tick - 9], -1, 1) if 9 <= tick <= 21 else 0
+        np.testing.assert_array_equal(out[:, g], want, err_msg=f"grid tick {tick}")
+    np.testing.assert_array_equal(running, total[:, -1])
+    _count_on_grid(s, running, out, np.array([1, 2]), 9)  # no grid tick here
+    np.testing.assert_array_equal(running, total[:, -1] + s.sum(axis=1, dtype=np.uint32))

@@ -117,7 +117,7 @@ class InputSpec:
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.shape))
+        return math.prod(map(int, self.shape))
 
 
 @dataclass(frozen=True, eq=False)
@@ -241,7 +241,7 @@ class Population:
     @property
     def size(self) -> int:
         """Number of neurons."""
-        return int(np.prod(self.shape))
+        return math.prod(map(int, self.shape))
 
     @property
     def rows(self) -> int:

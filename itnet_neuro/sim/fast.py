@@ -554,23 +554,24 @@ class _Batch:
                 total = self._currents(p, raw, fuse=run.update is not None and factors is None)
             else:
                 self._count_regenerated(p)
-            self._emitted(p, self._fire(p, total, factors))
+            self._emitted(p, *self._fire(p, total, factors))
         for name in list(self.buf):
             self.tails[name] = _tail(self.tails[name], self.buf.pop(name), run.dmax)
 
-    def _fire(self, p: _Pop, total: "_Sum", factors: np.ndarray | None) -> np.ndarray:
+    def _fire(self, p: _Pop, total: "_Sum", factors: np.ndarray | None) -> tuple[np.ndarray, int | None]:
         """The chunk's spikes of ``p`` from the ops' sum ``total`` (minus it for a mirrored half), uint8
-        ``(B, Tc, H, W, C)``: the compiled update (:data:`_Run.update`) where the chip adds no noise
-        (``factors`` None), else :func:`fire` on :meth:`_with_bias` — the same spikes."""
+        ``(B, Tc, H, W, C)``, and their number (None: not counted yet): the compiled update
+        (:data:`_Run.update`) where the chip adds no noise (``factors`` None), else :func:`fire` on
+        :meth:`_with_bias` — the same spikes."""
         run, v = self.run, self.v[p.name]
         if run.update is None or factors is not None:
-            return fire(self._with_bias(p, total.whole(), factors), v, p.theta, **p.neuron)
+            return fire(self._with_bias(p, total.whole(), factors), v, p.theta, **p.neuron), None
         s = aligned_empty(total.raw.shape, np.uint8)
         n, nb, tc = p.pop.size, self.nb, self.tc
-        run.update.fire_chunk(total.raw.reshape(nb, tc, n), p.bias.reshape(n), p.mirror is not None,
-                              v.reshape(nb, n), p.theta.reshape(n), s.reshape(nb, tc, n), *p.compiled_options,
-                              **total.update_args(n))
-        return s
+        count = run.update.fire_chunk(total.raw.reshape(nb, tc, n), p.bias.reshape(n), p.mirror is not None,
+                                      v.reshape(nb, n), p.theta.reshape(n), s.reshape(nb, tc, n),
+                                      *p.compiled_options, **total.update_args(n))
+        return s, count
 
     def _noise(self, p: _Pop) -> np.ndarray | None:
         """The chip's trial-to-trial noise factors on ``p``'s synaptic input in this chunk (NHWC), or None."""
@@ -686,12 +687,12 @@ class _Batch:
         parts = [tail[:, run.dmax - d:run.dmax - d + self.tc], now[:, :max(self.tc - d, 0)]]
         return [q for q in parts if q.shape[1]]
 
-    def _emitted(self, p: _Pop, s: np.ndarray) -> None:
-        """Book the chunk's spikes ``s`` of ``p``: totals, events, grid counts, trains; free what no later
-        population of the chunk reads."""
+    def _emitted(self, p: _Pop, s: np.ndarray, count: int | None) -> None:
+        """Book the chunk's spikes ``s`` of ``p`` (``count`` of them, None: count them): totals, events, grid
+        counts, trains; free what no later population of the chunk reads."""
         run, spec, t0, t1 = self.run, self.run.spec, self.t0, self.t1
         self.buf[p.name] = s
-        count = float(np.count_nonzero(s))
+        count = float(np.count_nonzero(s) if count is None else count)
         self.spikes_total[p.name] += count
         for name in p.outgoing:
             if name not in spec.regenerated:
@@ -967,12 +968,22 @@ def _count_on_grid(s: np.ndarray, running: np.ndarray, out: np.ndarray, lg: np.n
     sel = np.nonzero((lg >= t0) & (lg < t0 + s.shape[1]))[0]
     k = 0
     for g in sel:
-        for k in range(k, lg[g] - t0 + 1):
-            running += s[:, k]
+        _add_ticks(s, k, lg[g] - t0 + 1, running)
         k = lg[g] - t0 + 1
         out[:, g] = np.moveaxis(running, -1, 1)
-    for k in range(k, s.shape[1]):
-        running += s[:, k]
+    _add_ticks(s, k, s.shape[1], running)
+
+
+def _add_ticks(s: np.ndarray, k0: int, k1: int, running: np.ndarray) -> None:
+    """``running += s[:, k]`` for ``k0 <= k < k1``: the compiled loop in one pass where it was built."""
+    ops = _compiled_ops()
+    if ops is None or k1 - k0 < 2:
+        for k in range(k0, k1):
+            running += s[:, k]
+        return
+    nb, frames = s.shape[0], s[:, k0:k1]
+    ops.accumulate((frames.view(np.uint8) if frames.dtype == bool else frames).reshape(nb, k1 - k0, -1),
+                   running.reshape(nb, -1))
 
 
 def _shifted(train: np.ndarray, e0: int, e1: int) -> np.ndarray:

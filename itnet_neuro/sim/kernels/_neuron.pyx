@@ -34,6 +34,7 @@ cdef extern from "_neuron_kernel.h" nogil:
     void itnet_add_gain_f64(double* acc, const double* r, const double* e, const double* g, Py_ssize_t m)
     void itnet_scale_f32(float* acc, const float* e, const float* g, Py_ssize_t m)
     void itnet_scale_f64(double* acc, const double* e, const double* g, Py_ssize_t m)
+    Py_ssize_t itnet_count(const unsigned char* s, Py_ssize_t m)
 
 cdef enum:
     MAX_TERMS = 8  # op outputs fire_chunk adds as it reads
@@ -135,9 +136,9 @@ def fire_chunk(const floating[:, :, ::1] raw, const floating[::1] bias, bint neg
     ``raw += y`` without its pass over memory): ``y`` ``(R, N)``, its row ``rows[b·Tc + k]`` on frame ``(b, k)``,
     -1 where the op skipped the frame (``rows`` None: row ``b·Tc + k``), times ``gain`` ``(N,)`` if not None
     (an identity op: numpy's ``x * gain`` rounded before the addition). ``has_base`` False: ``raw``'s values are
-    not read (only its shape), the terms are the whole sum."""
+    not read (only its shape), the terms are the whole sum. Returns the number of spikes."""
     cdef Py_ssize_t nb = raw.shape[0], tc = raw.shape[1], n = raw.shape[2]
-    cdef Py_ssize_t b, k, lo, m, nt = 0
+    cdef Py_ssize_t b, k, lo, m, nt = 0, fired = 0
     cdef floating sign = -1 if negate else 1
     cdef bint plain = not (leak or reset_zero or has_min or has_max)
     cdef floating zeros[BLOCK]
@@ -165,7 +166,7 @@ def fire_chunk(const floating[:, :, ::1] raw, const floating[::1] bias, bint neg
             gv = views[k][2]
             gains[k] = &gv[0]
     if n == 0 or tc == 0:
-        return
+        return 0
     for k in range(BLOCK):
         zeros[k] = 0
     with nogil:
@@ -182,7 +183,9 @@ def fire_chunk(const floating[:, :, ::1] raw, const floating[::1] bias, bint neg
                         _general(r, &bias[lo], &v[b, lo], &theta[lo], &spikes[b, k, lo], m, sign,
                                  leak, <floating>keep, reset_zero, has_min, <floating>v_min, has_max,
                                  <floating>v_max)
+                    fired += itnet_count(&spikes[b, k, lo], m)
                 lo += m
+    return fired
 
 
 def _term_views(list terms, like, Py_ssize_t n, Py_ssize_t frames):

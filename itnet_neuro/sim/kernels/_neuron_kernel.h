@@ -40,5 +40,14 @@ ITNET_CLONES static void NAME_S(T *restrict acc, const T *restrict e, const T *r
         acc[i] = e[i] * g[i];                                                                         \
 }
 
+/* The spikes of one block and tick (0/1 bytes): fast._emitted's total, counted while the block is in L1 */
+ITNET_CLONES static ptrdiff_t itnet_count(const unsigned char *restrict s, ptrdiff_t m)
+{
+    ptrdiff_t total = 0;
+    for (ptrdiff_t i = 0; i < m; i++)
+        total += s[i];
+    return total;
+}
+
 ITNET_ADD(itnet_add_f32, itnet_add_gain_f32, itnet_scale_f32, float)
 ITNET_ADD(itnet_add_f64, itnet_add_gain_f64, itnet_scale_f64, double)

@@ -21,6 +21,7 @@ from cython cimport floating
 cdef extern from "_ops_kernel.h" nogil:
     int itnet_cast_f32(const unsigned char* s, float* out, Py_ssize_t n)
     int itnet_cast_f64(const unsigned char* s, double* out, Py_ssize_t n)
+    void itnet_accumulate(unsigned int* running, const unsigned char* s, Py_ssize_t n)
     void itnet_pixel_f32(const float* x00, const float* x01, const float* x10, const float* x11, float ww0,
                          float ww1, float wh0, float wh1, const float* gain, float* out, Py_ssize_t c)
     void itnet_pixel_f64(const double* x00, const double* x01, const double* x10, const double* x11, double ww0,
@@ -119,3 +120,20 @@ def cast_frames(list parts, floating[:, :, ::1] out, unsigned char[:, ::1] nonem
                     count += nonempty[b, k0 + k]
         k0 += part.shape[1]
     return count
+
+
+def accumulate(const unsigned char[:, :, :] spikes, unsigned int[:, ::1] running):
+    """``running[b] += spikes[b, k]`` for every tick ``k`` of ``spikes`` ``(B, T, N)`` (0/1, each frame contiguous;
+    a slice along T is fine): the readout counts of :func:`itnet_neuro.sim.fast._count_on_grid` in one pass, where
+    numpy made one call per tick."""
+    cdef Py_ssize_t nb = spikes.shape[0], t = spikes.shape[1], n = spikes.shape[2], b, k
+    if running.shape[0] != nb or running.shape[1] != n:
+        raise ValueError("accumulate: spikes and running disagree in shape")
+    if n > 1 and spikes.strides[2] != 1:
+        raise ValueError("accumulate: each frame must be contiguous")
+    if n == 0:
+        return
+    with nogil:
+        for b in range(nb):
+            for k in range(t):
+                itnet_accumulate(&running[b, 0], &spikes[b, k, 0], n)

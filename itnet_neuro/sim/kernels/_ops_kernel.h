@@ -77,3 +77,11 @@ ITNET_CLONES static int NAME(const unsigned char *restrict s, T *restrict out, p
 
 ITNET_CAST(itnet_cast_f32, float)
 ITNET_CAST(itnet_cast_f64, double)
+
+/* running += one spike frame (0/1 bytes into uint32 counts): fast._count_on_grid */
+ITNET_CLONES static void itnet_accumulate(unsigned int *restrict running, const unsigned char *restrict s,
+                                          ptrdiff_t n)
+{
+    for (ptrdiff_t i = 0; i < n; i++)
+        running[i] += s[i];
+}
