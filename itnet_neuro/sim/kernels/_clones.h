@@ -9,8 +9,10 @@
 #define ITNET_CLONES_H
 #include <stddef.h>
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && __GNUC__ >= 11
 #define ITNET_CLONES __attribute__((target_clones("arch=x86-64-v4", "avx2", "default")))
+#elif defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define ITNET_CLONES __attribute__((target_clones("avx2", "default")))  /* GCC 10 knows no x86-64-v4 */
 #else
 #define ITNET_CLONES
 #endif
