@@ -24,17 +24,16 @@ cdef enum:
 
 cdef extern from "_neuron_kernel.h" nogil:
     # no leak, no bounds, subtractive reset (every converted ItNet layer): the loop the compiler vectorizes
-    void itnet_plain_f32(const float* r, const float* bias, float* v, const float* th, unsigned char* s,
-                         Py_ssize_t m, float sign)
-    void itnet_plain_f64(const double* r, const double* bias, double* v, const double* th, unsigned char* s,
-                         Py_ssize_t m, double sign)
+    Py_ssize_t itnet_plain_f32(const float* r, const float* bias, float* v, const float* th, unsigned char* s,
+                               Py_ssize_t m, float sign)
+    Py_ssize_t itnet_plain_f64(const double* r, const double* bias, double* v, const double* th,
+                               unsigned char* s, Py_ssize_t m, double sign)
     void itnet_add_f32(float* acc, const float* r, const float* e, Py_ssize_t m)
     void itnet_add_f64(double* acc, const double* r, const double* e, Py_ssize_t m)
     void itnet_add_gain_f32(float* acc, const float* r, const float* e, const float* g, Py_ssize_t m)
     void itnet_add_gain_f64(double* acc, const double* r, const double* e, const double* g, Py_ssize_t m)
     void itnet_scale_f32(float* acc, const float* e, const float* g, Py_ssize_t m)
     void itnet_scale_f64(double* acc, const double* e, const double* g, Py_ssize_t m)
-    Py_ssize_t itnet_count(const unsigned char* s, Py_ssize_t m)
 
 cdef enum:
     MAX_TERMS = 8  # op outputs fire_chunk adds as it reads
@@ -96,20 +95,20 @@ cdef inline const floating* _summed(const floating* base, Py_ssize_t nt, const f
     return zeros if src == NULL else src
 
 
-cdef inline void _plain(const floating* r, const floating* bias, floating* v, const floating* theta,
-                        unsigned char* s, Py_ssize_t m, floating sign) noexcept nogil:
+cdef inline Py_ssize_t _plain(const floating* r, const floating* bias, floating* v, const floating* theta,
+                              unsigned char* s, Py_ssize_t m, floating sign) noexcept nogil:
     if floating is float:
-        itnet_plain_f32(r, bias, v, theta, s, m, sign)
+        return itnet_plain_f32(r, bias, v, theta, s, m, sign)
     else:
-        itnet_plain_f64(r, bias, v, theta, s, m, sign)
+        return itnet_plain_f64(r, bias, v, theta, s, m, sign)
 
 
-cdef inline void _general(const floating* r, const floating* bias, floating* v, const floating* theta,
-                          unsigned char* s, Py_ssize_t m, floating sign, bint leak, floating keep,
-                          bint reset_zero, bint has_min, floating v_min, bint has_max,
-                          floating v_max) noexcept nogil:
-    """Every neuron option of itnet_neuro.ir.graph (leak, bounds, reset to zero)."""
-    cdef Py_ssize_t i
+cdef inline Py_ssize_t _general(const floating* r, const floating* bias, floating* v, const floating* theta,
+                                unsigned char* s, Py_ssize_t m, floating sign, bint leak, floating keep,
+                                bint reset_zero, bint has_min, floating v_min, bint has_max,
+                                floating v_max) noexcept nogil:
+    """Every neuron option of itnet_neuro.ir.graph (leak, bounds, reset to zero); returns the spikes' number."""
+    cdef Py_ssize_t i, total = 0
     cdef floating x, fired
     for i in range(m):
         x = v[i]
@@ -123,6 +122,8 @@ cdef inline void _general(const floating* r, const floating* bias, floating* v, 
         fired = x >= theta[i]
         s[i] = <unsigned char>fired
         v[i] = x * (1 - fired) if reset_zero else x - theta[i] * fired
+        total += s[i]
+    return total
 
 
 def fire_chunk(const floating[:, :, ::1] raw, const floating[::1] bias, bint negate, floating[:, ::1] v,
@@ -178,12 +179,11 @@ def fire_chunk(const floating[:, :, ::1] raw, const floating[::1] bias, bint neg
                     r = _summed(&raw[b, k, lo] if has_base else NULL, nt, ys, rows, gains, b * tc + k, n, lo, m,
                                 zeros, buf0, buf1)
                     if plain:
-                        _plain(r, &bias[lo], &v[b, lo], &theta[lo], &spikes[b, k, lo], m, sign)
+                        fired += _plain(r, &bias[lo], &v[b, lo], &theta[lo], &spikes[b, k, lo], m, sign)
                     else:
-                        _general(r, &bias[lo], &v[b, lo], &theta[lo], &spikes[b, k, lo], m, sign,
-                                 leak, <floating>keep, reset_zero, has_min, <floating>v_min, has_max,
-                                 <floating>v_max)
-                    fired += itnet_count(&spikes[b, k, lo], m)
+                        fired += _general(r, &bias[lo], &v[b, lo], &theta[lo], &spikes[b, k, lo], m, sign,
+                                          leak, <floating>keep, reset_zero, has_min, <floating>v_min, has_max,
+                                          <floating>v_max)
                 lo += m
     return fired
 

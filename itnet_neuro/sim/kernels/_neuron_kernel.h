@@ -4,17 +4,22 @@
  * arithmetic they must keep: numpy's operations, in numpy's order and precision. */
 #include "_clones.h"
 
+/* Returns the spikes' number (fast._emitted's total): an integer sum in the same loop costs next to nothing,
+ * where a second pass over the spike bytes cost 2.8 % of a run at 8 images (perf). m < 2^32. */
 #define ITNET_PLAIN(NAME, T)                                                                          \
-ITNET_CLONES static void NAME(const T *restrict r, const T *restrict bias, T *restrict v,                  \
-                              const T *restrict th,                                                   \
-                              unsigned char *restrict s, ptrdiff_t m, T sign)                        \
+ITNET_CLONES static ptrdiff_t NAME(const T *restrict r, const T *restrict bias, T *restrict v,             \
+                                   const T *restrict th,                                              \
+                                   unsigned char *restrict s, ptrdiff_t m, T sign)                   \
 {                                                                                                     \
+    unsigned int total = 0;                                                                           \
     for (ptrdiff_t i = 0; i < m; i++) {                                                               \
         T x = v[i] + (bias[i] + sign * r[i]);                                                         \
         T fired = (T)(x >= th[i]);                                                                    \
         v[i] = x - th[i] * fired;  /* numpy's v -= theta * s: x - 0 is x exactly */                   \
         s[i] = (unsigned char)fired;                                                                  \
+        total += (x >= th[i]);                                                                        \
     }                                                                                                 \
+    return total;                                                                                     \
 }
 
 ITNET_PLAIN(itnet_plain_f32, float)
@@ -38,15 +43,6 @@ ITNET_CLONES static void NAME_S(T *restrict acc, const T *restrict e, const T *r
 {                                                                                                     \
     for (ptrdiff_t i = 0; i < m; i++)                                                                 \
         acc[i] = e[i] * g[i];                                                                         \
-}
-
-/* The spikes of one block and tick (0/1 bytes): fast._emitted's total, counted while the block is in L1 */
-ITNET_CLONES static ptrdiff_t itnet_count(const unsigned char *restrict s, ptrdiff_t m)
-{
-    ptrdiff_t total = 0;
-    for (ptrdiff_t i = 0; i < m; i++)
-        total += s[i];
-    return total;
 }
 
 ITNET_ADD(itnet_add_f32, itnet_add_gain_f32, itnet_scale_f32, float)
