@@ -538,3 +538,22 @@ def test_grid_counts_are_the_cumulative_spikes(dtype):
     np.testing.assert_array_equal(running, total[:, -1])
     _count_on_grid(s, running, out, np.array([1, 2]), 9)  # no grid tick here
     np.testing.assert_array_equal(running, total[:, -1] + s.sum(axis=1, dtype=np.uint32))
+
+
+@pytest.mark.parametrize("update", ["numpy", "compiled"])
+def test_the_input_current_starts_at_its_delay(update):
+    """An input connection of delay 3 (``encoding="current"``): no current before tick 3, in the first chunk
+    and not in the second (the compiled update reads the current per image, :meth:`_Sum.add_constant`); the
+    reference loop's spikes."""
+    net = random_convnet(1, iterations=2)
+    conns = tuple(dataclasses.replace(c, delay=3) if c.pre == net.input.name else c for c in net.connections)
+    net = dataclasses.replace(net, connections=conns)
+    assert net.input.encoding == "current" and any(c.delay == 3 for c in net.connections)
+    x = dyadic_input((2,) + net.input.shape, seed=6)
+    ref = simulate(net, x, 20, backend="reference", record=True)
+    got = simulate(net, x, 20, backend="fast", record=True, kernels="tensorflow", chunk_ticks=7,
+                   neuron_update=_update_or_skip(update))
+    _assert_same(ref, got)
+    first = min(int(np.argmax(tr.reshape(tr.shape[0], tr.shape[1], -1).any(axis=(0, 2)))) for tr in ref.trains.values()
+                if tr.any())
+    assert first >= 2  # nothing fires before the current arrives (index 2 = tick 3)

@@ -605,8 +605,10 @@ class _Batch:
         run, total = self.run, _Sum(raw, fuse)
         for (conn, prep), (lo, hi) in zip(p.incoming, p.slices):
             if conn.pre == run.net.input.name and self.in_spikes is None:
-                total.fold()
-                total.filled = self._add_input(raw, conn, lo, hi, total.filled)
+                const = self.const_in[conn.name]
+                if not total.add_constant(const, self._input_rows(conn), lo, hi):
+                    total.fold()
+                    total.filled = self._add_input(raw, conn, lo, hi, total.filled)
                 continue
             if conn.name in p.skipped:
                 continue
@@ -617,6 +619,14 @@ class _Batch:
             if x_nz is not None:
                 total.add(nz, x_nz, prep, lo, hi, p.gains.get(conn.name))
         return total.done()
+
+    def _input_rows(self, conn) -> np.ndarray:
+        """Per frame ``b·Tc + k`` of the chunk, the image ``b`` whose constant input current it gets, -1 before
+        tick ``conn.delay`` (:meth:`_add_input`'s frames)."""
+        first = max(conn.delay - self.t0, 0)  # local index of the first tick t >= d
+        rows = np.repeat(np.arange(self.nb, dtype=np.int64), self.tc).reshape(self.nb, self.tc)
+        rows[:, :first] = -1
+        return rows.reshape(-1)
 
     def _add_input(self, raw: np.ndarray, conn, lo: int, hi: int, filled: bool) -> bool:
         """Add the input's constant current (``encoding="current"``) from tick ``conn.delay`` on."""
@@ -798,7 +808,8 @@ class _Sum:
     def __init__(self, raw: np.ndarray, fuse: bool):
         self.raw, self.fuse, self.filled = raw, fuse, False
         self.flat = raw.reshape((-1,) + raw.shape[2:])
-        self.terms: list[tuple] = []  # (nz, y, prep, gain): y the op's output, or its frames when gain is set
+        # (nz, y, prep, gain, rows): y the op's output, or its frames when gain is set; rows: see add_constant
+        self.terms: list[tuple] = []
 
     def add(self, nz, x: np.ndarray, prep, lo: int, hi: int, gain: np.ndarray | None) -> None:
         """One op's frames ``x`` (on the frames ``nz``, None: all) and kernel ``prep``, driving channels ``lo:hi``;
@@ -806,20 +817,36 @@ class _Sum:
         whole = (lo, hi) == (0, self.raw.shape[-1])
         lazy_gain = gain is not None and self.fuse and whole and x.dtype == self.raw.dtype and x.flags.c_contiguous
         y = x if lazy_gain else np.asarray(prep(x))
-        term = (nz, y, prep, gain if lazy_gain else None)
+        term = (nz, y, prep, gain if lazy_gain else None, None)
         if not (self.fuse and whole and y.dtype == self.raw.dtype and y.flags.c_contiguous):
             self.fold()
             self.filled = _add_term(self.flat, self.filled, nz, y, lo, hi, self.raw.shape[-1])
             return
-        computed = sum(t[3] is None for t in self.terms) + (term[3] is None)
+        computed = sum(t[3] is None and t[4] is None for t in self.terms) + (term[3] is None)
         if computed > self.COMPUTED or len(self.terms) == self.TERMS:
             self.fold()
         self.terms.append(term)
 
+    def add_constant(self, y: np.ndarray, rows: np.ndarray, lo: int, hi: int) -> bool:
+        """The same current on many frames, ``y[rows[f]]`` on frame ``f`` (-1: none), driving channels ``lo:hi``: the
+        input's current under ``encoding="current"``, which the update reads from ``y`` (one row per image)
+        instead of a chunk of it written out (on the shipped model a fill and an addition over its largest
+        population, every chunk). False (nothing done) where the update cannot take it: the caller adds it."""
+        if not (self.fuse and (lo, hi) == (0, self.raw.shape[-1]) and y.dtype == self.raw.dtype
+                and y.flags.c_contiguous):
+            return False
+        if len(self.terms) == self.TERMS:
+            self.fold()
+        self.terms.append((None, y, None, None, rows))
+        return True
+
     def fold(self) -> None:
         """Add the kept terms into ``raw``, in order (an identity's frames through its kernel first)."""
-        for nz, y, prep, gain in self.terms:
+        for nz, y, prep, gain, rows in self.terms:
             y = np.asarray(prep(y)) if gain is not None else y
+            if rows is not None:
+                nz = rows >= 0
+                y = y[rows[nz]]
             self.filled = _add_term(self.flat, self.filled, nz, y, 0, self.raw.shape[-1], self.raw.shape[-1])
         self.terms = []
 
@@ -835,8 +862,7 @@ class _Sum:
     def update_args(self, n: int) -> dict:
         """``terms`` and ``has_base`` of :func:`itnet_neuro.sim.kernels._neuron.fire_chunk`."""
         terms = []
-        for nz, y, _, gain in self.terms:
-            rows = None
+        for nz, y, _, gain, rows in self.terms:
             if nz is not None:
                 rows = np.full(nz.size, -1, np.int64)
                 rows[nz] = np.arange(y.shape[0])
