@@ -16,8 +16,11 @@ pass over the chunk (:mod:`itnet_neuro.sim.kernels._neuron`, :func:`compiled_upd
 five passes per tick, with numpy's arithmetic bit for bit; it also adds up the population's op outputs as
 it reads them (:class:`_Sum`: an identity op is its frames times a gain), and the frames reach TensorFlow
 64-byte aligned, so without a copy. The compiled ops of :mod:`itnet_neuro.sim.kernels._ops` cast the spike
-frames to float while noting the empty ones, resample, and run the depthwise windows that TensorFlow's
-kernels run slowly at ItNet sizes. (The closed form of DESIGN.md §7,
+frames to float while noting the empty ones, resample, run the depthwise windows that TensorFlow's
+kernels run slowly at ItNet sizes, and add a chunk's spikes to the readout counts. A worker's large
+per-chunk arrays come from buffers it keeps from one chunk to the next (:mod:`itnet_neuro.sim.kernels.buffers`:
+no page faults after the first chunk), and the input's constant current (``encoding="current"``) is read
+per image by the update rather than written out for every frame (:meth:`_Sum.add_constant`). (The closed form of DESIGN.md §7,
 ``c(t) = max(0, max_τ floor((v + S(τ)) / θ))``, was the previous rule: a cumulative sum, a division, a
 running maximum and a gathered tick-by-tick fallback for the neurons it did not cover; numpy runs it
 as seven float64 passes over the chunk against three here, and it measured about 6× slower on the
@@ -70,9 +73,9 @@ def estimate_memory(net: Network, batch: int, chunk: int, grid_points: int, *, i
     a padded input, :func:`_padded_size`, and one more current-sized array). Per chunk: the shared
     presynaptic frames (:data:`FRAME_CACHE_BYTES`, shared out between the workers of :func:`run`, which split a
     batch's images: nothing is repeated per worker), and the buffers kept for the next chunk's arrays
-    (:data:`POOL_BYTES`, shared out the same way; no more than a chunk's frames and spikes). For the whole run (``images``, default ``batch``): the
-    readout counts on the grid (uint32), the spike-encoded input (float32, ``ticks`` of it) and, with
-    ``record``, every spike train (uint8).
+    (:data:`POOL_BYTES`, shared out the same way; no more than a chunk's frames and spikes). For the whole run
+    (``images``, default ``batch``): the readout counts on the grid (uint32), the spike-encoded input (float32,
+    ``ticks`` of it) and, with ``record``, every spike train (uint8).
     """
     images = batch if images is None else images
     fbytes = 8 if precision == "float64" else 4
