@@ -14,7 +14,7 @@ import pytest
 
 from itnet_neuro.ir import Connection, InputSpec, Network, Population, Readout, ReadoutTerm
 from itnet_neuro.ir.examples import tiny_iterative_network
-from itnet_neuro.ir.ops import to_sparse
+from itnet_neuro.ir.ops import resize_matrix, to_sparse
 from itnet_neuro.sim.core import simulate
 from itnet_neuro.sim.testnets import chip_neuron_convnet, dyadic, dyadic_input, random_convnet
 
@@ -360,6 +360,13 @@ def test_compiled_resampling_equals_the_separable_matrices(mode, dtype, monkeypa
                                    atol=1e-6 if dtype == np.float32 else 1e-12)
     with pytest.raises(ValueError, match="3 taps"):
         blas_ops.taps(np.array([[0.2, 0.3, 0.5]]))
+    rows, row_w = blas_ops.taps(resize_matrix(3, 6, mode).astype(dtype))
+    x, out, gain = np.ones((1, 3, 3, 2), dtype), np.empty((1, 6, 6, 2), dtype), np.ones(2, dtype)
+    blas_ops.compiled_ops().resample(x, rows, row_w, rows, row_w, gain, out)
+    np.testing.assert_allclose(out, 1.0, rtol=1e-6)  # weights of a row sum to 1
+    for bad in (rows + 3, rows - 1):  # a tap past the end, a tap before the start: refused, nothing read
+        with pytest.raises(ValueError, match="outside the input"):
+            blas_ops.compiled_ops().resample(x, rows, row_w, np.ascontiguousarray(bad), row_w, gain, out)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -428,8 +435,9 @@ def test_compiled_windows_run_in_fast_as_the_reference_does():
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("empty", [0.0, 0.03, 0.5, 1.0])
 def test_compiled_frame_cast_keeps_numpys_frames(dtype, empty):
-    """The compiled cast of a delay tail and a chunk's spikes (slices, not copies) gives numpy's frames: every
-    frame when few are empty (the empty ones then too, all zeros), else only the nonempty ones, and which."""
+    """The compiled cast of a delay tail and a chunk's spikes (slices, not copies) gives numpy's frames, by the
+    same rule: every frame when few are empty (the empty ones then too, all zeros), else only the nonempty ones,
+    and which."""
     from itnet_neuro.sim.fast import SKIP_EMPTY_ONE_IN, _cast_frames, _compiled_ops, _frames_numpy
 
     ops = _compiled_ops()
@@ -449,11 +457,12 @@ def test_compiled_frame_cast_keeps_numpys_frames(dtype, empty):
     everything = np.concatenate(parts, axis=1).reshape(27, 4, 5, 6).astype(dtype)
     n_empty = 27 - int(np.count_nonzero(everything.reshape(27, -1).any(axis=1)))
     if n_empty * SKIP_EMPTY_ONE_IN < 27:
-        assert nz is None
+        assert nz is None and nz_np is None
         np.testing.assert_array_equal(x, everything)
     else:
-        np.testing.assert_array_equal(nz, nz_np)
-        np.testing.assert_array_equal(x, x_np)
+        np.testing.assert_array_equal(nz, everything.reshape(27, -1).any(axis=1))
+    np.testing.assert_array_equal(nz, nz_np)
+    np.testing.assert_array_equal(x, x_np)
     assert x.ctypes.data % 64 == 0  # TensorFlow wraps it without a copy
 
 

@@ -54,6 +54,7 @@ from itnet_neuro.errors import SimulationError
 from itnet_neuro.ir.graph import Network
 from itnet_neuro.sim.core import (RunSpec, SimResult, finish_result, local_grid, regenerated_spikes, regular_train,
                                   synapses_per_pre_neuron)
+from itnet_neuro.sim.kernels.blas_ops import compiled_dtype, compiled_ops
 from itnet_neuro.sim.kernels.buffers import aligned_empty, pooled
 from itnet_neuro.utils import process_age, progress
 
@@ -897,7 +898,7 @@ class _FrameCache(dict):
         tc = sum(p.shape[1] for p in parts)
         events = float(sum(p.sum(dtype=np.int64) for p in parts)) if count else 0.0
         ops = _compiled_ops()
-        if ops is not None and all(p.dtype == np.uint8 for p in parts) and np.dtype(dtype) in (np.float32, np.float64):
+        if ops is not None and all(p.dtype == np.uint8 for p in parts) and compiled_dtype(dtype):
             nz, x = _cast_frames(ops, parts, (nb, tc) + shape, dtype)
         else:
             nz, x = _frames_numpy(parts, (nb, tc) + shape, dtype)
@@ -913,15 +914,18 @@ class _FrameCache(dict):
 
 
 def _frames_numpy(parts: list[np.ndarray], shape, dtype) -> tuple:
-    """``(nz, x)`` of :class:`_FrameCache` with numpy: the nonempty frames found first, then cast (only those)."""
+    """``(nz, x)`` of :class:`_FrameCache` with numpy: the nonempty frames found first, then cast — every frame
+    unless at least one in :data:`SKIP_EMPTY_ONE_IN` is empty (the compiled cast's rule, :func:`_selected`),
+    else only the nonempty ones."""
     nb, tc, frame = shape[0], shape[1], shape[2:]
     nz = np.concatenate([_nonempty(p) for p in parts], axis=1).reshape(-1)  # frame b·Tc + k
     n_nz = int(np.count_nonzero(nz))
     if n_nz == 0:
         return None, None
-    if n_nz == nz.size and len(parts) == 1 and parts[0].dtype == dtype and parts[0].flags.c_contiguous:
+    every = (nz.size - n_nz) * SKIP_EMPTY_ONE_IN < nz.size
+    if every and len(parts) == 1 and parts[0].dtype == dtype and parts[0].flags.c_contiguous:
         return None, parts[0].reshape((-1,) + frame)
-    if n_nz == nz.size:  # every frame: cast each part straight into place
+    if every:  # cast each part straight into place
         x, k = aligned_empty(shape, dtype), 0
         for p in parts:
             x[:, k:k + p.shape[1]] = p
@@ -966,9 +970,7 @@ def _selected(x: np.ndarray, nonempty: np.ndarray) -> tuple:
 
 
 def _compiled_ops():
-    """:mod:`itnet_neuro.sim.kernels._ops` where it was built, else None."""
-    from itnet_neuro.sim.kernels.blas_ops import compiled_ops
-
+    """:mod:`itnet_neuro.sim.kernels._ops` where it was built, else None (tests replace this to run without it)."""
     return compiled_ops()
 
 

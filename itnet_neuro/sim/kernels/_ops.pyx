@@ -43,6 +43,17 @@ cdef inline void _pixel(const floating* x00, const floating* x01, const floating
         itnet_pixel_f64(x00, x01, x10, x11, ww0, ww1, wh0, wh1, gain, out, c)
 
 
+cdef bint _inside(const long long[:, ::1] taps, Py_ssize_t n) noexcept nogil:
+    """Whether every tap index lies in ``0 … n-1`` (checked on every call, in C: a wrong tap would read outside
+    the input)."""
+    cdef Py_ssize_t i, p
+    for i in range(taps.shape[0]):
+        for p in range(taps.shape[1]):
+            if taps[i, p] < 0 or taps[i, p] >= n:
+                return False
+    return True
+
+
 def resample(const floating[:, :, :, ::1] x, const long long[:, ::1] rows, const floating[:, ::1] row_w,
              const long long[:, ::1] cols, const floating[:, ::1] col_w, const floating[::1] gain,
              floating[:, :, :, ::1] out):
@@ -55,10 +66,7 @@ def resample(const floating[:, :, :, ::1] x, const long long[:, ::1] rows, const
             or row_w.shape[0] != h_out or cols.shape[0] != w_out or col_w.shape[0] != w_out \
             or rows.shape[1] != 2 or cols.shape[1] != 2 or row_w.shape[1] != 2 or col_w.shape[1] != 2:
         raise ValueError("resample: x, out, taps and gain disagree in shape")
-    if nb and ((h_out and (min(rows[:, 0]) < 0 or max(rows[:, 0]) >= h_in or min(rows[:, 1]) < 0
-                           or max(rows[:, 1]) >= h_in))
-               or (w_out and (min(cols[:, 0]) < 0 or max(cols[:, 0]) >= w_in or min(cols[:, 1]) < 0
-                              or max(cols[:, 1]) >= w_in))):
+    if nb and not (_inside(rows, h_in) and _inside(cols, w_in)):
         raise ValueError("resample: a tap lies outside the input")
     if c == 0:
         return

@@ -107,11 +107,16 @@ def depthwise(conn, pre, post, dtype):
 WINDOW_LANES = 16
 
 
+def compiled_dtype(dtype) -> bool:
+    """Whether the compiled ops (:func:`compiled_ops`) take ``dtype``: float32 or float64."""
+    return np.dtype(dtype) in (np.float32, np.float64)
+
+
 def compiled_window_fits(conn, pre, dtype) -> bool:
     """Whether the compiled window loop (:func:`_compiled_window`) runs ``conn`` (depthwise or avgpool): built,
     a float dtype, at least :data:`WINDOW_LANES` output channels."""
     c_out = conn.weight.shape[0] if conn.op == "depthwise" else pre[0]
-    return compiled_ops() is not None and np.dtype(dtype) in (np.float32, np.float64) and c_out >= WINDOW_LANES
+    return compiled_ops() is not None and compiled_dtype(dtype) and c_out >= WINDOW_LANES
 
 
 def _compiled_window(compiled, conn, w: np.ndarray, m: int, out_hw):
@@ -179,7 +184,7 @@ def resize(conn, pre, post, dtype):
     ah = resize_matrix(pre[1], post[1], conn.mode).astype(dtype)  # H_out × H_in
     aw = resize_matrix(pre[2], post[2], conn.mode).astype(dtype)  # W_out × W_in
     compiled = compiled_ops()
-    if compiled is not None and dtype in (np.float32, np.float64):
+    if compiled is not None and compiled_dtype(dtype):
         return _two_taps(compiled, ah, aw, gain.reshape(-1))
 
     def apply(x):
