@@ -21,6 +21,12 @@ def _address(a: np.ndarray) -> int:
     return a.__array_interface__["data"][0]
 
 
+def test_this_interpreter_counts_views_and_pools():
+    assert buffers.counts_views()
+    with buffers.pooled(MB) as pool:
+        assert pool is not None
+
+
 def test_a_viewed_buffer_is_never_handed_out_again():
     with buffers.pooled(64 * MB) as pool:
         a = buffers.aligned_empty((MB,), np.float32)

@@ -61,15 +61,31 @@ class BufferPool:
                     i += 1
 
 
+def counts_views() -> bool:
+    """Whether this interpreter's reference counts show a buffer's live views as :class:`BufferPool` reads them:
+    CPython 3.11's do; an interpreter whose counts leave out borrowed references would make a buffer in use
+    look free, so :func:`pooled` keeps no pool there."""
+    bufs = [np.empty(8, np.uint8)]
+    alone = sys.getrefcount(bufs[0])
+    view = bufs[0][1:]
+    viewed = sys.getrefcount(bufs[0])
+    del view
+    return alone == 2 and viewed == 3
+
+
 @contextmanager
 def pooled(limit: int):
-    """Inside: :func:`aligned_empty` of this thread reuses up to ``limit`` bytes of buffers (none with 0)."""
+    """Inside: :func:`aligned_empty` of this thread reuses up to ``limit`` bytes of buffers (none with 0, or where
+    :func:`counts_views` is false)."""
     before = getattr(_local, "pool", None)
-    _local.pool = BufferPool(limit) if limit > 0 else None
+    _local.pool = BufferPool(limit) if limit > 0 and _COUNTS_VIEWS else None
     try:
         yield _local.pool
     finally:
         _local.pool = before
+
+
+_COUNTS_VIEWS = counts_views()
 
 
 def aligned_empty(shape, dtype, align: int = 64) -> np.ndarray:
