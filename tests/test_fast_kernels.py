@@ -438,9 +438,10 @@ def test_compiled_frame_cast_keeps_numpys_frames(dtype, empty):
     """The compiled cast of a delay tail and a chunk's spikes (slices, not copies) gives numpy's frames, by the
     same rule: every frame when few are empty (the empty ones then too, all zeros), else only the nonempty ones,
     and which."""
-    from itnet_neuro.sim.fast import SKIP_EMPTY_ONE_IN, _cast_frames, _compiled_ops, _frames_numpy
+    from itnet_neuro.sim.fast import SKIP_EMPTY_ONE_IN, _cast_frames, _frames_numpy
+    from itnet_neuro.sim.kernels.blas_ops import compiled_ops
 
-    ops = _compiled_ops()
+    ops = compiled_ops()
     if ops is None:
         pytest.skip("the compiled ops are not built here (no C compiler at install time)")
     rng = np.random.default_rng(11)

@@ -624,10 +624,14 @@ class _Batch:
                 total.add(nz, x_nz, prep, lo, hi, p.gains.get(conn.name))
         return total.done()
 
+    def _first_input_frame(self, conn) -> int:
+        """The chunk's local index of its first tick ``t >= conn.delay``: the input's current starts there."""
+        return max(conn.delay - self.t0, 0)
+
     def _input_rows(self, conn) -> np.ndarray:
         """Per frame ``b·Tc + k`` of the chunk, the image ``b`` whose constant input current it gets, -1 before
         tick ``conn.delay`` (:meth:`_add_input`'s frames)."""
-        first = max(conn.delay - self.t0, 0)  # local index of the first tick t >= d
+        first = self._first_input_frame(conn)
         rows = np.repeat(np.arange(self.nb, dtype=np.int64), self.tc).reshape(self.nb, self.tc)
         rows[:, :first] = -1
         return rows.reshape(-1)
@@ -636,7 +640,7 @@ class _Batch:
         """Add the input's constant current (``encoding="current"``) from tick ``conn.delay`` on."""
         if not filled:
             raw.fill(0)
-        first = max(conn.delay - self.t0, 0)  # local index of the first tick t >= d
+        first = self._first_input_frame(conn)
         if first < self.tc:
             raw[:, first:, ..., lo:hi] += self.const_in[conn.name][:, None]
         return True
@@ -897,7 +901,7 @@ class _FrameCache(dict):
         nb, shape = parts[0].shape[0], parts[0].shape[2:]
         tc = sum(p.shape[1] for p in parts)
         events = float(sum(p.sum(dtype=np.int64) for p in parts)) if count else 0.0
-        ops = _compiled_ops()
+        ops = compiled_ops()
         if ops is not None and all(p.dtype == np.uint8 for p in parts) and compiled_dtype(dtype):
             nz, x = _cast_frames(ops, parts, (nb, tc) + shape, dtype)
         else:
@@ -922,7 +926,7 @@ def _frames_numpy(parts: list[np.ndarray], shape, dtype) -> tuple:
     n_nz = int(np.count_nonzero(nz))
     if n_nz == 0:
         return None, None
-    every = (nz.size - n_nz) * SKIP_EMPTY_ONE_IN < nz.size
+    every = _every_frame(nz.size, n_nz)
     if every and len(parts) == 1 and parts[0].dtype == dtype and parts[0].flags.c_contiguous:
         return None, parts[0].reshape((-1,) + frame)
     if every:  # cast each part straight into place
@@ -945,6 +949,12 @@ def _frames_numpy(parts: list[np.ndarray], shape, dtype) -> tuple:
 SKIP_EMPTY_ONE_IN = 4
 
 
+def _every_frame(frames: int, nonempty: int) -> bool:
+    """Whether all ``frames`` go to the kernels, the empty ones too: fewer than one in :data:`SKIP_EMPTY_ONE_IN`
+    is empty (``nonempty`` of them are not)."""
+    return (frames - nonempty) * SKIP_EMPTY_ONE_IN < frames
+
+
 def _cast_frames(ops, parts: list[np.ndarray], shape, dtype) -> tuple:
     """``(nz, x)`` of :class:`_FrameCache` with the compiled cast, which notes the empty frames as it casts."""
     nb, tc, frame = shape[0], shape[1], shape[2:]
@@ -962,16 +972,11 @@ def _selected(x: np.ndarray, nonempty: np.ndarray) -> tuple:
     n_nz = int(np.count_nonzero(nz))
     if n_nz == 0:
         return None, None
-    if (nz.size - n_nz) * SKIP_EMPTY_ONE_IN < nz.size:
+    if _every_frame(nz.size, n_nz):
         return None, frames
     kept = aligned_empty((n_nz,) + frames.shape[1:], x.dtype)
     np.compress(nz, frames, axis=0, out=kept)
     return nz, kept
-
-
-def _compiled_ops():
-    """:mod:`itnet_neuro.sim.kernels._ops` where it was built, else None (tests replace this to run without it)."""
-    return compiled_ops()
 
 
 def _nonempty(frames: np.ndarray) -> np.ndarray:
@@ -1007,7 +1012,7 @@ def _count_on_grid(s: np.ndarray, running: np.ndarray, out: np.ndarray, lg: np.n
 
 def _add_ticks(s: np.ndarray, k0: int, k1: int, running: np.ndarray) -> None:
     """``running += s[:, k]`` for ``k0 <= k < k1``: the compiled loop in one pass where it was built."""
-    ops = _compiled_ops()
+    ops = compiled_ops()
     if ops is None or k1 - k0 < 2:
         for k in range(k0, k1):
             running += s[:, k]

@@ -2,7 +2,8 @@
 """Compiled ops on spike frames (issue 17; used by :mod:`itnet_neuro.sim.kernels.blas_ops` and
 :mod:`itnet_neuro.sim.fast`, NHWC, without the GIL): resampling and depthwise windows (depthwise convolution,
 average pooling), the ops whose library kernels spend most of their time on overhead at the sizes of an
-ItNet, and the cast of spike frames to float with a note of which hold a spike (``cast_frames``).
+ItNet, the cast of spike frames to float with a note of which hold a spike (``cast_frames``), and the
+readout counts' sum of a chunk's spikes (``accumulate``).
 
 Resampling (``resize``): each output pixel of a bilinear resampling (half-pixel centres, no antialiasing: ``tf.image.resize``)
 reads at most two input rows and two input columns, so the separable matrices of
